@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+USERS ?= 200000
+SEED ?= 7
+
+.PHONY: demo test lint typecheck bench clean install
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf demo/data demo/run
+	$(BIN)/recompense synth --users $(USERS) --seed $(SEED) --out demo/data
+	$(BIN)/recompense run --program programs/together-2025-10.toml --data demo/data --out demo/run
+	@echo "Explain one user:  $(BIN)/recompense explain --run demo/run USER_ID"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_engine.py --users 1000000
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache

@@ -1,0 +1,307 @@
+"""The ``recompense`` command. Thin: parse, call one domain function, render.
+
+Errors the operator can fix (:class:`~recompense.errors.InputError`) are printed as
+one clear message on stderr with exit code 2 and no traceback; anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from recompense import __version__
+from recompense.errors import InputError
+from recompense.money import D, format_usd
+
+app = typer.Typer(
+    name="recompense",
+    help="Run a crypto exchange's compensation programme end to end, exactly and verifiably.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+T = TypeVar("T")
+
+RUN_STAGES = ("validate", "losses", "features", "allocate", "write")
+STAGE_LABELS = {
+    "validate": "Checking the dataset against the contract",
+    "losses": "Pricing and summing liquidation fills",
+    "features": "Net assets, rules and weights per user",
+    "allocate": "Allocating the budget to the cent",
+    "write": "Writing the run folder and report",
+}
+
+
+def main() -> None:
+    app()
+
+
+def _guard(func: Callable[[], T]) -> T:
+    try:
+        return func()
+    except InputError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=exc.exit_code) from None
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(__version__)
+        raise typer.Exit()
+
+
+@app.command()
+def run(
+    program: Annotated[Path, typer.Option(help="Programme policy file (TOML).")],
+    data: Annotated[Path, typer.Option(help="Dataset folder (Parquet or CSV files).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder to create (must not exist).")],
+    budget_usd: Annotated[
+        str | None, typer.Option(help="Override the policy's budget, in USD (e.g. 250000000).")
+    ] = None,
+    engine: Annotated[str, typer.Option(help="Compute engine.")] = "duckdb",
+    naive_timestamps_are_utc: Annotated[
+        bool, typer.Option(help="Accept timestamps without a time zone as UTC.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Decide who is eligible and allocate the budget; write an immutable run folder.
+
+    Example: recompense run --program programs/together-2025-10.toml --data demo/data --out demo/run
+    """
+    from recompense.runs import execute_run
+
+    budget = _guard(lambda: _budget(budget_usd))
+    with _stage_progress(as_json) as on_stage:
+        summary = _guard(
+            lambda: execute_run(
+                program,
+                data,
+                out_dir,
+                budget_usd=budget,
+                engine=engine,
+                naive_timestamps_are_utc=naive_timestamps_are_utc,
+                on_stage=on_stage,
+            )
+        )
+    if as_json:
+        print(json.dumps(_summary_json(summary.out, summary.manifest), indent=2))
+        return
+    _print_summary(summary.out, summary.manifest)
+
+
+@app.command()
+def explain(
+    run_dir: Annotated[Path, typer.Option("--run", help="Run folder.")],
+    user_id: Annotated[int, typer.Argument(help="The user to explain.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
+) -> None:
+    """Tell one user's story: features, each rule with its numbers, weight, payout, bound.
+
+    Example: recompense explain --run demo/run 1234
+    """
+    from recompense.runs import explain as explain_user
+
+    story = _guard(lambda: explain_user(run_dir, user_id))
+    if as_json:
+        print(json.dumps(story.as_dict(), indent=2, default=str))
+        return
+    verdict = "[bold green]ELIGIBLE[/]" if story.eligible else "[bold red]NOT ELIGIBLE[/]"
+    out.print(f"User {story.user_id} in programme {story.program_id}: {verdict}")
+    if story.features:
+        table = Table(title="Features", show_header=False)
+        for key, value in story.features.items():
+            table.add_row(key, str(value))
+        out.print(table)
+    for check in story.checks:
+        mark = "[green]✔[/]" if check.passed else f"[red]✘ {check.code}[/]"
+        out.print(f"  {mark} {check.detail}", highlight=False)
+    if story.amount_cents is not None:
+        out.print(f"Weight: {story.weight:.6g}")
+        out.print(
+            f"Payout: [bold]{format_usd(story.amount_cents)}[/] ({story.bound}) — {story.bound_detail}",
+            highlight=False,
+        )
+
+
+@app.command()
+def synth(
+    users: Annotated[int, typer.Option(min=1, help="Number of users to generate.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Dataset folder to create.")],
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.")] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Generate a deterministic synthetic crash calibrated to 2025-10-10.
+
+    Example: recompense synth --users 100000 --seed 7 --out demo/data
+    """
+    from recompense.data.synth import generate
+
+    def build() -> Any:
+        try:
+            with _bar_progress(as_json, "Generating users") as progress:
+                return generate(users, seed, out_dir, progress=progress)
+        except FileExistsError as exc:
+            raise InputError(f"{out_dir}: already exists and is not empty") from exc
+
+    summary = _guard(build)
+    fields = {k: getattr(summary, k) for k in summary.__slots__ if k != "out"}
+    if as_json:
+        print(json.dumps({"out": str(summary.out), **fields}, indent=2))
+        return
+    table = Table(title=f"Synthetic crash in {summary.out}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for key, value in fields.items():
+        table.add_row(key, f"{value:,}")
+    out.print(table)
+
+
+@app.command()
+def check(
+    program: Annotated[Path, typer.Option(help="Programme policy file (TOML).")],
+    data: Annotated[Path | None, typer.Option(help="Dataset folder to validate too.")] = None,
+    naive_timestamps_are_utc: Annotated[
+        bool, typer.Option(help="Accept naive timestamps as UTC.")
+    ] = False,
+) -> None:
+    """Validate a policy file (and optionally a dataset) without running anything.
+
+    Example: recompense check --program programs/together-2025-10.toml --data demo/data
+    """
+    from recompense.data import open_dataset, validate
+    from recompense.engine import connect
+    from recompense.policy import load_policy
+
+    policy = _guard(lambda: load_policy(program))
+    out.print(
+        f"[green]✔[/] {program}: programme {policy.program.id}, budget {format_usd(policy.budget_cents)}"
+    )
+    if data is not None:
+
+        def validate_data() -> None:
+            dataset = open_dataset(
+                connect(), data, naive_timestamps_are_utc=naive_timestamps_are_utc
+            )
+            validate(dataset)
+
+        _guard(validate_data)
+        out.print(f"[green]✔[/] {data}: matches the data contract")
+
+
+def _budget(value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return D(value)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"--budget-usd: {value!r} is not an amount in USD") from exc
+
+
+@contextmanager
+def _stage_progress(quiet: bool) -> Iterator[Callable[[str], None] | None]:
+    if quiet or not err.is_terminal and not sys.stderr.isatty():
+        yield None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("Starting", total=len(RUN_STAGES))
+        seen: list[str] = []
+
+        def on_stage(name: str) -> None:
+            seen.append(name)
+            progress.update(task, description=STAGE_LABELS.get(name, name), completed=len(seen) - 1)
+
+        yield on_stage
+        progress.update(task, completed=len(RUN_STAGES))
+
+
+@contextmanager
+def _bar_progress(quiet: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=None, rate="")
+
+        def on_progress(done: int, total: int) -> None:
+            elapsed = progress.tasks[0].elapsed or 0.0
+            rate = f"{done / elapsed:,.0f} users/s" if elapsed > 0 else ""
+            progress.update(task, completed=done, total=total, rate=rate)
+
+        yield on_progress
+
+
+def _summary_json(run_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run": str(run_dir),
+        "report": str(run_dir / "report.html"),
+        "program_id": manifest["program"]["id"],
+        "budget_cents": manifest["budget_cents"],
+        "allocated_cents": manifest["allocated_cents"],
+        "unallocated_cents": manifest["unallocated_cents"],
+        "lambda_cents_per_weight": manifest["lambda_cents_per_weight"],
+        "counts": manifest["counts"],
+        "funnel": manifest["funnel"],
+        "timings_s": manifest["timings_s"],
+    }
+
+
+def _print_summary(run_dir: Path, manifest: dict[str, Any]) -> None:
+    table = Table(title=f"{manifest['program']['name']} — run summary")
+    table.add_column("stage")
+    table.add_column("users", justify="right")
+    first = manifest["funnel"][0]["users"] or 1
+    for stage in manifest["funnel"]:
+        table.add_row(stage["stage"], f"{stage['users']:,} ({stage['users'] / first:.1%})")
+    out.print(table)
+    out.print(f"Budget      {format_usd(manifest['budget_cents'])}")
+    out.print(f"Allocated   {format_usd(manifest['allocated_cents'])}")
+    out.print(f"Unallocated {format_usd(manifest['unallocated_cents'])}")
+    bounds = manifest["counts"]["by_bound"]
+    out.print(
+        "Payouts at the floor / in between / at the cap: "
+        f"{bounds.get('floor', 0):,} / {bounds.get('share', 0):,} / {bounds.get('cap', 0):,}"
+    )
+    out.print(f"Run folder  {run_dir}")
+    out.print(f"Report      {run_dir / 'report.html'}")
+    out.print(f"Took {manifest['timings_s']['total']:.2f} s")

@@ -1,0 +1,45 @@
+"""Errors of the data package and the translation of backend exceptions.
+
+::
+
+    InputError
+    └── DataError     the dataset breaks the contract (names file, column, values)
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from recompense.errors import InputError
+
+
+class DataError(InputError):
+    """A dataset that breaks the contract; the message names file, column and values."""
+
+
+@cache
+def backend_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions a backend raises when a file is corrupt or unreadable.
+
+    Translated at the boundary into :class:`DataError` (``raise ... from exc``).
+    """
+    errors: list[type[BaseException]] = [OSError]
+    try:
+        import duckdb
+
+        errors.append(duckdb.Error)
+    except ImportError:  # pragma: no cover - duckdb is a dependency
+        pass
+    try:
+        from pyspark.errors import PySparkException  # type: ignore[import-not-found]
+
+        errors.append(PySparkException)
+    except ImportError:
+        pass
+    try:
+        import pyarrow as pa
+
+        errors.append(pa.ArrowException)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)

@@ -1,0 +1,219 @@
+"""Check that a dataset obeys the contract before the engine touches it.
+
+Checks run in order and return their findings as data (:class:`Problem`), beancount
+style; :func:`validate` raises one :class:`DataError` listing every problem. Each
+table is scanned once for all of its column checks (nulls, NaN, signs, enums,
+uniqueness of single-column keys); composite keys and foreign keys take one query each.
+Examples of offending values are fetched only for checks that failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from recompense.data.contract import FOREIGN_KEYS, TABLES, UNIQUE_KEYS, Column, TableSpec
+from recompense.data.errors import DataError, backend_errors
+from recompense.data.readers import Dataset, normalized
+
+EXAMPLES = 5
+# The column shown to identify offending rows, per table.
+ROW_KEY = {
+    "users": "user_id",
+    "accounts": "account_id",
+    "balances": "account_id",
+    "prices": "asset",
+    "liquidations": "fill_id",
+    "prior_compensation": "user_id",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    file: str
+    column: str
+    message: str
+    examples: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        shown = f" (e.g. {', '.join(self.examples)})" if self.examples else ""
+        return f"{self.file}: column '{self.column}': {self.message}{shown}"
+
+
+def validate(dataset: Dataset) -> None:
+    """Raise :class:`DataError` listing every contract violation; return if clean."""
+    problems = check_schema(dataset)
+    if not problems:
+        problems = check_values(dataset)
+    if not problems:
+        problems = check_keys(dataset)
+    if problems:
+        raise DataError("dataset does not match the contract:\n" + "\n".join(map(str, problems)))
+
+
+def check_schema(dataset: Dataset) -> list[Problem]:
+    """Missing columns, wrong types, naive timestamps."""
+    problems: list[Problem] = []
+    for spec in TABLES:
+        schema = dataset.raw[spec.name].schema()
+        for col in spec.columns:
+            if col.name not in schema:
+                problems.append(Problem(dataset.describe(spec.name), col.name, "missing column"))
+                continue
+            wrong = _type_problem(col, schema[col.name], dataset.naive_timestamps_are_utc)
+            if wrong:
+                problems.append(Problem(dataset.describe(spec.name), col.name, wrong))
+    return problems
+
+
+def check_values(dataset: Dataset) -> list[Problem]:
+    problems: list[Problem] = []
+    for spec in TABLES:
+        problems += _guarded(dataset, spec.name, lambda s=spec: _column_checks(dataset, s))
+    return problems
+
+
+def check_keys(dataset: Dataset) -> list[Problem]:
+    """Composite unique keys and foreign keys."""
+    problems: list[Problem] = []
+    for name, columns in UNIQUE_KEYS:
+        if len(columns) > 1:
+            problems += _guarded(dataset, name, lambda n=name, c=columns: _unique(dataset, n, c))
+    for child, column, parent, parent_column in FOREIGN_KEYS:
+        problems += _guarded(
+            dataset,
+            child,
+            lambda c=child, k=column, p=parent, pk=parent_column: _foreign_key(
+                dataset, c, k, p, pk
+            ),
+        )
+    return problems
+
+
+def _type_problem(col: Column, dtype: Any, naive_ok: bool) -> str | None:
+    expected = {
+        "int": "an integer",
+        "num": "a number (float or decimal)",
+        "ts": "a timestamp",
+        "str": "text",
+        "enum": "text",
+    }[col.kind]
+    ok = {
+        "int": dtype.is_integer(),
+        "num": dtype.is_floating() or dtype.is_decimal() or dtype.is_integer(),
+        "ts": dtype.is_timestamp(),
+        "str": dtype.is_string(),
+        "enum": dtype.is_string(),
+    }[col.kind]
+    if not ok:
+        return f"expected {expected}, found {dtype}"
+    if col.kind == "ts" and dtype.timezone is None and not naive_ok:
+        return (
+            "timestamps have no time zone; store them as UTC-aware timestamps, "
+            "or pass --naive-timestamps-are-utc if they are UTC"
+        )
+    if col.kind == "ts" and dtype.timezone not in (None, "UTC", "Etc/UTC", "+00:00"):
+        return f"timestamps must be UTC, found time zone {dtype.timezone!r}"
+    return None
+
+
+def _column_checks(dataset: Dataset, spec: TableSpec) -> list[Problem]:
+    table = normalized(dataset, spec.name)
+    checks: dict[str, tuple[Column, str, Any]] = {}
+    for col in spec.columns:
+        column = table[col.name]
+        if not col.nullable:
+            checks[f"{col.name}__null"] = (col, "null values", column.isnull())
+        if col.kind == "num":
+            checks[f"{col.name}__nan"] = (col, "NaN or infinite values", _not_finite(column))
+        if col.non_negative:
+            checks[f"{col.name}__neg"] = (col, "negative values (must be ≥ 0)", column < 0)
+        if col.positive:
+            checks[f"{col.name}__pos"] = (col, "values ≤ 0 (must be > 0)", column <= 0)
+        if col.kind == "enum":
+            bad = column.notnull() & ~column.isin(list(col.allowed))
+            checks[f"{col.name}__enum"] = (
+                col,
+                f"unknown values; allowed: {', '.join(col.allowed)}",
+                bad,
+            )
+    metrics = {
+        key: predicate.fill_null(False).cast("int64").sum()
+        for key, (_, _, predicate) in checks.items()
+    }
+    metrics["__rows"] = table.count()
+    for col in spec.columns:
+        if col.unique:
+            metrics[f"{col.name}__distinct"] = table[col.name].nunique()
+    counts = table.aggregate(**metrics).to_pyarrow().to_pylist()[0]
+    problems = []
+    file = dataset.describe(spec.name)
+    key = ROW_KEY[spec.name]
+    for name, (col, message, predicate) in checks.items():
+        failing = int(counts[name] or 0)
+        if failing:
+            shown_col = col.name if col.kind == "enum" else key
+            examples = _examples(table.filter(predicate.fill_null(False)), shown_col)
+            label = "" if shown_col == col.name else f"{shown_col} "
+            problems.append(
+                Problem(file, col.name, f"{failing} {message}", tuple(label + e for e in examples))
+            )
+    for col in spec.columns:
+        if col.unique and counts[f"{col.name}__distinct"] != counts["__rows"]:
+            problems += _unique(dataset, spec.name, (col.name,))
+    return problems
+
+
+def _not_finite(column: Any) -> Any:
+    # isnan/isinf on a NULL are NULL; nulls are reported by the null check.
+    return column.isnan() | column.isinf()
+
+
+def _unique(dataset: Dataset, name: str, columns: tuple[str, ...]) -> list[Problem]:
+    table = normalized(dataset, name)
+    dupes = table.group_by(list(columns)).aggregate(n=table.count()).filter(lambda t: t.n > 1)
+    count = int(dupes.count().to_pyarrow().as_py())
+    if not count:
+        return []
+    rows = dupes.order_by(list(columns)).limit(EXAMPLES).to_pyarrow().to_pylist()
+    examples = tuple("/".join(str(r[c]) for c in columns) + f" ×{r['n']}" for r in rows)
+    return [
+        Problem(dataset.describe(name), "+".join(columns), f"{count} duplicate key(s)", examples)
+    ]
+
+
+def _foreign_key(
+    dataset: Dataset, child: str, column: str, parent: str, parent_column: str
+) -> list[Problem]:
+    left = normalized(dataset, child)
+    right = normalized(dataset, parent).select(_pk=parent_column)
+    orphans = left.anti_join(right, left[column] == right._pk)
+    count = int(orphans.count().to_pyarrow().as_py())
+    if not count:
+        return []
+    examples = _examples(orphans, column, distinct=True)
+    message = f"{count} row(s) refer to a {parent_column} not in {dataset.describe(parent)}"
+    return [
+        Problem(dataset.describe(child), column, message, tuple(f"{column} {e}" for e in examples))
+    ]
+
+
+def _examples(table: Any, column: str, *, distinct: bool = False) -> list[str]:
+    values = table.select(column)
+    if distinct:
+        values = values.distinct()
+    rows = values.order_by(column).limit(EXAMPLES).to_pyarrow().column(0).to_pylist()
+    return [repr(v) if isinstance(v, str) else str(v) for v in rows]
+
+
+def _guarded(dataset: Dataset, name: str, check: Any) -> list[Problem]:
+    """Run a check; a corrupt or unreadable file becomes a Problem naming the file."""
+    try:
+        result: list[Problem] = check()
+    except backend_errors() as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return [Problem(dataset.describe(name), "*", f"cannot read file: {message}")]
+    return result
+
+
+__all__ = ["Problem", "check_keys", "check_schema", "check_values", "validate"]

@@ -1,0 +1,183 @@
+"""Per-user features as Ibis expressions: loss, net assets, ratio, incident loss, …
+
+Exactness: each fill's (or balance row's) USD value is computed in float64 once and
+rounded half-up to integer micro-dollars (1e-6 USD); micro-dollars are summed exactly
+as int64 — so sums do not depend on the order a parallel engine adds them in — and each
+user's total is rounded half-up to integer cents exactly once. All later comparisons
+are on integer cents. Integer floor division is done exactly (see :func:`round_micros_to_cents`)
+because Ibis compiles ``//`` through floating point.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import ibis
+
+from recompense.engine.prices import minute_s
+from recompense.policy import Policy
+
+MICROS_PER_CENT = 10_000
+SECONDS_PER_DAY = 86_400
+
+
+def counted_fills(liquidations: Any, accounts: Any, policy: Policy) -> Any:
+    """Fills that count: forced liquidations (not ADL) of listed products inside the window."""
+    window = policy.window
+    fills = liquidations.filter(
+        liquidations.kind == "liquidation",
+        liquidations.product.isin(list(policy.eligibility.products)),
+        liquidations.ts >= _ts(window.start),
+        liquidations.ts < _ts(window.end),
+    )
+    owners = accounts.select(a_account_id="account_id", user_id="user_id")
+    joined = fills.join(owners, fills.account_id == owners.a_account_id)
+    return joined.select(
+        "fill_id",
+        "user_id",
+        "product",
+        "ts",
+        "margin_asset",
+        "realized_pnl",
+        "clearance_fee",
+        minute_s=minute_s(joined.ts),
+        hour_s=joined.ts.truncate("hour").epoch_seconds().cast("int64"),
+        in_incident=_in_incident(joined.ts, policy),
+    )
+
+
+def fill_losses(fills: Any, grid: Any) -> Any:
+    """Each counted fill with its loss in micro-dollars (NULL where no price)."""
+    prices = grid.select(g_asset="asset", g_minute_s="minute_s", usd="usd")
+    fills = fills.view()  # works around an Ibis 12 dereferencing bug with computed join keys
+    joined = fills.left_join(
+        prices, [fills.margin_asset == prices.g_asset, fills.minute_s == prices.g_minute_s]
+    )
+    loss_usd = (joined.clearance_fee - joined.realized_pnl) * joined.usd
+    return joined.mutate(loss_micros=to_micros(loss_usd))
+
+
+def user_hour_losses(losses: Any) -> Any:
+    """Losses per (user, hour): the one pass over fills both user totals and hourly charts use."""
+    return losses.group_by(["user_id", "hour_s"]).aggregate(
+        fills=losses.count(),
+        loss_micros=losses.loss_micros.sum(),
+        incident_micros=ibis.ifelse(losses.in_incident, losses.loss_micros, 0).sum(),
+        unpriced=losses.usd.isnull().cast("int64").sum(),
+    )
+
+
+def user_losses(per_hour: Any) -> Any:
+    """Totals per user, in micro-dollars, with counts of fills and unpriced fills."""
+    return per_hour.group_by("user_id").aggregate(
+        fills=per_hour.fills.sum(),
+        loss_micros=per_hour.loss_micros.sum(),
+        incident_micros=per_hour.incident_micros.sum(),
+        unpriced_fills=per_hour.unpriced.sum(),
+    )
+
+
+def net_assets(balances: Any, accounts: Any, users: Any, grid: Any, snapshot: datetime) -> Any:
+    """Net assets at the snapshot per user (only for ``users``), in micro-dollars."""
+    owners = accounts.select(a_account_id="account_id", user_id="user_id")
+    wanted = users.select(w_user_id="user_id")
+    rows = balances.join(owners, balances.account_id == owners.a_account_id)
+    rows = rows.semi_join(wanted, rows.user_id == wanted.w_user_id)
+    snap_s = int(snapshot.timestamp()) - int(snapshot.timestamp()) % 60
+    prices = grid.filter(grid.minute_s == snap_s).select(g_asset="asset", usd="usd")
+    joined = rows.left_join(prices, rows.asset == prices.g_asset)
+    amount = joined.balance - joined.liability + joined.unrealized_pnl
+    valued = joined.mutate(value_micros=to_micros(amount * joined.usd))
+    return valued.group_by("user_id").aggregate(
+        net_micros=valued.value_micros.sum(),
+        unpriced_balances=valued.usd.isnull().cast("int64").sum(),
+    )
+
+
+def user_features(losses: Any, net: Any, users: Any, compensated: Any, policy: Policy) -> Any:
+    """One row per liquidated user with every feature the rules and the formula use."""
+    n = net.select(
+        n_user_id="user_id", net_micros="net_micros", unpriced_balances="unpriced_balances"
+    )
+    u = users.select(
+        u_user_id="user_id",
+        user_type="user_type",
+        vip_tier="vip_tier",
+        registered_at="registered_at",
+    )
+    c = compensated.select(c_user_id="user_id").distinct()
+    t = losses.left_join(n, losses.user_id == n.n_user_id)
+    t = t.left_join(u, t.user_id == u.u_user_id)
+    t = t.left_join(c, t.user_id == c.c_user_id)
+    snap_s = int(policy.program.snapshot_at.timestamp())
+    loss_cents = ibis.greatest(round_micros_to_cents(t.loss_micros), 0)
+    incident_cents = ibis.least(
+        ibis.greatest(round_micros_to_cents(t.incident_micros), 0), loss_cents
+    )
+    net_cents = round_micros_to_cents(t.net_micros.fill_null(0))
+    age_days = floor_div(snap_s - t.registered_at.epoch_seconds().cast("int64"), SECONDS_PER_DAY)
+    features = t.select(
+        user_id=t.user_id,
+        fills=t.fills,
+        loss_cents=loss_cents,
+        net_assets_cents=net_cents,
+        incident_loss_cents=incident_cents,
+        user_type=t.user_type,
+        vip_tier=t.vip_tier.cast("int64"),
+        account_age_days=ibis.greatest(age_days, 0),
+        already_compensated=t.c_user_id.notnull(),
+        unpriced_fills=t.unpriced_fills,
+        unpriced_balances=t.unpriced_balances.fill_null(0),
+    )
+    return with_formula_inputs(features)
+
+
+def with_formula_inputs(f: Any) -> Any:
+    """The float features the weight formula sees (USD values are cents-exact)."""
+    positive_net = f.net_assets_cents > 0
+    ratio = ibis.ifelse(
+        positive_net,
+        f.loss_cents.cast("float64")
+        / ibis.ifelse(positive_net, f.net_assets_cents, 1).cast("float64"),
+        ibis.null("float64"),
+    )
+    return f.mutate(
+        loss_usd=f.loss_cents.cast("float64") / 100,
+        net_assets_usd=f.net_assets_cents.cast("float64") / 100,
+        incident_loss_usd=f.incident_loss_cents.cast("float64") / 100,
+        loss_ratio=ratio,
+        loss_ratio_capped=ibis.ifelse(positive_net, ibis.least(ratio, 1.0), 1.0),
+    )
+
+
+def to_micros(usd: Any) -> Any:
+    """float USD → int64 micro-dollars, rounded half-up (NULL stays NULL)."""
+    return (usd * 1_000_000 + 0.5).floor().cast("int64")
+
+
+def round_micros_to_cents(micros: Any) -> Any:
+    """int64 micro-dollars → int64 cents, half-up, exact for every int64."""
+    return floor_div(micros + MICROS_PER_CENT // 2, MICROS_PER_CENT)
+
+
+def floor_div(a: Any, m: int) -> Any:
+    """Exact ⌊a / m⌋ for int64 ``a`` and positive ``m``.
+
+    ``a - pmod(a, m)`` is an exact multiple of ``m``; dividing it in float64 lands
+    within 0.5 of the true integer quotient for any int64, so rounding recovers it.
+    ``%`` truncates toward zero on DuckDB and Spark alike, hence the positive modulo.
+    """
+    pmod = ((a % m) + m) % m
+    return ((a - pmod).cast("float64") / m).round().cast("int64")
+
+
+def _in_incident(ts: Any, policy: Policy) -> Any:
+    inside = ibis.literal(False)
+    for incident in policy.incidents:
+        inside = inside | ((ts >= _ts(incident.start)) & (ts < _ts(incident.end)))
+    return inside
+
+
+def _ts(value: datetime) -> Any:
+    return ibis.literal(value, type="timestamp('UTC')")

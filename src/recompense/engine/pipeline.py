@@ -1,0 +1,214 @@
+"""The engine's pipeline: dataset + policy → one row of features and verdicts per user.
+
+Stages (each reported to ``on_stage`` for progress bars and timed):
+
+``validate``  the contract checks of :mod:`recompense.data.validation`;
+``losses``    one pass over the fills: counted fills priced and summed per (user, hour),
+              cached on the backend (small: users × hours);
+``features``  net assets for liquidated users only, joins, the rules, the weight
+              formula; collected to Arrow (one row per liquidated user).
+
+Only the per-user table leaves the backend. Nothing here writes files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import ibis
+import pyarrow as pa
+
+from recompense.data import Dataset, normalized, validate
+from recompense.engine import features as feat
+from recompense.engine.eligibility import RULES, apply_rules
+from recompense.engine.errors import PriceMissingError
+from recompense.engine.prices import price_grid, window_minutes
+from recompense.policy import Policy
+from recompense.policy.formula import compile_expr
+
+StageCallback = Callable[[str], None]
+
+OUTPUT_COLUMNS = (
+    "user_id",
+    "fills",
+    "loss_cents",
+    "net_assets_cents",
+    "incident_loss_cents",
+    "loss_ratio",
+    "loss_ratio_capped",
+    "user_type",
+    "vip_tier",
+    "account_age_days",
+    *(rule.column for rule in RULES),
+    "eligible",
+    "weight",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineResult:
+    """What the engine hands to allocation and the run folder."""
+
+    users: pa.Table  # OUTPUT_COLUMNS, sorted by user_id
+    hourly: pa.Table  # hour (timestamp UTC), fills, users, loss_cents
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def evaluate(
+    backend: Any,
+    dataset: Dataset,
+    policy: Policy,
+    *,
+    on_stage: StageCallback | None = None,
+    skip_validation: bool = False,
+) -> EngineResult:
+    """Run validation and every rule on ``backend``; raise ``InputError`` on bad input."""
+    timings: dict[str, float] = {}
+    stage = _Stages(on_stage, timings)
+    with stage("validate"):
+        if not skip_validation:
+            validate(dataset)
+    tables = {name: normalized(dataset, name) for name in dataset.raw}
+    grid = price_grid(
+        tables["prices"],
+        window_minutes(policy.window.start, policy.window.end, (policy.program.snapshot_at,)),
+        policy.staleness,
+    )
+    with stage("losses"):
+        fills = feat.counted_fills(tables["liquidations"], tables["accounts"], policy)
+        losses = feat.fill_losses(fills, grid)
+        per_hour = feat.user_hour_losses(losses).cache()
+    try:
+        with stage("features"):
+            hourly = _hourly(per_hour)
+            users = _features(tables, per_hour, grid, policy).to_pyarrow()
+            _check_prices(users, losses, tables, grid, policy, dataset.describe("prices"))
+    finally:
+        per_hour.release()
+    for name in ("unpriced_fills", "unpriced_balances"):
+        users = users.drop_columns([name])
+    return EngineResult(users=users, hourly=hourly, timings=timings)
+
+
+def _features(tables: dict[str, Any], per_hour: Any, grid: Any, policy: Policy) -> Any:
+    losses = feat.user_losses(per_hour)
+    excluding = list(policy.eligibility.excluding_programs)
+    prior = tables["prior_compensation"]
+    compensated = prior.filter(
+        prior.program_id.isin(excluding) if excluding else ibis.literal(False)
+    )
+    net = feat.net_assets(
+        tables["balances"], tables["accounts"], losses, grid, policy.program.snapshot_at
+    )
+    features = feat.user_features(losses, net, tables["users"], compensated, policy)
+    verdicts = apply_rules(features, policy)
+    names = {name: verdicts[name] for name in policy.formula.names}
+    weight = compile_expr(policy.formula, names)
+    with_weight = verdicts.mutate(
+        weight=ibis.ifelse(verdicts.eligible, weight, ibis.null("float64"))
+    )
+    return with_weight.select(*OUTPUT_COLUMNS, "unpriced_fills", "unpriced_balances").order_by(
+        "user_id"
+    )
+
+
+def _hourly(per_hour: Any) -> pa.Table:
+    hourly = per_hour.group_by("hour_s").aggregate(
+        fills=per_hour.fills.sum(),
+        users=per_hour.user_id.nunique(),
+        loss_micros=per_hour.loss_micros.sum(),
+    )
+    rows = hourly.order_by("hour_s").to_pyarrow().to_pylist()
+    return pa.table(
+        {
+            "hour": pa.array(
+                [datetime.fromtimestamp(r["hour_s"], UTC) for r in rows],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "fills": pa.array([r["fills"] for r in rows], pa.int64()),
+            "users": pa.array([r["users"] for r in rows], pa.int64()),
+            "loss_cents": pa.array(
+                [_micros_to_cents(r["loss_micros"] or 0) for r in rows], pa.int64()
+            ),
+        }
+    )
+
+
+def _micros_to_cents(micros: int) -> int:
+    return (micros + feat.MICROS_PER_CENT // 2) // feat.MICROS_PER_CENT
+
+
+def _check_prices(
+    users: pa.Table,
+    losses: Any,
+    tables: dict[str, Any],
+    grid: Any,
+    policy: Policy,
+    prices_file: str,
+) -> None:
+    """Fail, naming assets and minutes, when a fill or balance had no fresh-enough price."""
+    import pyarrow.compute as pc
+
+    limit = policy.prices.staleness_minutes
+    if pc.sum(users["unpriced_fills"]).as_py():
+        missing = losses.filter(losses.usd.isnull())
+        rows = (
+            missing.group_by(["margin_asset", "minute_s"])
+            .aggregate(example_fill=missing.fill_id.min())
+            .order_by(["minute_s", "margin_asset"])
+            .limit(5)
+            .to_pyarrow()
+            .to_pylist()
+        )
+        shown = [
+            f"{r['margin_asset']} at {_iso(r['minute_s'])} (fill_id {r['example_fill']})"
+            for r in rows
+        ]
+        raise PriceMissingError(
+            f"{prices_file}: no price within {limit} minutes for " + "; ".join(shown)
+        )
+    if pc.sum(users["unpriced_balances"]).as_py():
+        snap_s = int(policy.program.snapshot_at.timestamp()) // 60 * 60
+        priced = grid.filter(grid.minute_s == snap_s).select("asset")
+        balances = tables["balances"]
+        missing = balances.anti_join(priced, balances.asset == priced.asset)
+        assets = missing.select("asset").distinct().order_by("asset").limit(5).to_pyarrow()
+        shown = ", ".join(assets.column(0).to_pylist())
+        raise PriceMissingError(
+            f"{prices_file}: no price within {limit} minutes of the snapshot "
+            f"{_iso(snap_s)} for asset(s) {shown} (used in balances)"
+        )
+
+
+def _iso(epoch_s: int) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+class _Stages:
+    """Times named stages and reports their start to an optional callback."""
+
+    def __init__(self, callback: StageCallback | None, timings: dict[str, float]) -> None:
+        self.callback = callback
+        self.timings = timings
+
+    def __call__(self, name: str) -> _Stage:
+        return _Stage(self, name)
+
+
+class _Stage:
+    def __init__(self, owner: _Stages, name: str) -> None:
+        self.owner = owner
+        self.name = name
+        self.start = 0.0
+
+    def __enter__(self) -> None:
+        if self.owner.callback:
+            self.owner.callback(self.name)
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.owner.timings[self.name] = round(time.perf_counter() - self.start, 4)

@@ -1,0 +1,19 @@
+"""The programme policy file and the weight formula.
+
+- :mod:`recompense.policy.model`: the TOML schema (Pydantic), ``load_policy``;
+- :mod:`recompense.policy.formula`: the safe weight-formula language.
+"""
+
+from recompense.policy.formula import FEATURES, Formula, FormulaError, parse
+from recompense.policy.model import Policy, PolicyError, load_policy, validate_policy
+
+__all__ = [
+    "FEATURES",
+    "Formula",
+    "FormulaError",
+    "Policy",
+    "PolicyError",
+    "load_policy",
+    "parse",
+    "validate_policy",
+]

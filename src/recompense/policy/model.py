@@ -1,0 +1,248 @@
+"""The programme policy: one TOML file that says who is paid and how much.
+
+Validated with Pydantic; unknown keys are refused. Every mistake is reported as
+``FILE: key 'a.b': what is wrong (got VALUE)`` so an operator can fix the file without
+reading code. Amounts are strings or integers in USD with at most two decimals and are
+held as :class:`~decimal.Decimal`; times must carry a UTC offset.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from recompense.data.contract import PRODUCTS
+from recompense.errors import InputError
+from recompense.money import D, to_cents
+from recompense.policy.formula import Formula, FormulaError, parse
+
+
+class PolicyError(InputError):
+    """A programme file that does not validate."""
+
+
+def _usd(value: Any) -> Decimal:
+    if isinstance(value, float):
+        # TOML floats are not exact; accept them only when they print as a clean decimal.
+        value = repr(value)
+    if isinstance(value, str | int | Decimal) and not isinstance(value, bool):
+        amount = D(value)
+        to_cents(amount)  # raises on sub-cent precision
+        return amount
+    raise ValueError('must be a USD amount such as "50.00"')
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise ValueError("must be a date-time with a UTC offset, e.g. 2025-10-10T00:00:00Z")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must carry a UTC offset, e.g. 2025-10-10T00:00:00Z (naive time)")
+    return value.astimezone(UTC)
+
+
+USD = Annotated[Decimal, BeforeValidator(_usd)]
+UTCTime = Annotated[datetime, BeforeValidator(_utc)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Program(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    name: str = Field(min_length=1)
+    currency: str = Field(pattern=r"^[A-Z]{2,10}$")
+    budget_usd: USD = Field(gt=0)
+    announced_at: UTCTime
+    snapshot_at: UTCTime
+
+
+class Window(_Strict):
+    """Half-open loss window ``[start, end)``."""
+
+    start: UTCTime
+    end: UTCTime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Eligibility(_Strict):
+    products: tuple[str, ...] = Field(min_length=1)
+    min_loss_usd: USD = Field(ge=0)
+    min_loss_ratio: Decimal = Field(ge=0, le=10)
+    excluding_programs: tuple[str, ...] = ()
+
+    @field_validator("products")
+    @classmethod
+    def _known_products(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(PRODUCTS))
+        if unknown:
+            raise ValueError(f"unknown product(s) {unknown}; allowed: {list(PRODUCTS)}")
+        if len(set(value)) != len(value):
+            raise ValueError("products must not repeat")
+        return value
+
+    @field_validator("min_loss_ratio", mode="before")
+    @classmethod
+    def _ratio(cls, value: Any) -> Decimal:
+        if isinstance(value, float):
+            value = repr(value)
+        if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+            raise ValueError('must be a ratio such as "0.30"')
+        return D(value)
+
+
+class Payout(_Strict):
+    min_usd: USD = Field(ge=0)
+    max_usd: USD = Field(gt=0)
+    cap_at_loss: bool = True
+    weight: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Payout:
+        if self.min_usd > self.max_usd:
+            raise ValueError(f"min_usd ({self.min_usd}) must not exceed max_usd ({self.max_usd})")
+        return self
+
+
+class Prices(_Strict):
+    staleness_minutes: int = Field(ge=0, le=24 * 60)
+
+
+class Incident(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    start: UTCTime
+    end: UTCTime
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Incident:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Distribution(_Strict):
+    start_within_hours: int = Field(gt=0)
+    complete_within_hours: int = Field(gt=0)
+    voucher_validity_days: int = Field(gt=0)
+
+
+class Policy(_Strict):
+    program: Program
+    window: Window
+    eligibility: Eligibility
+    payout: Payout
+    prices: Prices
+    incidents: tuple[Incident, ...] = ()
+    distribution: Distribution
+
+    @field_validator("incidents")
+    @classmethod
+    def _unique_incidents(cls, value: tuple[Incident, ...]) -> tuple[Incident, ...]:
+        ids = [i.id for i in value]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"incident ids must be unique, got {ids}")
+        return value
+
+    @model_validator(mode="after")
+    def _snapshot_before_window(self) -> Policy:
+        if self.program.snapshot_at >= self.window.start:
+            raise ValueError("program.snapshot_at must be before window.start")
+        return self
+
+    # Derived, exact values used by the engine and the allocation.
+    @property
+    def budget_cents(self) -> int:
+        return to_cents(self.program.budget_usd)
+
+    @property
+    def min_loss_cents(self) -> int:
+        return to_cents(self.eligibility.min_loss_usd)
+
+    @property
+    def min_ratio(self) -> Fraction:
+        """The minimum loss ratio as an exact fraction (0.30 → 3/10)."""
+        return Fraction(self.eligibility.min_loss_ratio)
+
+    @property
+    def min_payout_cents(self) -> int:
+        return to_cents(self.payout.min_usd)
+
+    @property
+    def max_payout_cents(self) -> int:
+        return to_cents(self.payout.max_usd)
+
+    @property
+    def staleness(self) -> timedelta:
+        return timedelta(minutes=self.prices.staleness_minutes)
+
+    @property
+    def formula(self) -> Formula:
+        return parse(self.payout.weight)
+
+    def with_budget(self, budget_usd: Decimal) -> Policy:
+        """The same policy with another budget (``--budget-usd``), validated again."""
+        data = self.model_dump()
+        data["program"]["budget_usd"] = str(budget_usd)
+        return validate_policy(data, source="--budget-usd")
+
+
+def load_policy(path: Path) -> Policy:
+    """Read and validate a programme file; :class:`PolicyError` names the key at fault."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise PolicyError(f"{path}: no such programme file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{path}: cannot read programme file: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{path}: not valid TOML: {exc}") from exc
+    return validate_policy(raw, source=str(path))
+
+
+def validate_policy(raw: dict[str, Any], *, source: str) -> Policy:
+    try:
+        policy = Policy.model_validate(raw)
+    except ValidationError as exc:
+        raise PolicyError(_describe(exc, source)) from exc
+    try:
+        policy.formula  # noqa: B018 - parse now so a bad formula fails at load time
+    except FormulaError as exc:
+        raise PolicyError(f"{source}: key 'payout.weight': {exc}") from exc
+    return policy
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = "is required but missing"
+        elif error["type"] == "extra_forbidden":
+            message = "is not a known key (typo?)"
+        got = error.get("input")
+        shown = "" if error["type"] in ("missing",) or isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"{source}: key '{key}': {message}{shown}")
+    return "\n".join(lines)

@@ -1,0 +1,12 @@
+"""The immutable run folder: execute a run, read it back, explain one user.
+
+- :mod:`~recompense.runs.execute`: policy + dataset → engine → allocation → folder;
+- :mod:`~recompense.runs.artifacts`: file names, schemas and deterministic writers;
+- :mod:`~recompense.runs.explain`: one user's story, from the folder alone.
+"""
+
+from recompense.runs.errors import RunFolderError
+from recompense.runs.execute import RunSummary, execute_run
+from recompense.runs.explain import Explanation, explain
+
+__all__ = ["Explanation", "RunFolderError", "RunSummary", "execute_run", "explain"]

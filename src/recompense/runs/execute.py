@@ -1,0 +1,272 @@
+"""Execute a programme run and write its immutable run folder.
+
+The run folder is the contract with everything downstream (ledger, proofs, web)::
+
+    eligibility.parquet   one row per user with a counted fill: features, verdicts, reasons
+    allocations.parquet   one row per eligible user: weight, amount_cents, bounds
+    hourly.parquet        losses by hour of the crash (for reports and dashboards)
+    manifest.json         hashes of inputs, policy and artifacts; λ; counts; money; timings
+    report.html           the self-contained report for the programme owner
+
+Written atomically: everything goes to a hidden temporary sibling folder which is
+renamed into place at the end; on any failure the temporary folder is removed, so an
+output folder either holds a complete run or does not exist.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recompense import __version__
+from recompense.allocation import Allocation, allocate
+from recompense.data import open_dataset
+from recompense.engine import RULES, connect, evaluate
+from recompense.policy import Policy, load_policy
+from recompense.runs.artifacts import (
+    ALLOCATIONS,
+    ELIGIBILITY,
+    HOURLY,
+    MANIFEST,
+    REPORT,
+    allocations_table,
+    eligibility_table,
+    sha256_file,
+    write_json,
+    write_parquet,
+)
+from recompense.runs.errors import RunFolderError
+
+StageCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    out: Path
+    manifest: dict[str, Any]
+
+    @property
+    def report(self) -> Path:
+        return self.out / REPORT
+
+
+def execute_run(
+    program: Path,
+    data: Path,
+    out: Path,
+    *,
+    budget_usd: Decimal | None = None,
+    engine: str = "duckdb",
+    naive_timestamps_are_utc: bool = False,
+    on_stage: StageCallback | None = None,
+) -> RunSummary:
+    """Run ``program`` on ``data`` and write the run folder ``out`` atomically."""
+    started = time.perf_counter()
+    if out.exists():
+        raise RunFolderError(
+            f"{out}: already exists; run folders are immutable, choose a new --out"
+        )
+    policy = load_policy(program)
+    if budget_usd is not None:
+        policy = policy.with_budget(budget_usd)
+    backend = connect(engine)
+    dataset = open_dataset(backend, data, naive_timestamps_are_utc=naive_timestamps_are_utc)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Hash inputs while the engine works: hashlib releases the GIL.
+        input_hashes = pool.submit(_hash_inputs, dataset.files, data)
+        result = evaluate(backend, dataset, policy, on_stage=on_stage)
+        _stage(on_stage, "allocate")
+        t0 = time.perf_counter()
+        users = result.users
+        eligible = users.filter(users["eligible"])
+        allocation = allocate(
+            eligible["user_id"].to_numpy(),
+            eligible["weight"].to_numpy(zero_copy_only=False),
+            eligible["loss_cents"].to_numpy(),
+            budget_cents=policy.budget_cents,
+            min_payout_cents=policy.min_payout_cents,
+            max_payout_cents=policy.max_payout_cents,
+            cap_at_loss=policy.payout.cap_at_loss,
+        )
+        timings = dict(result.timings, allocate=round(time.perf_counter() - t0, 4))
+        hashes = input_hashes.result()
+    _stage(on_stage, "write")
+    t0 = time.perf_counter()
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        manifest = _write_folder(
+            tmp, policy, program, users, eligible, allocation, result.hourly, hashes, engine
+        )
+        timings["write"] = round(time.perf_counter() - t0, 4)
+        timings["total"] = round(time.perf_counter() - started, 4)
+        manifest["timings_s"] = timings
+        write_json(tmp / MANIFEST, manifest)
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return RunSummary(out, manifest)
+
+
+def _write_folder(
+    tmp: Path,
+    policy: Policy,
+    program: Path,
+    users: pa.Table,
+    eligible: pa.Table,
+    allocation: Allocation,
+    hourly: pa.Table,
+    input_hashes: dict[str, list[dict[str, Any]]],
+    engine: str,
+) -> dict[str, Any]:
+    from recompense.report import ReportInput, write_report
+
+    tmp.mkdir()
+    eligibility = eligibility_table(users)
+    allocations = allocations_table(eligible, allocation)
+    write_parquet(eligibility, tmp / ELIGIBILITY)
+    write_parquet(allocations, tmp / ALLOCATIONS)
+    write_parquet(hourly, tmp / HOURLY)
+    funnel = funnel_counts(users)
+    manifest = _manifest(policy, program, allocation, funnel, input_hashes, engine, users)
+    manifest["artifacts"] = {
+        name: sha256_file(tmp / name) for name in (ELIGIBILITY, ALLOCATIONS, HOURLY)
+    }
+    report = ReportInput(
+        program_id=policy.program.id,
+        program_name=policy.program.name,
+        currency=policy.program.currency,
+        budget_cents=allocation.budget_cents,
+        allocated_cents=allocation.allocated_cents,
+        unallocated_cents=allocation.unallocated_cents,
+        min_payout_cents=policy.min_payout_cents,
+        max_payout_cents=policy.max_payout_cents,
+        generated_at=manifest["created_at"],
+        manifest_sha256=manifest["artifacts"][ALLOCATIONS],
+        funnel=tuple((label, count) for label, count in funnel),
+        eligibility=eligibility,
+        allocations=allocations,
+        hourly=hourly,
+    )
+    write_report(report, tmp / REPORT)
+    manifest["artifacts"][REPORT] = sha256_file(tmp / REPORT)
+    return manifest
+
+
+FUNNEL_LABELS = (
+    "Liquidated in the window",
+    "Loss ≥ minimum",
+    "Loss ≥ minimum share of net assets",
+    "Not already compensated",
+)
+
+
+def funnel_counts(users: pa.Table) -> list[tuple[str, int]]:
+    """Users left after each rule, applied in order (the report's funnel)."""
+    remaining = pa.array(np.ones(users.num_rows, dtype=bool))
+    stages = [(FUNNEL_LABELS[0], users.num_rows)]
+    for label, rule in zip(FUNNEL_LABELS[1:], RULES, strict=True):
+        remaining = pc.and_(remaining, users[rule.column])
+        stages.append((label, int(pc.sum(remaining.cast(pa.int64())).as_py() or 0)))
+    stages.append(("Eligible", int(pc.sum(users["eligible"].cast(pa.int64())).as_py() or 0)))
+    return stages
+
+
+def _manifest(
+    policy: Policy,
+    program: Path,
+    allocation: Allocation,
+    funnel: list[tuple[str, int]],
+    input_hashes: dict[str, list[dict[str, Any]]],
+    engine: str,
+    users: pa.Table,
+) -> dict[str, Any]:
+    import duckdb
+    import ibis
+
+    bounds, counts = np.unique(allocation.bound, return_counts=True)
+    rejected = {
+        rule.code: int(pc.sum(pc.invert(users[rule.column]).cast(pa.int64())).as_py() or 0)
+        for rule in RULES
+    }
+    return {
+        "format": "recompense-run/1",
+        "program": {
+            "id": policy.program.id,
+            "name": policy.program.name,
+            "currency": policy.program.currency,
+            "announced_at": _iso(policy.program.announced_at),
+        },
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "code_version": __version__,
+        "engine": {"name": engine, "ibis": ibis.__version__, "duckdb": duckdb.__version__},
+        "policy": {
+            "path": str(program),
+            "sha256": sha256_file(program),
+            "budget_usd": str(policy.program.budget_usd),
+            "parameters": _parameters(policy),
+        },
+        "inputs": input_hashes,
+        "lambda_cents_per_weight": allocation.lam,
+        "counts": {
+            "liquidated": users.num_rows,
+            "eligible": funnel[-1][1],
+            "rejected_by_reason": rejected,
+            "by_bound": {str(b): int(c) for b, c in zip(bounds, counts, strict=True)},
+        },
+        "funnel": [{"stage": label, "users": count} for label, count in funnel],
+        "budget_cents": allocation.budget_cents,
+        "allocated_cents": allocation.allocated_cents,
+        "unallocated_cents": allocation.unallocated_cents,
+    }
+
+
+def _parameters(policy: Policy) -> dict[str, Any]:
+    return {
+        "window": [_iso(policy.window.start), _iso(policy.window.end)],
+        "snapshot_at": _iso(policy.program.snapshot_at),
+        "products": list(policy.eligibility.products),
+        "min_loss_cents": policy.min_loss_cents,
+        "min_loss_ratio": str(policy.eligibility.min_loss_ratio),
+        "excluding_programs": list(policy.eligibility.excluding_programs),
+        "min_payout_cents": policy.min_payout_cents,
+        "max_payout_cents": policy.max_payout_cents,
+        "cap_at_loss": policy.payout.cap_at_loss,
+        "weight": policy.payout.weight,
+        "staleness_minutes": policy.prices.staleness_minutes,
+        "incidents": [
+            {"id": i.id, "start": _iso(i.start), "end": _iso(i.end)} for i in policy.incidents
+        ],
+    }
+
+
+def _hash_inputs(files: Any, root: Path) -> dict[str, list[dict[str, Any]]]:
+    return {
+        name: [
+            {"path": str(p.relative_to(root)), "bytes": p.stat().st_size, "sha256": sha256_file(p)}
+            for p in paths
+        ]
+        for name, paths in sorted(files.items())
+    }
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _stage(callback: StageCallback | None, name: str) -> None:
+    if callback:
+        callback(name)
