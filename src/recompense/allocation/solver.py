@@ -7,7 +7,8 @@ Contract, all amounts in integer cents:
   even when that is less than the minimum payout.
 - If every user at their floor already exceeds the budget: :class:`AllocationError`.
 - If every user at their cap stays within the budget: everyone gets their cap and the
-  rest is reported as unallocated.
+  rest is reported as unallocated. (A user with weight 0 earns no share and stays at
+  their floor.)
 - Otherwise λ solves Σ clamp(λ·wᵢ, floorᵢ, capᵢ) = budget exactly. The sum is
   piecewise linear and non-decreasing in λ, with breakpoints at floorᵢ/wᵢ and capᵢ/wᵢ:
   sort them, sweep the running constant and slope, and solve the one linear segment
@@ -69,15 +70,17 @@ def allocate(
     if cap_at_loss:
         cap = np.minimum(cap, np.maximum(np.asarray(loss_cents, dtype=np.int64), 0))
     floor = np.minimum(np.int64(min_payout_cents), cap)
-    floor_total, cap_total = int(floor.sum()), int(cap.sum())
+    # A zero weight earns no share: such users stay at their floor whatever λ is.
+    reach = np.where(weight > 0, cap, floor)
+    floor_total, reach_total = int(floor.sum()), int(reach.sum())
     if floor_total > budget_cents:
         raise AllocationError(
             f"the minimum payouts alone ({_usd(floor_total)} for {len(user_id):,} users) exceed "
             f"the budget ({_usd(budget_cents)}); raise the budget or lower payout.min_usd"
         )
-    if cap_total <= budget_cents:
-        bound = _bounds(cap, floor, cap, min_payout_cents)
-        return Allocation(cap, floor, cap, bound, 0.0, budget_cents, cap_total)
+    if reach_total <= budget_cents:
+        bound = _bounds(reach, floor, cap, min_payout_cents)
+        return Allocation(reach, floor, cap, bound, 0.0, budget_cents, reach_total)
     lam = solve_lambda(weight, floor.astype(np.float64), cap.astype(np.float64), budget_cents)
     real = np.clip(lam * weight, floor, cap)
     amount = round_to_budget(real, weight, user_id, floor, cap, budget_cents)
@@ -86,7 +89,7 @@ def allocate(
 
 
 def solve_lambda(weight: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: float) -> float:
-    """The smallest λ with Σ clamp(λ·w, lo, hi) = budget, given Σlo ≤ budget < Σhi.
+    """The smallest λ with Σ clamp(λ·w, lo, hi) = budget, given Σlo ≤ budget < Σ_{w>0}hi + Σ_{w=0}lo.
 
     With a = lo/w (user leaves the floor) and b = hi/w (user reaches the cap), sorted
     with prefix sums of w, lo and hi,

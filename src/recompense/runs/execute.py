@@ -155,11 +155,12 @@ def _write_folder(
         min_payout_cents=policy.min_payout_cents,
         max_payout_cents=policy.max_payout_cents,
         generated_at=manifest["created_at"],
-        manifest_sha256=manifest["artifacts"][ALLOCATIONS],
+        allocations_sha256=manifest["artifacts"][ALLOCATIONS],
         funnel=tuple((label, count) for label, count in funnel),
         eligibility=eligibility,
         allocations=allocations,
         hourly=hourly,
+        incidents=tuple((i.id, i.start, i.end) for i in policy.incidents),
     )
     write_report(report, tmp / REPORT)
     manifest["artifacts"][REPORT] = sha256_file(tmp / REPORT)

@@ -1,0 +1,84 @@
+"""Baseline: the eligibility rules as one hand-written DuckDB SQL script (baseline.sql).
+
+Run as its own process by bench_engine.py, so its wall time and peak memory are
+measured alone. Reads the dataset's Parquet files with the plain ``duckdb`` API, writes
+the per-user table (rules.COLUMNS) to ``--out`` and prints timings as JSON::
+
+    python benchmarks/baseline_sql.py --program programs/together-2025-10.toml \
+        --data benchmarks/data/users-1000000-seed-7 --out /tmp/sql-users.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rules import COLUMNS, Rules, load_rules, snapshot_minute
+
+SCRIPT = Path(__file__).with_name("baseline.sql")
+TABLES = ("users", "accounts", "balances", "prices", "liquidations", "prior_compensation")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--program", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    rules = load_rules(args.program)
+    started = time.perf_counter()
+    users = evaluate(args.data, rules)
+    computed = time.perf_counter()
+    pq.write_table(users.select(list(COLUMNS)), args.out, compression="zstd")
+    print(
+        json.dumps(
+            {
+                "compute_s": round(computed - started, 4),
+                "write_s": round(time.perf_counter() - computed, 4),
+                "rows": users.num_rows,
+            }
+        )
+    )
+
+
+def evaluate(data: Path, rules: Rules) -> pa.Table:
+    """The per-user table; raises if a fill or balance had no fresh-enough price."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for name in TABLES:
+        path = str(data / f"{name}.parquet").replace("'", "''")
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+    *macros, query = [s for s in SCRIPT.read_text().split(";\n") if s.strip()]
+    for statement in macros:
+        con.execute(statement)
+    users = con.execute(query, parameters(rules)).to_arrow_table()
+    unpriced = sum(users[c].to_numpy().sum() for c in ("unpriced_fills", "unpriced_balances"))
+    if unpriced:
+        raise SystemExit(f"{data}: {unpriced} fill(s) or balance row(s) without a price")
+    return users
+
+
+def parameters(rules: Rules) -> dict[str, object]:
+    return {
+        "window_start": rules.start,
+        "window_end": rules.end,
+        "snapshot_minute": snapshot_minute(rules),
+        "snapshot_s": int(rules.snapshot.timestamp()),
+        "staleness": rules.staleness,
+        "products": list(rules.products),
+        "excluding": list(rules.excluding),
+        "min_loss_cents": rules.min_loss_cents,
+        "ratio_num": rules.ratio.numerator,
+        "ratio_den": rules.ratio.denominator,
+        "incident_starts": [start for start, _ in rules.incidents],
+        "incident_ends": [end for _, end in rules.incidents],
+    }
+
+
+if __name__ == "__main__":
+    main()
