@@ -11,7 +11,13 @@ import pyarrow.parquet as pq
 
 from recompense.data.contract import TABLES
 
-ARROW = {"int": pa.int64(), "num": pa.float64(), "ts": pa.timestamp("us", tz="UTC"), "str": pa.string(), "enum": pa.string()}
+ARROW = {
+    "int": pa.int64(),
+    "num": pa.float64(),
+    "ts": pa.timestamp("us", tz="UTC"),
+    "str": pa.string(),
+    "enum": pa.string(),
+}
 SNAPSHOT = datetime(2025, 10, 9, 23, 59, tzinfo=UTC)
 CRASH = datetime(2025, 10, 10, 21, 20, tzinfo=UTC)
 
@@ -45,36 +51,85 @@ class World:
         self.balances: list[dict[str, Any]] = []
         self.liquidations: list[dict[str, Any]] = []
         self.prior_compensation: list[dict[str, Any]] = []
-        self.prices = flat_prices({"USDT": 1.0, "BTC": 100_000.0}, SNAPSHOT - timedelta(minutes=5), SNAPSHOT + timedelta(minutes=1))
-        self.prices += flat_prices({"USDT": 1.0, "BTC": 100_000.0}, ts("2025-10-10T00:00"), ts("2025-10-12T00:05"))
+        self.prices = flat_prices(
+            {"USDT": 1.0, "BTC": 100_000.0},
+            SNAPSHOT - timedelta(minutes=5),
+            SNAPSHOT + timedelta(minutes=1),
+        )
+        self.prices += flat_prices(
+            {"USDT": 1.0, "BTC": 100_000.0}, ts("2025-10-10T00:00"), ts("2025-10-12T00:05")
+        )
         self._fill = 0
 
-    def user(self, user_id: int, *, net_usdt: float = 1000.0, vip_tier: int = 0, user_type: str = "retail") -> int:
+    def user(
+        self,
+        user_id: int,
+        *,
+        net_usdt: float = 1000.0,
+        vip_tier: int = 0,
+        user_type: str = "retail",
+    ) -> int:
         self.users.append(
-            {"user_id": user_id, "user_type": user_type, "vip_tier": vip_tier,
-             "registered_at": ts("2020-01-01T00:00"), "email": f"u{user_id}@example.com", "locale": "en"}
+            {
+                "user_id": user_id,
+                "user_type": user_type,
+                "vip_tier": vip_tier,
+                "registered_at": ts("2020-01-01T00:00"),
+                "email": f"u{user_id}@example.com",
+                "locale": "en",
+            }
         )
         self.accounts.append({"account_id": user_id * 10, "user_id": user_id, "kind": "master"})
         if net_usdt:
             balance, liability = (net_usdt, 0.0) if net_usdt > 0 else (0.0, -net_usdt)
             self.balances.append(
-                {"account_id": user_id * 10, "wallet": "usdm_futures", "asset": "USDT",
-                 "balance": balance, "liability": liability, "unrealized_pnl": 0.0}
+                {
+                    "account_id": user_id * 10,
+                    "wallet": "usdm_futures",
+                    "asset": "USDT",
+                    "balance": balance,
+                    "liability": liability,
+                    "unrealized_pnl": 0.0,
+                }
             )
         return user_id * 10
 
-    def fill(self, account_id: int, loss: float, *, at: str = "2025-10-10T21:20", asset: str = "USDT",
-             product: str = "usdm_futures", kind: str = "liquidation", fee: float = 0.0) -> None:
+    def fill(
+        self,
+        account_id: int,
+        loss: float,
+        *,
+        at: str = "2025-10-10T21:20",
+        asset: str = "USDT",
+        product: str = "usdm_futures",
+        kind: str = "liquidation",
+        fee: float = 0.0,
+    ) -> None:
         self._fill += 1
         self.liquidations.append(
-            {"fill_id": self._fill, "account_id": account_id, "product": product, "kind": kind,
-             "symbol": "BTCUSDT", "ts": ts(at), "margin_asset": asset,
-             "realized_pnl": -loss, "clearance_fee": fee}
+            {
+                "fill_id": self._fill,
+                "account_id": account_id,
+                "product": product,
+                "kind": kind,
+                "symbol": "BTCUSDT",
+                "ts": ts(at),
+                "margin_asset": asset,
+                "realized_pnl": -loss,
+                "clearance_fee": fee,
+            }
         )
 
     def write(self, folder: Path, fmt: str = "parquet") -> Path:
         folder.mkdir(parents=True, exist_ok=True)
-        for name in ("users", "accounts", "balances", "prices", "liquidations", "prior_compensation"):
+        for name in (
+            "users",
+            "accounts",
+            "balances",
+            "prices",
+            "liquidations",
+            "prior_compensation",
+        ):
             data = table(name, getattr(self, name))
             if fmt == "parquet":
                 pq.write_table(data, folder / f"{name}.parquet")

@@ -13,7 +13,13 @@ def allocation_problems(draw, max_users: int = 60):
     """(user_id, weight, loss_cents, budget, min, max, cap_at_loss) with Σfloor ≤ budget."""
     n = draw(st.integers(min_value=1, max_value=max_users))
     ids = draw(st.lists(st.integers(1, 10**12), min_size=n, max_size=n, unique=True))
-    weight = draw(st.lists(st.one_of(st.just(0.0), st.floats(0.001, 1e6), st.sampled_from([1.0, 2.0, 7.5])), min_size=n, max_size=n))
+    weight = draw(
+        st.lists(
+            st.one_of(st.just(0.0), st.floats(0.001, 1e6), st.sampled_from([1.0, 2.0, 7.5])),
+            min_size=n,
+            max_size=n,
+        )
+    )
     loss = draw(st.lists(st.integers(0, 10**8), min_size=n, max_size=n))
     min_payout = draw(st.integers(0, 10_000))
     max_payout = draw(st.integers(max(min_payout, 1), 10**7))

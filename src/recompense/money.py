@@ -15,7 +15,7 @@ CENT = Decimal("0.01")
 
 def D(value: str | int | Decimal) -> Decimal:
     """Parse an amount exactly. Floats are refused: they are not exact."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise TypeError(f"amount {value!r} must be a string, an int or a Decimal, not a float")
     try:
         result = Decimal(value) if not isinstance(value, Decimal) else value

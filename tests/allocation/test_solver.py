@@ -5,15 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from strategies import allocation_problems
 
 from recompense.allocation import AllocationError, allocate
+from strategies import allocation_problems
 
 
 def run(problem):
     ids, weight, loss, budget, lo, hi, cap_at_loss = problem
-    return allocate(ids, weight, loss, budget_cents=budget, min_payout_cents=lo,
-                    max_payout_cents=hi, cap_at_loss=cap_at_loss)
+    return allocate(
+        ids,
+        weight,
+        loss,
+        budget_cents=budget,
+        min_payout_cents=lo,
+        max_payout_cents=hi,
+        cap_at_loss=cap_at_loss,
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -34,7 +41,7 @@ def test_sum_is_the_budget_to_the_cent_or_everyone_is_at_their_cap(problem):
 @settings(max_examples=300, deadline=None)
 @given(allocation_problems())
 def test_every_payout_is_within_its_floor_and_cap(problem):
-    ids, weight, loss, budget, lo, hi, cap_at_loss = problem
+    _ids, _weight, loss, _budget, _lo, hi, cap_at_loss = problem
     result = run(problem)
     assert result.amount_cents.dtype == np.int64
     assert np.all(result.amount_cents >= result.floor_cents)
@@ -68,15 +75,28 @@ def test_same_inputs_same_outputs_whatever_the_input_order(problem):
     again = run(problem)
     assert np.array_equal(first.amount_cents, again.amount_cents)
     shuffled = np.random.default_rng(0).permutation(len(ids))
-    moved = allocate(ids[shuffled], weight[shuffled], loss[shuffled], budget_cents=budget,
-                     min_payout_cents=lo, max_payout_cents=hi, cap_at_loss=cap_at_loss)
+    moved = allocate(
+        ids[shuffled],
+        weight[shuffled],
+        loss[shuffled],
+        budget_cents=budget,
+        min_payout_cents=lo,
+        max_payout_cents=hi,
+        cap_at_loss=cap_at_loss,
+    )
     assert np.array_equal(moved.amount_cents, first.amount_cents[shuffled])
 
 
 def test_the_budget_binds_with_a_known_answer():
     # λ = 100 cents per unit of weight: 100, 200, 300, 400 → sums to 1,000 exactly.
-    result = allocate(np.array([1, 2, 3, 4]), np.array([1.0, 2.0, 3.0, 4.0]), np.array([10**6] * 4),
-                      budget_cents=1000, min_payout_cents=0, max_payout_cents=10**6)
+    result = allocate(
+        np.array([1, 2, 3, 4]),
+        np.array([1.0, 2.0, 3.0, 4.0]),
+        np.array([10**6] * 4),
+        budget_cents=1000,
+        min_payout_cents=0,
+        max_payout_cents=10**6,
+    )
     assert result.amount_cents.tolist() == [100, 200, 300, 400]
     assert result.lam == pytest.approx(100.0)
     assert result.bound.tolist() == ["share"] * 4
@@ -84,50 +104,92 @@ def test_the_budget_binds_with_a_known_answer():
 
 def test_floor_and_cap_bind_and_the_rest_is_shared():
     # Caps: 50 (own loss) and 600; the floor is 400 for the others.
-    result = allocate(np.array([1, 2, 3, 4]), np.array([1.0, 1.0, 100.0, 200.0]), np.array([50, 10**6, 10**6, 10**6]),
-                      budget_cents=1500, min_payout_cents=400, max_payout_cents=600)
+    result = allocate(
+        np.array([1, 2, 3, 4]),
+        np.array([1.0, 1.0, 100.0, 200.0]),
+        np.array([50, 10**6, 10**6, 10**6]),
+        budget_cents=1500,
+        min_payout_cents=400,
+        max_payout_cents=600,
+    )
     assert result.amount_cents.tolist() == [50, 400, 450, 600]
     assert result.bound.tolist() == ["cap", "floor", "share", "cap"]
     assert int(result.amount_cents.sum()) == 1500
 
 
 def test_remainder_cents_go_to_the_largest_remainders_then_smaller_ids():
-    result = allocate(np.array([1, 2, 3]), np.array([1.0, 1.0, 1.0]), np.array([10**6] * 3),
-                      budget_cents=100, min_payout_cents=0, max_payout_cents=10**6)
+    result = allocate(
+        np.array([1, 2, 3]),
+        np.array([1.0, 1.0, 1.0]),
+        np.array([10**6] * 3),
+        budget_cents=100,
+        min_payout_cents=0,
+        max_payout_cents=10**6,
+    )
     assert result.amount_cents.tolist() == [34, 33, 33]
 
 
 def test_everyone_at_their_cap_leaves_the_rest_unallocated():
-    result = allocate(np.array([1, 2]), np.array([1.0, 5.0]), np.array([700, 10**6]),
-                      budget_cents=10**9, min_payout_cents=400, max_payout_cents=600_000)
+    result = allocate(
+        np.array([1, 2]),
+        np.array([1.0, 5.0]),
+        np.array([700, 10**6]),
+        budget_cents=10**9,
+        min_payout_cents=400,
+        max_payout_cents=600_000,
+    )
     assert result.amount_cents.tolist() == [700, 600_000]
     assert result.unallocated_cents == 10**9 - 600_700
 
 
 def test_minimums_above_the_budget_are_refused_with_the_numbers():
     with pytest.raises(AllocationError, match=r"\$12.00 for 3 users.*\$10.00"):
-        allocate(np.array([1, 2, 3]), np.ones(3), np.array([10**6] * 3), budget_cents=1000,
-                 min_payout_cents=400, max_payout_cents=600_000)
+        allocate(
+            np.array([1, 2, 3]),
+            np.ones(3),
+            np.array([10**6] * 3),
+            budget_cents=1000,
+            min_payout_cents=400,
+            max_payout_cents=600_000,
+        )
 
 
 @pytest.mark.parametrize("bad", [float("nan"), -1.0, float("inf")])
 def test_invalid_weights_are_refused_naming_the_user(bad):
     with pytest.raises(AllocationError, match="user 2"):
-        allocate(np.array([1, 2]), np.array([1.0, bad]), np.array([10**6] * 2), budget_cents=10**5,
-                 min_payout_cents=400, max_payout_cents=600_000)
+        allocate(
+            np.array([1, 2]),
+            np.array([1.0, bad]),
+            np.array([10**6] * 2),
+            budget_cents=10**5,
+            min_payout_cents=400,
+            max_payout_cents=600_000,
+        )
 
 
 def test_duplicate_users_are_refused():
     with pytest.raises(AllocationError, match="duplicate"):
-        allocate(np.array([2, 1, 2]), np.ones(3), np.array([10**6] * 3), budget_cents=10**5,
-                 min_payout_cents=0, max_payout_cents=600_000)
+        allocate(
+            np.array([2, 1, 2]),
+            np.ones(3),
+            np.array([10**6] * 3),
+            budget_cents=10**5,
+            min_payout_cents=0,
+            max_payout_cents=600_000,
+        )
 
 
 def test_two_million_users_allocate_exactly():
     rng = np.random.default_rng(7)
     n = 2_000_000
     loss = (rng.lognormal(6, 2, n) * 100).astype(np.int64) + 5000
-    result = allocate(np.arange(n), np.sqrt(loss / 100), loss, budget_cents=30_000_000_000,
-                      min_payout_cents=400, max_payout_cents=600_000)
+    result = allocate(
+        np.arange(n),
+        np.sqrt(loss / 100),
+        loss,
+        budget_cents=30_000_000_000,
+        min_payout_cents=400,
+        max_payout_cents=600_000,
+    )
     assert int(result.amount_cents.sum()) == 30_000_000_000
     assert result.amount_cents.min() >= 400 and result.amount_cents.max() <= 600_000

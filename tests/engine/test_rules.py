@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from builders import World
 
+from builders import World
 from recompense.data import open_dataset
 from recompense.engine import PriceMissingError, evaluate
 
@@ -63,8 +63,16 @@ def test_sub_accounts_roll_up_and_fees_add_to_the_loss(backend, tmp_path, policy
     world = World()
     master = world.user(1, net_usdt=200.0)
     world.accounts.append({"account_id": 11, "user_id": 1, "kind": "sub"})
-    world.balances.append({"account_id": 11, "wallet": "cross_margin", "asset": "BTC", "balance": 0.001,
-                           "liability": 0.0, "unrealized_pnl": 0.0})
+    world.balances.append(
+        {
+            "account_id": 11,
+            "wallet": "cross_margin",
+            "asset": "BTC",
+            "balance": 0.001,
+            "liability": 0.0,
+            "unrealized_pnl": 0.0,
+        }
+    )
     world.fill(master, 30.0, fee=0.5)
     world.fill(11, 0.0002, asset="BTC", product="coinm_futures")  # 0.0002 BTC × 100k = $20
     users, _ = run(backend, world, tmp_path, policy)
@@ -82,13 +90,25 @@ def test_gains_offset_losses_and_the_total_floors_at_zero(backend, tmp_path, pol
     assert not users[1]["eligible"]
 
 
-def test_already_compensated_users_are_excluded_only_by_listed_programmes(backend, tmp_path, policy):
+def test_already_compensated_users_are_excluded_only_by_listed_programmes(
+    backend, tmp_path, policy
+):
     world = World()
     world.fill(world.user(1, net_usdt=10.0), 100.0)
     world.fill(world.user(2, net_usdt=10.0), 100.0)
     world.prior_compensation += [
-        {"user_id": 1, "program_id": "depeg-2025-10", "amount_usd": 80.0, "paid_at": world.prices[0]["minute"]},
-        {"user_id": 2, "program_id": "transfer-delay-2025-10", "amount_usd": 5.0, "paid_at": world.prices[0]["minute"]},
+        {
+            "user_id": 1,
+            "program_id": "depeg-2025-10",
+            "amount_usd": 80.0,
+            "paid_at": world.prices[0]["minute"],
+        },
+        {
+            "user_id": 2,
+            "program_id": "transfer-delay-2025-10",
+            "amount_usd": 5.0,
+            "paid_at": world.prices[0]["minute"],
+        },
     ]
     users, _ = run(backend, world, tmp_path, policy)
     assert not users[1]["passes_not_compensated"] and not users[1]["eligible"]
@@ -97,18 +117,33 @@ def test_already_compensated_users_are_excluded_only_by_listed_programmes(backen
 
 def test_price_falls_back_to_the_latest_minute_within_the_limit(backend, tmp_path, policy):
     world = World()
-    world.prices = [p for p in world.prices if not (p["asset"] == "BTC" and p["minute"].hour == 21 and 0 < p["minute"].minute <= 30)]
+    world.prices = [
+        p
+        for p in world.prices
+        if not (p["asset"] == "BTC" and p["minute"].hour == 21 and 0 < p["minute"].minute <= 30)
+    ]
     # BTC at 21:00 is 100k; 21:01–21:30 are missing, so a fill at 21:20 uses 21:00 (20 min old).
-    world.prices = [dict(p, usd=90_000.0) if p["asset"] == "BTC" and p["minute"].hour == 21 and p["minute"].minute == 0 else p for p in world.prices]
+    world.prices = [
+        dict(p, usd=90_000.0)
+        if p["asset"] == "BTC" and p["minute"].hour == 21 and p["minute"].minute == 0
+        else p
+        for p in world.prices
+    ]
     acct = world.user(1, net_usdt=10.0)
     world.fill(acct, 0.001, asset="BTC", product="coinm_futures", at="2025-10-10T21:20:42")
     users, _ = run(backend, world, tmp_path, policy)
     assert users[1]["loss_cents"] == 9000
 
 
-def test_a_price_older_than_the_limit_fails_the_run_naming_asset_and_minute(backend, tmp_path, policy):
+def test_a_price_older_than_the_limit_fails_the_run_naming_asset_and_minute(
+    backend, tmp_path, policy
+):
     world = World()
-    world.prices = [p for p in world.prices if not (p["asset"] == "BTC" and p["minute"].day == 10 and 19 <= p["minute"].hour <= 21)]
+    world.prices = [
+        p
+        for p in world.prices
+        if not (p["asset"] == "BTC" and p["minute"].day == 10 and 19 <= p["minute"].hour <= 21)
+    ]
     acct = world.user(1, net_usdt=10.0)
     world.fill(acct, 0.001, asset="BTC", product="coinm_futures", at="2025-10-10T21:20:42")
     with pytest.raises(PriceMissingError, match=r"BTC at 2025-10-10T21:20Z \(fill_id 1\)"):
@@ -118,8 +153,16 @@ def test_a_price_older_than_the_limit_fails_the_run_naming_asset_and_minute(back
 def test_a_snapshot_asset_without_price_fails_the_run(backend, tmp_path, policy):
     world = World()
     acct = world.user(1, net_usdt=10.0)
-    world.balances.append({"account_id": acct, "wallet": "spot", "asset": "PEPE", "balance": 1.0,
-                           "liability": 0.0, "unrealized_pnl": 0.0})
+    world.balances.append(
+        {
+            "account_id": acct,
+            "wallet": "spot",
+            "asset": "PEPE",
+            "balance": 1.0,
+            "liability": 0.0,
+            "unrealized_pnl": 0.0,
+        }
+    )
     world.fill(acct, 100.0)
     with pytest.raises(PriceMissingError, match="PEPE"):
         run(backend, world, tmp_path, policy)

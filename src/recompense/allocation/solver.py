@@ -89,7 +89,9 @@ def allocate(
 
 
 def solve_lambda(weight: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: float) -> float:
-    """The smallest λ with Σ clamp(λ·w, lo, hi) = budget, given Σlo ≤ budget < Σ_{w>0}hi + Σ_{w=0}lo.
+    """The smallest λ with Σ clamp(λ·w, lo, hi) = budget.
+
+    Requires Σlo ≤ budget < Σ_{w>0} hi + Σ_{w=0} lo (zero weights stay at their floor).
 
     With a = lo/w (user leaves the floor) and b = hi/w (user reaches the cap), sorted
     with prefix sums of w, lo and hi,
@@ -163,7 +165,7 @@ def round_to_budget(
     remainders, larger weight first, then smaller user id. Selection is O(n): a
     partition finds the threshold, and only ties at the threshold are sorted.
     """
-    amount = np.clip(np.floor(real).astype(np.int64), floor, cap)
+    amount: np.ndarray = np.clip(np.floor(real).astype(np.int64), floor, cap)
     missing = budget - int(amount.sum())
     if missing == 0:
         return amount

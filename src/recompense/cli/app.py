@@ -143,7 +143,8 @@ def explain(
     if story.amount_cents is not None:
         out.print(f"Weight: {story.weight:.6g}")
         out.print(
-            f"Payout: [bold]{format_usd(story.amount_cents)}[/] ({story.bound}) — {story.bound_detail}",
+            f"Payout: [bold]{format_usd(story.amount_cents)}[/] ({story.bound})"
+            f" — {story.bound_detail}",
             highlight=False,
         )
 
@@ -199,7 +200,8 @@ def check(
 
     policy = _guard(lambda: load_policy(program))
     out.print(
-        f"[green]✔[/] {program}: programme {policy.program.id}, budget {format_usd(policy.budget_cents)}"
+        f"[green]✔[/] {program}: programme {policy.program.id}, "
+        f"budget {format_usd(policy.budget_cents)}"
     )
     if data is not None:
 
@@ -224,7 +226,7 @@ def _budget(value: str | None) -> Decimal | None:
 
 @contextmanager
 def _stage_progress(quiet: bool) -> Iterator[Callable[[str], None] | None]:
-    if quiet or not err.is_terminal and not sys.stderr.isatty():
+    if quiet or (not err.is_terminal and not sys.stderr.isatty()):
         yield None
         return
     with Progress(

@@ -76,7 +76,8 @@ def open_dataset(backend: Any, folder: Path, *, naive_timestamps_are_utc: bool =
             if formats[spec.name] == "parquet":
                 raw[spec.name] = backend.read_parquet(paths, table_name=table_name)
             else:
-                raw[spec.name] = backend.read_csv(paths, table_name=table_name)
+                typed = {"types": _csv_types(spec)} if backend.name == "duckdb" else {}
+                raw[spec.name] = backend.read_csv(paths, table_name=table_name, **typed)
         except backend_errors() as exc:
             shown = paths[0] if len(paths) == 1 else f"{folder / spec.name}/"
             raise DataError(
@@ -98,10 +99,21 @@ def normalized(dataset: Dataset, name: str) -> Any:
             casts[col.name] = column.cast("float64")
         elif col.kind == "ts":
             dtype = column.type()
-            casts[col.name] = column if dtype.timezone else column.cast("timestamp('UTC')")
+            aware = dtype.is_timestamp() and dtype.timezone
+            casts[col.name] = column if aware else column.cast("timestamp('UTC')")
         else:
             casts[col.name] = column.cast("string")
     return table.select(**casts)
+
+
+def _csv_types(spec: TableSpec) -> dict[str, str]:
+    """Declared CSV column types, so an empty file or a column of blanks still types right.
+
+    Timestamps are left to detection: whether a text timestamp carries an offset decides
+    if it is UTC-aware or naive, and naive timestamps need ``--naive-timestamps-are-utc``.
+    """
+    kinds = {"int": "BIGINT", "num": "DOUBLE", "str": "VARCHAR", "enum": "VARCHAR"}
+    return {col.name: kinds[col.kind] for col in spec.columns if col.kind in kinds}
 
 
 def _first_line(exc: BaseException) -> str:

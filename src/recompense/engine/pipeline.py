@@ -177,10 +177,10 @@ def _check_prices(
         balances = tables["balances"]
         missing = balances.anti_join(priced, balances.asset == priced.asset)
         assets = missing.select("asset").distinct().order_by("asset").limit(5).to_pyarrow()
-        shown = ", ".join(assets.column(0).to_pylist())
+        asset_names = ", ".join(assets.column(0).to_pylist())
         raise PriceMissingError(
             f"{prices_file}: no price within {limit} minutes of the snapshot "
-            f"{_iso(snap_s)} for asset(s) {shown} (used in balances)"
+            f"{_iso(snap_s)} for asset(s) {asset_names} (used in balances)"
         )
 
 

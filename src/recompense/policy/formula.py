@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -270,7 +270,7 @@ class _Parser:
         self.i += 1
         return token
 
-    def fail(self, message: str) -> Any:
+    def fail(self, message: str) -> NoReturn:
         token = self.peek()
         where = f"position {token.pos} ({token.text!r})" if token else "the end"
         raise FormulaError(f"weight formula {self.source!r}: {message} at {where}")

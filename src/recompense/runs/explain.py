@@ -159,9 +159,15 @@ def _bound_detail(alloc: dict[str, Any], manifest: dict[str, Any], params: dict[
             return (
                 f"everyone eligible was paid their cap; yours is {format_usd(cap)}, set by {limit}"
             )
-        return f"your share {format_usd(round(share))} reached the cap {format_usd(cap)}, set by {limit}"
+        return (
+            f"your share {format_usd(round(share))} reached the cap {format_usd(cap)}, "
+            f"set by {limit}"
+        )
     if alloc["bound"] == "floor":
-        return f"your share {format_usd(round(share))} was below the minimum payout, so you get {format_usd(floor)}"
+        return (
+            f"your share {format_usd(round(share))} was below the minimum payout, "
+            f"so you get {format_usd(floor)}"
+        )
     return (
         f"your share of the budget: λ × weight = {lam:.6g} × {alloc['weight']:.6g} "
         f"≈ {format_usd(round(share))}, paid as {format_usd(amount)} after rounding to the cent"

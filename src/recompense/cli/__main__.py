@@ -1,0 +1,3 @@
+from recompense.cli.app import main
+
+main()
