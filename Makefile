@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 USERS ?= 200000
 SEED ?= 7
+# $300M for a 50M-user exchange, scaled to the demo exchange: $6 per user.
+DEMO_BUDGET_USD ?= $(shell echo $$(( $(USERS) * 6 )))
 
 .PHONY: demo test lint typecheck bench clean install
 
@@ -20,7 +22,7 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	rm -rf demo/data demo/run
 	$(BIN)/recompense synth --users $(USERS) --seed $(SEED) --out demo/data
-	$(BIN)/recompense run --program programs/together-2025-10.toml --data demo/data --out demo/run
+	$(BIN)/recompense run --program programs/together-2025-10.toml --data demo/data --out demo/run --budget-usd $(DEMO_BUDGET_USD)
 	@echo "Explain one user:  $(BIN)/recompense explain --run demo/run USER_ID"
 
 test: $(STAMP)
