@@ -26,6 +26,9 @@ demo: $(STAMP)
 	@echo "Explain one user:  $(BIN)/recompense explain --run demo/run USER_ID"
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -5,51 +5,54 @@
 -- come from the programme file (rules.py). Money: each fill's or balance row's USD
 -- value is rounded half-up to int64 micro-dollars, summed exactly, and each user's
 -- total rounded half-up to cents once (cents_half_up, exact for every int64).
-
-CREATE OR REPLACE TEMP MACRO cents_half_up(m) AS
-    ((m + 5000) - (((m + 5000) % 10000) + 10000) % 10000) // 10000;
+-- Minutes are integer epoch minutes (epoch_us // 60e6: exact, and far cheaper than
+-- date_trunc on TIMESTAMPTZ). Prices: a grid of every asset × window minute is priced
+-- once with an ASOF join (latest price at or before the minute, kept if within the
+-- staleness limit); fills then find their price by an equi-join on (asset, minute).
 
 CREATE OR REPLACE TEMP MACRO micros_half_up(usd) AS
     CAST(floor(usd * 1000000 + 0.5) AS BIGINT);
 
+CREATE OR REPLACE TEMP MACRO cents_half_up(m) AS
+    ((m + 5000) - (((m + 5000) % 10000) + 10000) % 10000) // 10000;
+
 WITH
-incidents AS (
-    SELECT unnest($incident_starts) AS starts, unnest($incident_ends) AS ends
-),
 minute_prices AS (
-    SELECT asset, date_trunc('minute', minute) AS minute, CAST(usd AS DOUBLE) AS usd
+    SELECT asset, epoch_us(minute) // 60000000 AS m, CAST(usd AS DOUBLE) AS usd
     FROM prices
+),
+grid_prices AS (                   -- each asset's price at each minute of the window
+    SELECT g.asset, g.m, p.usd
+    FROM (
+        SELECT a.asset, r.m
+        FROM (SELECT DISTINCT asset FROM minute_prices) AS a,
+             range($first_minute, $end_minute) AS r(m)
+    ) AS g
+    ASOF JOIN minute_prices AS p ON p.asset = g.asset AND p.m <= g.m
+    WHERE g.m - p.m <= $staleness_minutes
 ),
 counted AS (                       -- forced liquidations of listed products in the window
     SELECT
         a.user_id,
-        l.ts,
         l.margin_asset,
-        date_trunc('minute', l.ts) AS minute,
-        CAST(l.clearance_fee AS DOUBLE) - CAST(l.realized_pnl AS DOUBLE) AS loss_units
+        epoch_us(l.ts) // 60000000 AS m,
+        CAST(l.clearance_fee AS DOUBLE) - CAST(l.realized_pnl AS DOUBLE) AS loss_units,
+        list_bool_or(list_transform($incidents, i -> l.ts >= i.starts AND l.ts < i.ends))
+            AS in_incident
     FROM liquidations AS l
     JOIN accounts AS a ON a.account_id = l.account_id
     WHERE l.kind = 'liquidation'
       AND list_contains($products, l.product)
       AND l.ts >= $window_start AND l.ts < $window_end
 ),
-priced_fills AS (                  -- price at the fill's minute, else the latest earlier one
-    SELECT
-        c.*,
-        CASE WHEN p.minute >= c.minute - $staleness THEN p.usd END AS usd
-    FROM counted AS c
-    ASOF LEFT JOIN minute_prices AS p
-        ON p.asset = c.margin_asset AND p.minute <= c.minute
-),
 priced AS (
     SELECT
-        f.user_id,
-        micros_half_up(f.loss_units * f.usd) AS micros,
-        EXISTS (
-            SELECT 1 FROM incidents AS i WHERE f.ts >= i.starts AND f.ts < i.ends
-        ) AS in_incident,
-        f.usd IS NULL AS unpriced
-    FROM priced_fills AS f
+        c.user_id,
+        c.in_incident,
+        micros_half_up(c.loss_units * p.usd) AS micros,
+        p.usd IS NULL AS unpriced
+    FROM counted AS c
+    LEFT JOIN grid_prices AS p ON p.asset = c.margin_asset AND p.m = c.m
 ),
 losses AS (
     SELECT
@@ -62,10 +65,15 @@ losses AS (
     GROUP BY user_id
 ),
 snapshot_prices AS (
-    SELECT asset, arg_max(usd, minute) AS usd
+    SELECT asset, arg_max(usd, m) AS usd
     FROM minute_prices
-    WHERE minute <= $snapshot_minute AND minute >= $snapshot_minute - $staleness
+    WHERE m <= $snapshot_minute AND m >= $snapshot_minute - $staleness_minutes
     GROUP BY asset
+),
+liquidated_accounts AS (
+    SELECT account_id, user_id
+    FROM accounts
+    WHERE user_id IN (SELECT user_id FROM losses)
 ),
 net AS (                           -- net assets at the snapshot, liquidated users only
     SELECT
@@ -76,9 +84,8 @@ net AS (                           -- net assets at the snapshot, liquidated use
         )) AS BIGINT) AS net_micros,
         count(*) FILTER (WHERE p.usd IS NULL) AS unpriced_balances
     FROM balances AS b
-    JOIN accounts AS a ON a.account_id = b.account_id
+    JOIN liquidated_accounts AS a ON a.account_id = b.account_id
     LEFT JOIN snapshot_prices AS p ON p.asset = b.asset
-    WHERE a.user_id IN (SELECT user_id FROM losses)
     GROUP BY a.user_id
 ),
 compensated AS (
@@ -95,7 +102,7 @@ cents AS (
         greatest(cents_half_up(l.incident_micros), 0) AS incident_cents,
         u.user_type,
         CAST(u.vip_tier AS BIGINT) AS vip_tier,
-        ($snapshot_s - CAST(epoch(u.registered_at) AS BIGINT)) AS age_s,
+        $snapshot_s - CAST(epoch(u.registered_at) AS BIGINT) AS age_s,
         c.user_id IS NOT NULL AS already_compensated,
         l.unpriced_fills,
         coalesce(n.unpriced_balances, 0) AS unpriced_balances

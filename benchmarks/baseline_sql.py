@@ -5,7 +5,7 @@ measured alone. Reads the dataset's Parquet files with the plain ``duckdb`` API,
 the per-user table (rules.COLUMNS) to ``--out`` and prints timings as JSON::
 
     python benchmarks/baseline_sql.py --program programs/together-2025-10.toml \
-        --data benchmarks/data/users-1000000-seed-7 --out /tmp/sql-users.parquet
+        --data benchmarks/data/users-1000000-seed-7 --out benchmarks/data/sql-users.parquet
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rules import COLUMNS, Rules, load_rules, snapshot_minute
+from rules import COLUMNS, Rules, epoch_minute, load_rules, window_minutes
 
 SCRIPT = Path(__file__).with_name("baseline.sql")
 TABLES = ("users", "accounts", "balances", "prices", "liquidations", "prior_compensation")
@@ -64,19 +64,23 @@ def evaluate(data: Path, rules: Rules) -> pa.Table:
 
 
 def parameters(rules: Rules) -> dict[str, object]:
+    first_minute, end_minute = window_minutes(rules)
+    incidents = [{"starts": start, "ends": end} for start, end in rules.incidents]
     return {
         "window_start": rules.start,
         "window_end": rules.end,
-        "snapshot_minute": snapshot_minute(rules),
+        "first_minute": first_minute,
+        "end_minute": end_minute,
+        "snapshot_minute": epoch_minute(rules.snapshot),
         "snapshot_s": int(rules.snapshot.timestamp()),
-        "staleness": rules.staleness,
+        "staleness_minutes": int(rules.staleness.total_seconds()) // 60,
         "products": list(rules.products),
         "excluding": list(rules.excluding),
         "min_loss_cents": rules.min_loss_cents,
         "ratio_num": rules.ratio.numerator,
         "ratio_den": rules.ratio.denominator,
-        "incident_starts": [start for start, _ in rules.incidents],
-        "incident_ends": [end for _, end in rules.incidents],
+        # An empty list has no element type to bind; an empty interval matches nothing.
+        "incidents": incidents or [{"starts": rules.start, "ends": rules.start}],
     }
 
 

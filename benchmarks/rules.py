@@ -1,7 +1,7 @@
 """The programme parameters the two baselines need, read from the policy TOML.
 
 Deliberately independent of ``recompense``: the baselines re-implement the rules from
-their description (docs/policy.md, ``programs/*.toml``), so they share neither code
+their description (the programme file and its comments), so they share neither code
 nor bugs with the engine. Only what the rules use is read; the weight formula is
 hand-written in each baseline, so a programme with another formula is refused.
 """
@@ -76,6 +76,16 @@ def load_rules(path: Path) -> Rules:
 def snapshot_minute(rules: Rules) -> datetime:
     """The minute the net-assets prices are read at (the snapshot, floored to the minute)."""
     return rules.snapshot.replace(second=0, microsecond=0)
+
+
+def epoch_minute(t: datetime) -> int:
+    """Whole minutes since 1970-01-01 UTC, floored."""
+    return int(t.timestamp()) // 60
+
+
+def window_minutes(rules: Rules) -> tuple[int, int]:
+    """Epoch minutes ``[first, end)`` that a fill in the window can fall in."""
+    return epoch_minute(rules.start), -(-int(rules.end.timestamp()) // 60)
 
 
 def _utc(value: datetime) -> datetime:

@@ -38,27 +38,37 @@ def oracle(folder, policy) -> pd.DataFrame:
     fills["minute"] = fills.ts.dt.floor("min")
     prices = prices.sort_values("minute")
     priced = pd.merge_asof(
-        fills.sort_values("minute"), prices.rename(columns={"asset": "margin_asset"}),
-        on="minute", by="margin_asset", tolerance=pd.Timedelta(minutes=60), direction="backward",
+        fills.sort_values("minute"),
+        prices.rename(columns={"asset": "margin_asset"}),
+        on="minute",
+        by="margin_asset",
+        tolerance=pd.Timedelta(minutes=60),
+        direction="backward",
     )
     assert priced.usd.notna().all()
-    micros = np.floor((priced.clearance_fee - priced.realized_pnl) * priced.usd * 1e6 + 0.5).astype(np.int64)
+    micros = np.floor((priced.clearance_fee - priced.realized_pnl) * priced.usd * 1e6 + 0.5).astype(
+        np.int64
+    )
     users = priced.assign(micros=micros).groupby("user_id").micros.sum()
     loss = np.maximum((users.to_numpy() + 5000) // 10_000, 0)
     result = pd.DataFrame({"user_id": users.index, "loss_cents": loss})
     snap = prices[prices.minute == pd.Timestamp(policy.program.snapshot_at)][["asset", "usd"]]
-    held = balances.merge(accounts[["account_id", "user_id"]], on="account_id").merge(snap, on="asset")
+    held = balances.merge(accounts[["account_id", "user_id"]], on="account_id").merge(
+        snap, on="asset"
+    )
     value = (held.balance - held.liability + held.unrealized_pnl) * held.usd
     held["micros"] = np.floor(value * 1e6 + 0.5).astype(np.int64)
     net = held.groupby("user_id").micros.sum()
-    result["net_cents"] = ((result.user_id.map(net).fillna(0).astype(np.int64) + 5000) // 10_000)
+    result["net_cents"] = (result.user_id.map(net).fillna(0).astype(np.int64) + 5000) // 10_000
     excluded = set(prior[prior.program_id.isin(policy.eligibility.excluding_programs)].user_id)
     ratio = policy.min_ratio
     result["eligible"] = [
         loss_c >= policy.min_loss_cents
         and (net_c <= 0 or Fraction(loss_c) >= ratio * net_c)
         and uid not in excluded
-        for uid, loss_c, net_c in zip(result.user_id, result.loss_cents, result.net_cents, strict=True)
+        for uid, loss_c, net_c in zip(
+            result.user_id, result.loss_cents, result.net_cents, strict=True
+        )
     ]
     return result.sort_values("user_id").reset_index(drop=True)
 

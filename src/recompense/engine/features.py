@@ -4,8 +4,7 @@ Exactness: each fill's (or balance row's) USD value is computed in float64 once 
 rounded half-up to integer micro-dollars (1e-6 USD); micro-dollars are summed exactly
 as int64 — so sums do not depend on the order a parallel engine adds them in — and each
 user's total is rounded half-up to integer cents exactly once. All later comparisons
-are on integer cents. Integer floor division is done exactly (see :func:`round_micros_to_cents`)
-because Ibis compiles ``//`` through floating point.
+are on integer cents, with exact integer helpers from :mod:`recompense.engine.exact`.
 """
 
 from __future__ import annotations
@@ -15,14 +14,19 @@ from typing import Any
 
 import ibis
 
-from recompense.engine.prices import minute_s
+from recompense.engine.exact import (
+    US_PER_DAY,
+    EpochMicros,
+    floor_div,
+    hour_s,
+    minute_s,
+    round_micros_to_cents,
+    to_micros,
+)
 from recompense.policy import Policy
 
-MICROS_PER_CENT = 10_000
-SECONDS_PER_DAY = 86_400
 
-
-def counted_fills(liquidations: Any, accounts: Any, policy: Policy) -> Any:
+def counted_fills(liquidations: Any, accounts: Any, policy: Policy, epoch_us: EpochMicros) -> Any:
     """Fills that count: forced liquidations (not ADL) of listed products inside the window."""
     window = policy.window
     fills = liquidations.filter(
@@ -41,8 +45,8 @@ def counted_fills(liquidations: Any, accounts: Any, policy: Policy) -> Any:
         "margin_asset",
         "realized_pnl",
         "clearance_fee",
-        minute_s=minute_s(joined.ts),
-        hour_s=joined.ts.truncate("hour").epoch_seconds().cast("int64"),
+        minute_s=minute_s(joined.ts, epoch_us),
+        hour_s=hour_s(joined.ts, epoch_us),
         in_incident=_in_incident(joined.ts, policy),
     )
 
@@ -95,7 +99,9 @@ def net_assets(balances: Any, accounts: Any, users: Any, grid: Any, snapshot: da
     )
 
 
-def user_features(losses: Any, net: Any, users: Any, compensated: Any, policy: Policy) -> Any:
+def user_features(
+    losses: Any, net: Any, users: Any, compensated: Any, policy: Policy, epoch_us: EpochMicros
+) -> Any:
     """One row per liquidated user with every feature the rules and the formula use."""
     n = net.select(
         n_user_id="user_id", net_micros="net_micros", unpriced_balances="unpriced_balances"
@@ -110,13 +116,13 @@ def user_features(losses: Any, net: Any, users: Any, compensated: Any, policy: P
     t = losses.left_join(n, losses.user_id == n.n_user_id)
     t = t.left_join(u, t.user_id == u.u_user_id)
     t = t.left_join(c, t.user_id == c.c_user_id)
-    snap_s = int(policy.program.snapshot_at.timestamp())
+    snap_us = int(policy.program.snapshot_at.timestamp()) * 1_000_000
     loss_cents = ibis.greatest(round_micros_to_cents(t.loss_micros), 0)
     incident_cents = ibis.least(
         ibis.greatest(round_micros_to_cents(t.incident_micros), 0), loss_cents
     )
     net_cents = round_micros_to_cents(t.net_micros.fill_null(0))
-    age_days = floor_div(snap_s - t.registered_at.epoch_seconds().cast("int64"), SECONDS_PER_DAY)
+    age_days = floor_div(snap_us - epoch_us(t.registered_at), US_PER_DAY)
     features = t.select(
         user_id=t.user_id,
         fills=t.fills,
@@ -149,27 +155,6 @@ def with_formula_inputs(f: Any) -> Any:
         loss_ratio=ratio,
         loss_ratio_capped=ibis.ifelse(positive_net, ibis.least(ratio, 1.0), 1.0),
     )
-
-
-def to_micros(usd: Any) -> Any:
-    """float USD → int64 micro-dollars, rounded half-up (NULL stays NULL)."""
-    return (usd * 1_000_000 + 0.5).floor().cast("int64")
-
-
-def round_micros_to_cents(micros: Any) -> Any:
-    """int64 micro-dollars → int64 cents, half-up, exact for every int64."""
-    return floor_div(micros + MICROS_PER_CENT // 2, MICROS_PER_CENT)
-
-
-def floor_div(a: Any, m: int) -> Any:
-    """Exact ⌊a / m⌋ for int64 ``a`` and positive ``m``.
-
-    ``a - pmod(a, m)`` is an exact multiple of ``m``; dividing it in float64 lands
-    within 0.5 of the true integer quotient for any int64, so rounding recovers it.
-    ``%`` truncates toward zero on DuckDB and Spark alike, hence the positive modulo.
-    """
-    pmod = ((a % m) + m) % m
-    return ((a - pmod).cast("float64") / m).round().cast("int64")
 
 
 def _in_incident(ts: Any, policy: Policy) -> Any:

@@ -14,7 +14,8 @@ Only the per-user table leaves the backend. Nothing here writes files.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,7 @@ from recompense.data import Dataset, normalized, validate
 from recompense.engine import features as feat
 from recompense.engine.eligibility import RULES, apply_rules
 from recompense.engine.errors import PriceMissingError
+from recompense.engine.exact import MICROS_PER_CENT, EpochMicros, epoch_micros
 from recompense.engine.prices import price_grid, window_minutes
 from recompense.policy import Policy
 from recompense.policy.formula import compile_expr
@@ -64,28 +66,31 @@ def evaluate(
     policy: Policy,
     *,
     on_stage: StageCallback | None = None,
-    skip_validation: bool = False,
 ) -> EngineResult:
     """Run validation and every rule on ``backend``; raise ``InputError`` on bad input."""
     timings: dict[str, float] = {}
-    stage = _Stages(on_stage, timings)
+
+    def stage(name: str) -> AbstractContextManager[None]:
+        return _timed_stage(name, on_stage, timings)
+
     with stage("validate"):
-        if not skip_validation:
-            validate(dataset)
+        validate(dataset)
     tables = {name: normalized(dataset, name) for name in dataset.raw}
+    epoch_us = epoch_micros(backend.name)
     grid = price_grid(
         tables["prices"],
         window_minutes(policy.window.start, policy.window.end, (policy.program.snapshot_at,)),
         policy.staleness,
+        epoch_us,
     )
     with stage("losses"):
-        fills = feat.counted_fills(tables["liquidations"], tables["accounts"], policy)
+        fills = feat.counted_fills(tables["liquidations"], tables["accounts"], policy, epoch_us)
         losses = feat.fill_losses(fills, grid)
         per_hour = feat.user_hour_losses(losses).cache()
     try:
         with stage("features"):
             hourly = _hourly(per_hour)
-            users = _features(tables, per_hour, grid, policy).to_pyarrow()
+            users = _features(tables, per_hour, grid, policy, epoch_us).to_pyarrow()
             _check_prices(users, losses, tables, grid, policy, dataset.describe("prices"))
     finally:
         per_hour.release()
@@ -94,7 +99,9 @@ def evaluate(
     return EngineResult(users=users, hourly=hourly, timings=timings)
 
 
-def _features(tables: dict[str, Any], per_hour: Any, grid: Any, policy: Policy) -> Any:
+def _features(
+    tables: dict[str, Any], per_hour: Any, grid: Any, policy: Policy, epoch_us: EpochMicros
+) -> Any:
     losses = feat.user_losses(per_hour)
     excluding = list(policy.eligibility.excluding_programs)
     prior = tables["prior_compensation"]
@@ -104,7 +111,7 @@ def _features(tables: dict[str, Any], per_hour: Any, grid: Any, policy: Policy) 
     net = feat.net_assets(
         tables["balances"], tables["accounts"], losses, grid, policy.program.snapshot_at
     )
-    features = feat.user_features(losses, net, tables["users"], compensated, policy)
+    features = feat.user_features(losses, net, tables["users"], compensated, policy, epoch_us)
     verdicts = apply_rules(features, policy)
     names = {name: verdicts[name] for name in policy.formula.names}
     weight = compile_expr(policy.formula, names)
@@ -139,7 +146,7 @@ def _hourly(per_hour: Any) -> pa.Table:
 
 
 def _micros_to_cents(micros: int) -> int:
-    return (micros + feat.MICROS_PER_CENT // 2) // feat.MICROS_PER_CENT
+    return (micros + MICROS_PER_CENT // 2) // MICROS_PER_CENT
 
 
 def _check_prices(
@@ -188,27 +195,15 @@ def _iso(epoch_s: int) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
-class _Stages:
-    """Times named stages and reports their start to an optional callback."""
-
-    def __init__(self, callback: StageCallback | None, timings: dict[str, float]) -> None:
-        self.callback = callback
-        self.timings = timings
-
-    def __call__(self, name: str) -> _Stage:
-        return _Stage(self, name)
-
-
-class _Stage:
-    def __init__(self, owner: _Stages, name: str) -> None:
-        self.owner = owner
-        self.name = name
-        self.start = 0.0
-
-    def __enter__(self) -> None:
-        if self.owner.callback:
-            self.owner.callback(self.name)
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self.owner.timings[self.name] = round(time.perf_counter() - self.start, 4)
+@contextmanager
+def _timed_stage(
+    name: str, on_stage: StageCallback | None, timings: dict[str, float]
+) -> Iterator[None]:
+    """Report the start of a stage to the callback and record its duration."""
+    if on_stage:
+        on_stage(name)
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round(time.perf_counter() - start, 4)

@@ -24,10 +24,7 @@ import ibis
 import numpy as np
 import pyarrow as pa
 
-
-def minute_s(ts: Any) -> Any:
-    """Epoch seconds of the minute a timestamp falls in (UTC), as int64."""
-    return ts.truncate("minute").epoch_seconds().cast("int64")
+from recompense.engine.exact import EpochMicros, minute_s
 
 
 def window_minutes(start: datetime, end: datetime, extra: tuple[datetime, ...] = ()) -> Any:
@@ -40,11 +37,11 @@ def window_minutes(start: datetime, end: datetime, extra: tuple[datetime, ...] =
     return ibis.memtable(pa.table({"minute_s": pa.array(values, pa.int64())}))
 
 
-def price_grid(prices: Any, minutes: Any, staleness: timedelta) -> Any:
+def price_grid(prices: Any, minutes: Any, staleness: timedelta, epoch_us: EpochMicros) -> Any:
     """(asset, minute_s, usd) for every asset and grid minute with a fresh-enough price."""
     rows = prices.select(
         asset=prices.asset,
-        minute_s=minute_s(prices.minute),
+        minute_s=minute_s(prices.minute, epoch_us),
         usd=prices.usd,
         is_grid=ibis.literal(0, type="int8"),
     )
