@@ -1,3 +1,3 @@
-from recompense.cli.app import main
+from recompense.cli.main import main
 
 main()

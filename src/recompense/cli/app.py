@@ -54,11 +54,7 @@ STAGE_LABELS = {
 }
 
 
-def main() -> None:
-    app()
-
-
-def _guard(func: Callable[[], T]) -> T:
+def guard(func: Callable[[], T]) -> T:
     try:
         return func()
     except InputError as exc:
@@ -95,9 +91,9 @@ def run(
     """
     from recompense.runs import execute_run
 
-    budget = _guard(lambda: _budget(budget_usd))
+    budget = guard(lambda: _budget(budget_usd))
     with _stage_progress(as_json) as on_stage:
-        summary = _guard(
+        summary = guard(
             lambda: execute_run(
                 program,
                 data,
@@ -126,7 +122,7 @@ def explain(
     """
     from recompense.runs import explain as explain_user
 
-    story = _guard(lambda: explain_user(run_dir, user_id))
+    story = guard(lambda: explain_user(run_dir, user_id))
     if as_json:
         print(json.dumps(story.as_dict(), indent=2, default=str))
         return
@@ -169,7 +165,7 @@ def synth(
         except FileExistsError as exc:
             raise InputError(f"{out_dir}: already exists and is not empty") from exc
 
-    summary = _guard(build)
+    summary = guard(build)
     fields = {k: getattr(summary, k) for k in summary.__slots__ if k != "out"}
     if as_json:
         print(json.dumps({"out": str(summary.out), **fields}, indent=2))
@@ -198,7 +194,7 @@ def check(
     from recompense.engine import connect
     from recompense.policy import load_policy
 
-    policy = _guard(lambda: load_policy(program))
+    policy = guard(lambda: load_policy(program))
     out.print(
         f"[green]✔[/] {program}: programme {policy.program.id}, "
         f"budget {format_usd(policy.budget_cents)}"
@@ -211,7 +207,7 @@ def check(
             )
             validate(dataset)
 
-        _guard(validate_data)
+        guard(validate_data)
         out.print(f"[green]✔[/] {data}: matches the data contract")
 
 

@@ -2,11 +2,22 @@
 
 - :mod:`~recompense.runs.execute`: policy + dataset → engine → allocation → folder;
 - :mod:`~recompense.runs.artifacts`: file names, schemas and deterministic writers;
-- :mod:`~recompense.runs.explain`: one user's story, from the folder alone.
+- :mod:`~recompense.runs.explain`: one user's story, from the folder alone;
+- :mod:`~recompense.runs.folder`: reading a finished run (manifest, fingerprint, allocations).
 """
 
 from recompense.runs.errors import RunFolderError
 from recompense.runs.execute import RunSummary, execute_run
 from recompense.runs.explain import Explanation, explain
+from recompense.runs.folder import read_allocations, read_manifest, run_fingerprint
 
-__all__ = ["Explanation", "RunFolderError", "RunSummary", "execute_run", "explain"]
+__all__ = [
+    "Explanation",
+    "RunFolderError",
+    "RunSummary",
+    "execute_run",
+    "explain",
+    "read_allocations",
+    "read_manifest",
+    "run_fingerprint",
+]

@@ -7,7 +7,6 @@ ratio test is restated as the exact comparison the engine made.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
@@ -22,8 +21,9 @@ from recompense.engine.eligibility import (
     RATIO_BELOW_MINIMUM,
 )
 from recompense.money import format_usd
-from recompense.runs.artifacts import ALLOCATIONS, ELIGIBILITY, MANIFEST
+from recompense.runs.artifacts import ALLOCATIONS, ELIGIBILITY
 from recompense.runs.errors import RunFolderError
+from recompense.runs.folder import read_manifest
 
 NO_COUNTED_LIQUIDATION = "NO_COUNTED_LIQUIDATION"
 
@@ -50,17 +50,6 @@ class Explanation:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def read_manifest(run: Path) -> dict[str, Any]:
-    path = run / MANIFEST
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RunFolderError(f"{run}: not a run folder (no {MANIFEST})") from exc
-    except (OSError, ValueError) as exc:
-        raise RunFolderError(f"{path}: cannot read manifest: {exc}") from exc
-    return data
 
 
 def explain(run: Path, user_id: int) -> Explanation:

@@ -1,0 +1,1 @@
+"""Commands for the voucher ledger (distribute, status, reconcile, notify, redeem, expire)."""

@@ -1,0 +1,1 @@
+"""Commands for published commitments and proofs (commit, proof, verify)."""

@@ -1,0 +1,50 @@
+"""Reading a finished run folder: the contract every downstream package relies on.
+
+Downstream code (ledger, proofs, web) reads runs only through these functions, never the
+engine's internals. A run is identified by its **fingerprint**: the SHA-256 of its
+``manifest.json``, which itself holds the SHA-256 of every input and artifact.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from recompense.runs.artifacts import ALLOCATIONS, ALLOCATIONS_SCHEMA, MANIFEST, sha256_file
+from recompense.runs.errors import RunFolderError
+
+
+def read_manifest(run: Path) -> dict[str, Any]:
+    path = run / MANIFEST
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise RunFolderError(f"{run}: not a run folder (no {MANIFEST})") from exc
+    except (OSError, ValueError) as exc:
+        raise RunFolderError(f"{path}: cannot read manifest: {exc}") from exc
+    return data
+
+
+def run_fingerprint(run: Path) -> str:
+    """SHA-256 of the run's manifest: names this exact run everywhere downstream."""
+    read_manifest(run)  # a clear error when the folder is not a run
+    return sha256_file(run / MANIFEST)
+
+
+def read_allocations(run: Path) -> pa.Table:
+    """``allocations.parquet``, checked against its published schema and the manifest."""
+    path = run / ALLOCATIONS
+    manifest = read_manifest(run)
+    if sha256_file(path) != manifest.get("artifacts", {}).get(ALLOCATIONS):
+        raise RunFolderError(f"{path}: SHA-256 differs from the manifest; the run was altered")
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise RunFolderError(f"{path}: cannot read: {exc}") from exc
+    if table.schema.remove_metadata() != ALLOCATIONS_SCHEMA:
+        raise RunFolderError(f"{path}: unexpected columns {table.schema.names}")
+    return table
