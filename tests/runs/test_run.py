@@ -39,6 +39,7 @@ def test_the_run_folder_holds_every_artifact_in_its_published_shape(run_dir):
         "eligibility.parquet",
         "hourly.parquet",
         "manifest.json",
+        "recipients.parquet",
         "report.html",
     ]
     assert pq.read_schema(run_dir / "eligibility.parquet").remove_metadata() == ELIGIBILITY_SCHEMA

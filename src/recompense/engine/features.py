@@ -110,6 +110,8 @@ def user_features(
         u_user_id="user_id",
         user_type="user_type",
         vip_tier="vip_tier",
+        email="email",
+        locale="locale",
         registered_at="registered_at",
     )
     c = compensated.select(c_user_id="user_id").distinct()
@@ -130,6 +132,8 @@ def user_features(
         net_assets_cents=net_cents,
         incident_loss_cents=incident_cents,
         user_type=t.user_type,
+        email=t.email,
+        locale=t.locale,
         vip_tier=t.vip_tier.cast("int64"),
         account_age_days=ibis.greatest(age_days, 0),
         already_compensated=t.c_user_id.notnull(),

@@ -45,6 +45,8 @@ OUTPUT_COLUMNS = (
     "user_type",
     "vip_tier",
     "account_age_days",
+    "email",
+    "locale",
     *(rule.column for rule in RULES),
     "eligible",
     "weight",

@@ -9,7 +9,12 @@
 from recompense.runs.errors import RunFolderError
 from recompense.runs.execute import RunSummary, execute_run
 from recompense.runs.explain import Explanation, explain
-from recompense.runs.folder import read_allocations, read_manifest, run_fingerprint
+from recompense.runs.folder import (
+    read_allocations,
+    read_manifest,
+    read_recipients,
+    run_fingerprint,
+)
 
 __all__ = [
     "Explanation",
@@ -19,5 +24,6 @@ __all__ = [
     "explain",
     "read_allocations",
     "read_manifest",
+    "read_recipients",
     "run_fingerprint",
 ]

@@ -23,6 +23,7 @@ from recompense.engine import RULES
 ELIGIBILITY = "eligibility.parquet"
 ALLOCATIONS = "allocations.parquet"
 HOURLY = "hourly.parquet"
+RECIPIENTS = "recipients.parquet"
 MANIFEST = "manifest.json"
 REPORT = "report.html"
 
@@ -43,6 +44,11 @@ ELIGIBILITY_SCHEMA = pa.schema(
         ("vip_tier", pa.int64()),
         ("account_age_days", pa.int64()),
     ]
+)
+# Contact details of eligible users, for notifications only: kept apart from the
+# allocations so the payout list (and anything derived from it) carries no personal data.
+RECIPIENTS_SCHEMA = pa.schema(
+    [("user_id", pa.int64()), ("email", pa.string()), ("locale", pa.string())]
 )
 ALLOCATIONS_SCHEMA = pa.schema(
     [
@@ -88,6 +94,12 @@ def allocations_table(eligible: pa.Table, allocation: Allocation) -> pa.Table:
             "bound": pa.array(allocation.bound, pa.string()),
         },
         schema=ALLOCATIONS_SCHEMA,
+    )
+
+
+def recipients_table(eligible: pa.Table) -> pa.Table:
+    return pa.table(
+        {name: eligible[name] for name in RECIPIENTS_SCHEMA.names}, schema=RECIPIENTS_SCHEMA
     )
 
 

@@ -5,6 +5,7 @@ The run folder is the contract with everything downstream (ledger, proofs, web):
     eligibility.parquet   one row per user with a counted fill: features, verdicts, reasons
     allocations.parquet   one row per eligible user: weight, amount_cents, bounds
     hourly.parquet        losses by hour of the crash (for reports and dashboards)
+    recipients.parquet    eligible users' email and locale, for notifications only
     manifest.json         hashes of inputs, policy and artifacts; λ; counts; money; timings
     report.html           the self-contained report for the programme owner
 
@@ -40,9 +41,11 @@ from recompense.runs.artifacts import (
     ELIGIBILITY,
     HOURLY,
     MANIFEST,
+    RECIPIENTS,
     REPORT,
     allocations_table,
     eligibility_table,
+    recipients_table,
     sha256_file,
     write_json,
     write_parquet,
@@ -159,10 +162,11 @@ def _write_folder(
     write_parquet(eligibility, tmp / ELIGIBILITY)
     write_parquet(allocations, tmp / ALLOCATIONS)
     write_parquet(hourly, tmp / HOURLY)
+    write_parquet(recipients_table(eligible), tmp / RECIPIENTS)
     funnel = funnel_counts(users)
     manifest = _manifest(policy, program, allocation, funnel, input_hashes, engine, users)
     manifest["artifacts"] = {
-        name: sha256_file(tmp / name) for name in (ELIGIBILITY, ALLOCATIONS, HOURLY)
+        name: sha256_file(tmp / name) for name in (ELIGIBILITY, ALLOCATIONS, HOURLY, RECIPIENTS)
     }
     report = ReportInput(
         program_id=policy.program.id,
@@ -267,6 +271,7 @@ def _parameters(policy: Policy) -> dict[str, Any]:
         "cap_at_loss": policy.payout.cap_at_loss,
         "weight": policy.payout.weight,
         "staleness_minutes": policy.prices.staleness_minutes,
+        "distribution": policy.distribution.model_dump(),
         "incidents": [
             {"id": i.id, "start": _iso(i.start), "end": _iso(i.end)} for i in policy.incidents
         ],

@@ -14,7 +14,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recompense.runs.artifacts import ALLOCATIONS, ALLOCATIONS_SCHEMA, MANIFEST, sha256_file
+from recompense.runs.artifacts import (
+    ALLOCATIONS,
+    ALLOCATIONS_SCHEMA,
+    MANIFEST,
+    RECIPIENTS,
+    RECIPIENTS_SCHEMA,
+    sha256_file,
+)
 from recompense.runs.errors import RunFolderError
 
 
@@ -35,16 +42,25 @@ def run_fingerprint(run: Path) -> str:
     return sha256_file(run / MANIFEST)
 
 
+def read_recipients(run: Path) -> pa.Table:
+    """``recipients.parquet``: user_id, email, locale of eligible users (checked by hash)."""
+    return _read_checked(run, RECIPIENTS, RECIPIENTS_SCHEMA)
+
+
 def read_allocations(run: Path) -> pa.Table:
     """``allocations.parquet``, checked against its published schema and the manifest."""
-    path = run / ALLOCATIONS
+    return _read_checked(run, ALLOCATIONS, ALLOCATIONS_SCHEMA)
+
+
+def _read_checked(run: Path, name: str, schema: pa.Schema) -> pa.Table:
+    path = run / name
     manifest = read_manifest(run)
-    if sha256_file(path) != manifest.get("artifacts", {}).get(ALLOCATIONS):
-        raise RunFolderError(f"{path}: SHA-256 differs from the manifest; the run was altered")
+    if not path.is_file() or sha256_file(path) != manifest.get("artifacts", {}).get(name):
+        raise RunFolderError(f"{path}: missing, or its SHA-256 differs from the manifest")
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as exc:
         raise RunFolderError(f"{path}: cannot read: {exc}") from exc
-    if table.schema.remove_metadata() != ALLOCATIONS_SCHEMA:
+    if table.schema.remove_metadata() != schema:
         raise RunFolderError(f"{path}: unexpected columns {table.schema.names}")
     return table

@@ -1,0 +1,39 @@
+"""Errors of the ledger and distribution.
+
+::
+
+    RecompenseError
+    ├── InputError
+    │   ├── LedgerError           a database URL or schema the ledger cannot use
+    │   ├── RunMismatchError      a different run for a programme that already has vouchers
+    │   └── VoucherError          a redemption that cannot happen (expired, already closed)
+    │       └── VoucherNotFound   no such voucher *for this user* (404: ids can't be probed)
+    └── UnbalancedEntryError      code tried to post an entry that does not sum to zero (a bug)
+
+Database errors are translated at the boundary with ``raise … from exc``; transient ones
+(serialization failures, lock timeouts) are retried by the caller where it is safe.
+"""
+
+from __future__ import annotations
+
+from recompense.errors import InputError, RecompenseError
+
+
+class LedgerError(InputError):
+    """The database URL, connection or schema cannot be used."""
+
+
+class RunMismatchError(InputError):
+    """A programme already holds vouchers from another run."""
+
+
+class VoucherError(InputError):
+    """A voucher transition that is not allowed (expired, already redeemed, revoked)."""
+
+
+class VoucherNotFound(VoucherError):
+    """No such voucher for this user (also when it exists but belongs to someone else)."""
+
+
+class UnbalancedEntryError(RecompenseError):
+    """A journal entry whose postings do not sum to zero per currency: a bug, never input."""

@@ -1,0 +1,159 @@
+"""The ledger's tables (SQLAlchemy Core). Alembic migrations create them; this is the map.
+
+Money is ``BIGINT`` cents of the programme currency, never floats. The journal is
+append-only: ``journal_entries`` and ``postings`` reject UPDATE and DELETE in the
+database; corrections are reversal entries. An entry balances (its postings sum to zero
+per currency, and it has at least two) — checked in code by :mod:`.journal` and again by
+the database, which only accepts postings *before* their entry row and checks the sum
+when the entry row arrives (foreign key deferred to commit; triggers in the migration).
+
+Vouchers and notifications are state machines (``status`` with a CHECK constraint),
+changed only by conditional updates (``... WHERE status = 'issued'``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+TS = DateTime(timezone=True)
+VOUCHER_STATES = ("issued", "redeemed", "expired", "revoked")
+NOTIFICATION_STATES = ("pending", "sending", "sent", "failed")
+ENTRY_KINDS = ("fund", "issue", "redeem", "expire", "revoke", "reversal")
+ACCOUNT_KINDS = ("external", "fund", "liability", "wallet")
+CHANNELS = ("email", "push")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+programs = Table(
+    "programs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("currency", String(10), nullable=False),
+    Column("run_fingerprint", String(64), nullable=False),
+    Column("run_path", Text, nullable=False),
+    Column("announced_at", TS, nullable=False),
+    Column("start_within_hours", Integer, nullable=False),
+    Column("complete_within_hours", Integer, nullable=False),
+    Column("voucher_validity_days", Integer, nullable=False),
+    Column("vouchers_total", BigInteger, nullable=False),
+    Column("amount_total_cents", BigInteger, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("started_at", TS),
+    Column("completed_at", TS),
+)
+
+ledger_accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("code", String(200), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),
+    Column("currency", String(10), nullable=False),
+    Column("program_id", String(64)),
+    Column("user_id", BigInteger),
+    Column("created_at", TS, nullable=False),
+    CheckConstraint(_in("kind", ACCOUNT_KINDS), name="ck_ledger_accounts_kind"),
+)
+
+journal_entries = Table(
+    "journal_entries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("program_id", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("reverses_id", String(36), ForeignKey("journal_entries.id")),
+    Column("memo", Text, nullable=False, server_default=""),
+    Column("created_at", TS, nullable=False),
+    CheckConstraint(_in("kind", ENTRY_KINDS), name="ck_journal_entries_kind"),
+)
+
+postings = Table(
+    "postings",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column(
+        "entry_id",
+        String(36),
+        ForeignKey("journal_entries.id", deferrable=True, initially="DEFERRED"),
+        nullable=False,
+    ),
+    Column("account_id", BigInteger, ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("currency", String(10), nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("voucher_id", String(36)),
+    CheckConstraint("amount_cents <> 0", name="ck_postings_nonzero"),
+    Index("ix_postings_entry", "entry_id"),
+    Index("ix_postings_account", "account_id"),
+    Index("ix_postings_voucher", "voucher_id"),
+)
+
+vouchers = Table(
+    "vouchers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("program_id", String(64), ForeignKey("programs.id"), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("currency", String(10), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("issued_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("closed_at", TS),
+    Column("issue_entry_id", String(36), nullable=False),
+    Column("close_entry_id", String(36)),
+    UniqueConstraint("program_id", "user_id", name="uq_vouchers_program_user"),
+    CheckConstraint("amount_cents > 0", name="ck_vouchers_positive"),
+    CheckConstraint(_in("status", VOUCHER_STATES), name="ck_vouchers_status"),
+    CheckConstraint(
+        "(status = 'issued') = (closed_at IS NULL AND close_entry_id IS NULL)",
+        name="ck_vouchers_closed",
+    ),
+    Index("ix_vouchers_user", "user_id"),
+    Index("ix_vouchers_status_expiry", "program_id", "status", "expires_at"),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", String(36), primary_key=True),  # the idempotency key, stable across retries
+    Column("program_id", String(64), nullable=False),
+    Column("voucher_id", String(36), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("recipient", Text),  # email address; NULL for push (the gateway knows the user)
+    Column("locale", String(20), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON: amount, currency, expiry, redeem URL
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until", TS),
+    Column("last_error", Text),
+    Column("sent_at", TS),
+    Column("created_at", TS, nullable=False),
+    CheckConstraint(_in("status", NOTIFICATION_STATES), name="ck_notifications_status"),
+    CheckConstraint(_in("channel", CHANNELS), name="ck_notifications_channel"),
+    UniqueConstraint("voucher_id", "channel", name="uq_notifications_voucher_channel"),
+    Index("ix_notifications_due", "status", "next_attempt_at"),
+)
