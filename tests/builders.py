@@ -20,6 +20,7 @@ ARROW = {
 }
 SNAPSHOT = datetime(2025, 10, 9, 23, 59, tzinfo=UTC)
 CRASH = datetime(2025, 10, 10, 21, 20, tzinfo=UTC)
+PROGRAM = Path(__file__).resolve().parents[1] / "programs" / "together-2025-10.toml"
 
 
 def ts(text: str) -> datetime:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,82 @@ def backend(request):
     from recompense.engine import connect
 
     return connect(request.param)
+
+
+def _postgres_url() -> str:
+    import os
+
+    return os.environ.get(
+        "RECOMPENSE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+
+
+def _fresh_postgres(request) -> str:
+    """A new schema on the test server, dropped afterwards; skipped only if unreachable.
+
+    With RECOMPENSE_REQUIRE_POSTGRES=1 (as in .ci/run) an unreachable server fails the test.
+    """
+    import os
+    import uuid
+
+    import psycopg
+
+    base = _postgres_url()
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+    except psycopg.OperationalError as exc:
+        if os.environ.get("RECOMPENSE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL required but unreachable at {base}: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {base} (set RECOMPENSE_TEST_POSTGRES_URL): {exc}")
+
+    def drop() -> None:
+        from recompense.ledger.db import connect
+
+        connect(url).dispose()
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+    sep = "&" if "?" in base else "?"
+    url = f"{base}{sep}options=-csearch_path%3D{schema}"
+    request.addfinalizer(drop)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request, tmp_path) -> str:
+    """An empty, migrated ledger database on every backend (SQLite file, PostgreSQL schema)."""
+    from recompense.ledger.db import upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    else:
+        url = _fresh_postgres(request)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    """A finished run with ~600 vouchers: small enough for many kills, big enough for batches."""
+    from builders import PROGRAM
+    from recompense.data.synth import generate
+    from recompense.runs import execute_run
+
+    root = tmp_path_factory.mktemp("distribution")
+    generate(30_000, 21, root / "data")
+    execute_run(PROGRAM, root / "data", root / "run", budget_usd=Decimal("150000"))
+    return root / "run"
+
+
+@pytest.fixture(scope="session")
+def other_run(tmp_path_factory, small_run):
+    """The same programme with another budget: a *different* run."""
+    from builders import PROGRAM
+    from recompense.runs import execute_run
+
+    out = tmp_path_factory.mktemp("other") / "run"
+    execute_run(PROGRAM, small_run.parent / "data", out, budget_usd=Decimal("140000"))
+    return out

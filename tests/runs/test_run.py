@@ -26,7 +26,7 @@ def dataset(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def run_dir(dataset, tmp_path_factory):
-    from conftest import PROGRAM
+    from builders import PROGRAM
 
     out = tmp_path_factory.mktemp("runs") / "run"
     execute_run(PROGRAM, dataset, out, budget_usd=BUDGET)
@@ -100,7 +100,7 @@ def test_the_manifest_hashes_inputs_policy_and_artifacts(run_dir, dataset):
 
 
 def test_the_same_inputs_give_byte_identical_results(run_dir, dataset, tmp_path):
-    from conftest import PROGRAM
+    from builders import PROGRAM
 
     again = tmp_path / "again"
     execute_run(PROGRAM, dataset, again, budget_usd=BUDGET)
@@ -109,7 +109,7 @@ def test_the_same_inputs_give_byte_identical_results(run_dir, dataset, tmp_path)
 
 
 def test_an_existing_run_folder_is_never_overwritten(run_dir, dataset):
-    from conftest import PROGRAM
+    from builders import PROGRAM
 
     before = sha256_file(run_dir / "manifest.json")
     with pytest.raises(RunFolderError, match="already exists"):
@@ -122,7 +122,7 @@ def test_a_failed_run_leaves_nothing_behind(dataset, tmp_path):
 
     import pyarrow as pa
 
-    from conftest import PROGRAM
+    from builders import PROGRAM
 
     broken = tmp_path / "broken"
     shutil.copytree(dataset, broken)

@@ -160,7 +160,7 @@ def synth(
 
     def build() -> Any:
         try:
-            with _bar_progress(as_json, "Generating users") as progress:
+            with bar_progress(as_json, "Generating users") as progress:
                 return generate(users, seed, out_dir, progress=progress)
         except FileExistsError as exc:
             raise InputError(f"{out_dir}: already exists and is not empty") from exc
@@ -246,7 +246,10 @@ def _stage_progress(quiet: bool) -> Iterator[Callable[[str], None] | None]:
 
 
 @contextmanager
-def _bar_progress(quiet: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
+def bar_progress(
+    quiet: bool, label: str, unit: str = "users"
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A bar with count, rate and ETA on stderr when it is a terminal; else no callback."""
     if quiet or not sys.stderr.isatty():
         yield None
         return
@@ -263,7 +266,7 @@ def _bar_progress(quiet: bool, label: str) -> Iterator[Callable[[int, int], None
 
         def on_progress(done: int, total: int) -> None:
             elapsed = progress.tasks[0].elapsed or 0.0
-            rate = f"{done / elapsed:,.0f} users/s" if elapsed > 0 else ""
+            rate = f"{done / elapsed:,.0f} {unit}/s" if elapsed > 0 else ""
             progress.update(task, completed=done, total=total, rate=rate)
 
         yield on_progress

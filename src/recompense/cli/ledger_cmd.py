@@ -1,1 +1,194 @@
-"""Commands for the voucher ledger (distribute, status, reconcile, notify, redeem, expire)."""
+"""Ledger commands: db upgrade, distribute, status, reconcile, redeem, expire, revoke."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from recompense.cli.app import app, bar_progress, guard, out
+from recompense.ledger.db import DEFAULT_URL
+from recompense.money import format_usd
+
+DB = Annotated[
+    str, typer.Option("--db", help="Database URL (sqlite:///file.db or postgresql://…).")
+]
+JSON = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+db_app = typer.Typer(help="Manage the ledger database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DB = DEFAULT_URL) -> None:
+    """Create or migrate the ledger schema to the latest revision.
+
+    Example: recompense db upgrade --db sqlite:///recompense.db
+    """
+    from recompense.ledger.db import upgrade
+
+    revision = guard(lambda: upgrade(db))
+    out.print(f"[green]✔[/] {db}: schema at revision {revision}")
+
+
+@app.command()
+def distribute(
+    run_dir: Annotated[Path, typer.Option("--run", help="Run folder to distribute.")],
+    db: DB = DEFAULT_URL,
+    batch_size: Annotated[int, typer.Option(min=1, help="Vouchers per transaction.")] = 5_000,
+    as_json: JSON = False,
+) -> None:
+    """Issue one voucher per eligible user, exactly once (safe to re-run and to run twice).
+
+    Example: recompense distribute --run demo/run --db sqlite:///recompense.db
+    """
+    from recompense.distribution.distribute import distribute as run_distribution
+
+    with bar_progress(as_json, "Issuing vouchers", "vouchers") as on_progress:
+        result = guard(
+            lambda: run_distribution(run_dir, db, batch_size=batch_size, on_progress=on_progress)
+        )
+    if as_json:
+        print(json.dumps(_fields(result), indent=2))
+        return
+    out.print(
+        f"Programme {result.program_id}: issued {result.issued_now:,} vouchers "
+        f"({format_usd(result.amount_issued_now_cents)}) now; "
+        f"{result.already_issued:,} were already issued; "
+        f"{result.total:,} in all."
+    )
+
+
+@app.command()
+def status(
+    program: Annotated[str, typer.Option(help="Programme id, e.g. together-2025-10.")],
+    db: DB = DEFAULT_URL,
+    as_json: JSON = False,
+) -> None:
+    """Show issued/total, amounts, redemptions, notifications and the 24 h / 96 h promises.
+
+    Example: recompense status --program together-2025-10 --db sqlite:///recompense.db
+    """
+    from recompense.distribution.status import status as read_status
+
+    state = guard(lambda: read_status(program, db))
+    if as_json:
+        print(json.dumps(state.as_dict(), indent=2, default=str))
+        return
+    table = Table(title=f"{state.name} ({state.program_id})", show_header=False)
+    table.add_row("Issued", f"{state.issued:,} / {state.vouchers_total:,} vouchers")
+    table.add_row(
+        "Amount issued",
+        f"{format_usd(state.amount_issued_cents)} / {format_usd(state.amount_total_cents)}",
+    )
+    for voucher_state in ("issued", "redeemed", "expired", "revoked"):
+        n = state.by_state.get(voucher_state, 0)
+        cents = state.amount_by_state_cents.get(voucher_state, 0)
+        table.add_row(f"  {voucher_state}", f"{n:,} ({format_usd(cents)})")
+    for channel, states in sorted(state.notifications.items()):
+        shown = ", ".join(f"{k} {v:,}" for k, v in sorted(states.items()))
+        table.add_row(f"Notifications ({channel})", shown)
+    for label, promise in (("Start", state.start), ("Completion", state.complete)):
+        colour = {"kept": "green", "missed": "red", "open": "yellow"}[promise.state]
+        done = promise.done_at.isoformat() if promise.done_at else "not yet"
+        table.add_row(
+            f"{label} promise",
+            f"[{colour}]{promise.state}[/] (due {promise.deadline.isoformat()}, done {done})",
+        )
+    out.print(table)
+
+
+@app.command()
+def reconcile(
+    run_dir: Annotated[
+        Path, typer.Option("--run", help="The run the programme was distributed from.")
+    ],
+    db: DB = DEFAULT_URL,
+    as_json: JSON = False,
+) -> None:
+    """Prove the books against the run; exit code 1 on any difference.
+
+    Example: recompense reconcile --run demo/run --db sqlite:///recompense.db
+    """
+    from recompense.distribution.reconcile import reconcile as run_checks
+
+    checks = guard(lambda: run_checks(run_dir, db))
+    if as_json:
+        print(json.dumps([_fields(c) for c in checks], indent=2))
+    else:
+        for check in checks:
+            mark = "[green]✔[/]" if check.passed else "[red]✘[/]"
+            out.print(f"{mark} {check.name}: {check.detail}", highlight=False)
+    if not all(c.passed for c in checks):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def redeem(
+    voucher: Annotated[str, typer.Argument(help="Voucher id.")],
+    user_id: Annotated[int, typer.Option("--user-id", help="The voucher's owner.")],
+    db: DB = DEFAULT_URL,
+    as_json: JSON = False,
+) -> None:
+    """Credit a voucher to its owner's reward wallet (idempotent; refused after expiry).
+
+    Example: recompense redeem 1b4e…-… --user-id 1234 --db sqlite:///recompense.db
+    """
+    from recompense.ledger.db import connect
+    from recompense.ledger.vouchers import redeem as redeem_voucher
+
+    result = guard(lambda: redeem_voucher(connect(db), voucher, user_id))
+    if as_json:
+        print(json.dumps(_fields(result), indent=2, default=str))
+        return
+    word = "was already redeemed" if result.already else "redeemed"
+    out.print(
+        f"Voucher {result.voucher_id} {word}: {format_usd(result.amount_cents)} "
+        f"{result.currency} to user {result.user_id}"
+    )
+
+
+@app.command()
+def expire(
+    program: Annotated[str, typer.Option(help="Programme id.")],
+    db: DB = DEFAULT_URL,
+    as_json: JSON = False,
+) -> None:
+    """Expire unredeemed vouchers past their expiry; their amount goes back to the fund.
+
+    Example: recompense expire --program together-2025-10 --db sqlite:///recompense.db
+    """
+    from recompense.ledger.db import connect
+    from recompense.ledger.vouchers import expire_due
+
+    result = guard(lambda: expire_due(connect(db), program))
+    if as_json:
+        print(json.dumps(_fields(result), indent=2))
+        return
+    out.print(
+        f"Expired {result.expired:,} vouchers; clawed back {format_usd(result.clawed_back_cents)}"
+    )
+
+
+@app.command()
+def revoke(
+    voucher: Annotated[str, typer.Argument(help="Voucher id.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the journal).")],
+    db: DB = DEFAULT_URL,
+) -> None:
+    """Revoke an issued voucher (a correction: its amount returns to the fund).
+
+    Example: recompense revoke 1b4e…-… --reason "duplicate account" --db sqlite:///recompense.db
+    """
+    from recompense.ledger.db import connect
+    from recompense.ledger.vouchers import revoke as revoke_voucher
+
+    entry = guard(lambda: revoke_voucher(connect(db), voucher, reason=reason))
+    out.print(f"Voucher {voucher} revoked (journal entry {entry})")
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    return {name: getattr(value, name) for name in value.__slots__}

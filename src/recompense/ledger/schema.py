@@ -32,6 +32,8 @@ from sqlalchemy import (
 metadata = MetaData()
 
 TS = DateTime(timezone=True)
+# SQLite only auto-numbers an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
 VOUCHER_STATES = ("issued", "redeemed", "expired", "revoked")
 NOTIFICATION_STATES = ("pending", "sending", "sent", "failed")
 ENTRY_KINDS = ("fund", "issue", "redeem", "expire", "revoke", "reversal")
@@ -65,7 +67,7 @@ programs = Table(
 ledger_accounts = Table(
     "ledger_accounts",
     metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("id", BIG_ID, Identity(), primary_key=True),
     Column("code", String(200), nullable=False, unique=True),
     Column("kind", String(20), nullable=False),
     Column("currency", String(10), nullable=False),
@@ -91,7 +93,7 @@ journal_entries = Table(
 postings = Table(
     "postings",
     metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("id", BIG_ID, Identity(), primary_key=True),
     Column(
         "entry_id",
         String(36),

@@ -46,7 +46,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "ledger_accounts",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            sa.Identity(always=False),
+            nullable=False,
+        ),
         sa.Column("code", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("currency", sa.String(length=10), nullable=False),
@@ -107,7 +112,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "postings",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            sa.Identity(always=False),
+            nullable=False,
+        ),
         sa.Column("entry_id", sa.String(length=36), nullable=False),
         sa.Column("account_id", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=10), nullable=False),

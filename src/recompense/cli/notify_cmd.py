@@ -1,0 +1,1 @@
+"""Command for the notification worker (notify)."""

@@ -1,0 +1,205 @@
+"""Prove the books: the ledger against the run, and the journal against itself.
+
+Each check returns a :class:`Check` (name, passed, detail with the numbers), so the CLI
+can show all of them and exit non-zero if any fails. Checks read only; they never fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, select, text
+
+from recompense.ledger.db import connect, require_schema
+from recompense.ledger.journal import balances, fund_code, liability_code
+from recompense.ledger.schema import journal_entries, notifications, postings, programs, vouchers
+from recompense.money import format_usd
+from recompense.runs import read_allocations, read_manifest, run_fingerprint
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+def reconcile(run: Path, url: str) -> list[Check]:
+    manifest = read_manifest(run)
+    program_id = manifest["program"]["id"]
+    engine = connect(url)
+    require_schema(engine)
+    expected = dict(
+        zip(
+            read_allocations(run)["user_id"].to_pylist(),
+            read_allocations(run)["amount_cents"].to_pylist(),
+            strict=True,
+        )
+    )
+    with engine.connect() as conn:
+        context = _Context(conn, program_id, manifest, run_fingerprint(run), expected)
+        return [check(context) for check in CHECKS]
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    conn: Connection
+    program_id: str
+    manifest: dict[str, Any]
+    fingerprint: str
+    expected: dict[int, int]
+
+
+def _run_matches(c: _Context) -> Check:
+    row = c.conn.execute(select(programs).where(programs.c.id == c.program_id)).first()
+    if row is None:
+        return Check("run", False, f"programme {c.program_id} has not been distributed")
+    ok = row.run_fingerprint == c.fingerprint
+    return Check(
+        "run", ok, f"ledger run {row.run_fingerprint[:12]}…, this run {c.fingerprint[:12]}…"
+    )
+
+
+def _vouchers_match_allocations(c: _Context) -> Check:
+    rows = c.conn.execute(
+        select(vouchers.c.user_id, vouchers.c.amount_cents).where(
+            vouchers.c.program_id == c.program_id
+        )
+    ).fetchall()
+    actual = {int(u): int(a) for u, a in rows}
+    missing = sorted(set(c.expected) - set(actual))
+    extra = sorted(set(actual) - set(c.expected))
+    wrong = sorted(u for u in set(actual) & set(c.expected) if actual[u] != c.expected[u])
+    count, total = len(actual), sum(actual.values())
+    want_count, want_total = c.manifest["counts"]["eligible"], c.manifest["allocated_cents"]
+    ok = not (missing or extra or wrong) and count == want_count and total == want_total
+    detail = (
+        f"{count:,} vouchers / {format_usd(total)} against the manifest's {want_count:,} / "
+        f"{format_usd(want_total)}"
+    )
+    for label, users in (("missing", missing), ("unexpected", extra), ("wrong amount", wrong)):
+        if users:
+            detail += f"; {len(users)} {label} (e.g. user {', '.join(map(str, users[:5]))})"
+    return Check("vouchers = allocations", ok, detail)
+
+
+def _entries_balance(c: _Context) -> Check:
+    unbalanced = c.conn.execute(
+        select(postings.c.entry_id)
+        .group_by(postings.c.entry_id, postings.c.currency)
+        .having(func.sum(postings.c.amount_cents) != 0)
+    ).fetchall()
+    thin = c.conn.execute(
+        select(journal_entries.c.id)
+        .select_from(
+            journal_entries.outerjoin(postings, postings.c.entry_id == journal_entries.c.id)
+        )
+        .group_by(journal_entries.c.id)
+        .having(func.count(postings.c.id) < 2)
+    ).fetchall()
+    entries = c.conn.execute(select(func.count()).select_from(journal_entries)).scalar_one()
+    ok = not unbalanced and not thin
+    return Check(
+        "journal balances",
+        ok,
+        f"{entries:,} entries; {len(unbalanced)} unbalanced, {len(thin)} with < 2 postings",
+    )
+
+
+def _no_negative_balances(c: _Context) -> Check:
+    negative = {
+        code: total
+        for code, (kind, total) in balances(c.conn).items()
+        if kind != "external" and total < 0
+    }
+    shown = ", ".join(f"{code} {format_usd(total)}" for code, total in list(negative.items())[:5])
+    return Check("no negative balances", not negative, shown or "every non-external account ≥ 0")
+
+
+def _liability_and_fund(c: _Context) -> Check:
+    totals: dict[str, int] = {
+        str(state): int(total or 0)
+        for state, total in c.conn.execute(
+            select(vouchers.c.status, func.sum(vouchers.c.amount_cents))
+            .where(vouchers.c.program_id == c.program_id)
+            .group_by(vouchers.c.status)
+        )
+    }
+    book = balances(c.conn)
+    liability = book.get(liability_code(c.program_id), ("", 0))[1]
+    fund = book.get(fund_code(c.program_id), ("", 0))[1]
+    outstanding = totals.get("issued", 0)
+    issued_all = sum(totals.values())
+    clawed = totals.get("expired", 0) + totals.get("revoked", 0)
+    want_fund = c.manifest["allocated_cents"] - issued_all + clawed
+    ok = liability == outstanding and fund == want_fund
+    detail = (
+        f"liability {format_usd(liability)} vs outstanding vouchers {format_usd(outstanding)}; "
+        f"fund {format_usd(fund)} vs expected {format_usd(want_fund)}"
+    )
+    return Check("liability and fund", ok, detail)
+
+
+def _one_state_each(c: _Context) -> Check:
+    """Every voucher's state agrees with the journal: one issue line, one close entry if closed."""
+    query = text(
+        """
+        SELECT v.status, COUNT(*) FROM vouchers v
+        WHERE v.program_id = :program AND (
+          (SELECT COUNT(*) FROM postings p JOIN journal_entries e ON e.id = p.entry_id
+            WHERE p.voucher_id = v.id AND e.kind = 'issue') <> 1
+          OR (SELECT COUNT(*) FROM journal_entries e WHERE e.idempotency_key IN
+               ('redeem:' || v.id, 'expire:' || v.id, 'revoke:' || v.id))
+             <> CASE WHEN v.status = 'issued' THEN 0 ELSE 1 END
+          OR (v.status <> 'issued' AND v.close_entry_id NOT IN (
+               SELECT e.id FROM journal_entries e WHERE e.idempotency_key =
+                 CASE v.status WHEN 'redeemed' THEN 'redeem:' WHEN 'expired' THEN 'expire:'
+                               ELSE 'revoke:' END || v.id))
+        )
+        GROUP BY v.status
+        """
+    )
+    bad = c.conn.execute(query, {"program": c.program_id}).fetchall()
+    by_state: dict[str, int] = {
+        str(state): int(n)
+        for state, n in c.conn.execute(
+            select(vouchers.c.status, func.count())
+            .where(vouchers.c.program_id == c.program_id)
+            .group_by(vouchers.c.status)
+        )
+    }
+    states = ", ".join(f"{k} {v:,}" for k, v in sorted(by_state.items()))
+    inconsistent = sum(int(n) for _, n in bad)
+    return Check("one state per voucher", not bad, f"{states}; {inconsistent} inconsistent")
+
+
+def _outbox_complete(c: _Context) -> Check:
+    missing = c.conn.execute(
+        select(func.count())
+        .select_from(
+            vouchers.outerjoin(
+                notifications,
+                (notifications.c.voucher_id == vouchers.c.id) & (notifications.c.channel == "push"),
+            )
+        )
+        .where(vouchers.c.program_id == c.program_id, notifications.c.id.is_(None))
+    ).scalar_one()
+    return Check(
+        "a notification per voucher",
+        missing == 0,
+        f"{missing} vouchers without an app notification",
+    )
+
+
+CHECKS: tuple[Callable[[_Context], Check], ...] = (
+    _run_matches,
+    _vouchers_match_allocations,
+    _entries_balance,
+    _no_negative_balances,
+    _liability_and_fund,
+    _one_state_each,
+    _outbox_complete,
+)
