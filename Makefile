@@ -19,10 +19,17 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+DEMO_DB := sqlite:///demo/ledger.db
+
 demo: $(STAMP)
-	rm -rf demo/data demo/run
+	rm -rf demo
 	$(BIN)/recompense synth --users $(USERS) --seed $(SEED) --out demo/data
 	$(BIN)/recompense run --program programs/together-2025-10.toml --data demo/data --out demo/run --budget-usd $(DEMO_BUDGET_USD)
+	$(BIN)/recompense db upgrade --db $(DEMO_DB)
+	$(BIN)/recompense distribute --run demo/run --db $(DEMO_DB)
+	$(BIN)/recompense reconcile --run demo/run --db $(DEMO_DB)
+	$(BIN)/recompense status --program together-2025-10 --db $(DEMO_DB)
+	@echo "Report:            demo/run/report.html"
 	@echo "Explain one user:  $(BIN)/recompense explain --run demo/run USER_ID"
 
 test: $(STAMP)
