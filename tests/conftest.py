@@ -23,11 +23,41 @@ def policy():
     return load_policy(PROGRAM)
 
 
-@pytest.fixture(params=["duckdb"])
-def backend(request):
-    """Every engine test runs on every backend (PySpark joins in a later issue)."""
+def _java_missing() -> str | None:
+    import shutil
+
+    return None if shutil.which("java") else "Spark needs Java 17 on PATH"
+
+
+@pytest.fixture(scope="session")
+def spark_backend():
     from recompense.engine import connect
 
+    reason = _java_missing()
+    if reason:
+        pytest.skip(reason)
+    return connect("spark", spark_master="local[2]")
+
+
+@pytest.fixture
+def duckdb_backend():
+    """DuckDB only: for data-layer tests whose subject is the reader, not the rules.
+
+    Spark reads the same files through its own readers; its handling of clean data is
+    covered by the engine tests and the parity test, which run on every backend.
+    """
+    from recompense.engine import connect
+
+    return connect("duckdb")
+
+
+@pytest.fixture(params=["duckdb", "spark"])
+def backend(request):
+    """Every engine test runs on every backend from this one fixture."""
+    from recompense.engine import connect
+
+    if request.param == "spark":
+        return request.getfixturevalue("spark_backend")
     return connect(request.param)
 
 

@@ -79,7 +79,10 @@ def run(
     budget_usd: Annotated[
         str | None, typer.Option(help="Override the policy's budget, in USD (e.g. 250000000).")
     ] = None,
-    engine: Annotated[str, typer.Option(help="Compute engine.")] = "duckdb",
+    engine: Annotated[str, typer.Option(help="Compute engine: duckdb or spark.")] = "duckdb",
+    spark_master: Annotated[
+        str | None, typer.Option(help="Spark master URL (default local[*]); with --engine spark.")
+    ] = None,
     naive_timestamps_are_utc: Annotated[
         bool, typer.Option(help="Accept timestamps without a time zone as UTC.")
     ] = False,
@@ -100,6 +103,7 @@ def run(
                 out_dir,
                 budget_usd=budget,
                 engine=engine,
+                spark_master=spark_master,
                 naive_timestamps_are_utc=naive_timestamps_are_utc,
                 on_stage=on_stage,
             )

@@ -31,7 +31,7 @@ def backend_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # pragma: no cover - duckdb is a dependency
         pass
     try:
-        from pyspark.errors import PySparkException  # type: ignore[import-not-found]
+        from pyspark.errors import PySparkException
 
         errors.append(PySparkException)
     except ImportError:

@@ -10,7 +10,7 @@ normalised to the engine's types (ids int64, amounts float64, timestamps UTC) by
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,12 @@ class Dataset:
     formats: Mapping[str, str]
     raw: Mapping[str, Any]  # table name -> ibis.Table as read from disk
     naive_timestamps_are_utc: bool = False
+    # Timestamp columns that hold instants (UTC-adjusted), per table. Ibis can't always
+    # tell: on Spark both TIMESTAMP and TIMESTAMP_NTZ map to a zone-less Ibis timestamp.
+    instants: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def is_instant(self, table: str, column: str) -> bool:
+        return column in self.instants.get(table, frozenset())
 
     def describe(self, table: str) -> str:
         """The file name shown in messages (``liquidations.parquet``)."""
@@ -71,19 +77,21 @@ def open_dataset(backend: Any, folder: Path, *, naive_timestamps_are_utc: bool =
         raise DataError(f"{folder}: missing file(s): {', '.join(missing)}")
     for spec in TABLES:
         paths = [str(p) for p in files[spec.name]]
+        source = _source(backend, paths, folder / spec.name)
         table_name = f"input_{spec.name}"
         try:
             if formats[spec.name] == "parquet":
-                raw[spec.name] = backend.read_parquet(paths, table_name=table_name)
+                raw[spec.name] = backend.read_parquet(source, table_name=table_name)
             else:
                 typed = {"types": _csv_types(spec)} if backend.name == "duckdb" else {}
-                raw[spec.name] = backend.read_csv(paths, table_name=table_name, **typed)
+                raw[spec.name] = backend.read_csv(source, table_name=table_name, **typed)
         except backend_errors() as exc:
             shown = paths[0] if len(paths) == 1 else f"{folder / spec.name}/"
             raise DataError(
                 f"{shown}: cannot read {formats[spec.name]} file: {_first_line(exc)}"
             ) from exc
-    return Dataset(folder, files, formats, raw, naive_timestamps_are_utc)
+    instants = {name: _instant_columns(backend, table) for name, table in raw.items()}
+    return Dataset(folder, files, formats, raw, naive_timestamps_are_utc, instants)
 
 
 def normalized(dataset: Dataset, name: str) -> Any:
@@ -98,12 +106,30 @@ def normalized(dataset: Dataset, name: str) -> Any:
         elif col.kind == "num":
             casts[col.name] = column.cast("float64")
         elif col.kind == "ts":
-            dtype = column.type()
-            aware = dtype.is_timestamp() and dtype.timezone
+            aware = dataset.is_instant(name, col.name) and column.type().timezone
             casts[col.name] = column if aware else column.cast("timestamp('UTC')")
         else:
             casts[col.name] = column.cast("string")
     return table.select(**casts)
+
+
+def _instant_columns(backend: Any, table: Any) -> frozenset[str]:
+    """Timestamp columns that are instants: zone-aware in Ibis, or Spark's TIMESTAMP (LTZ)."""
+    schema = table.schema()
+    aware = {name for name, dtype in schema.items() if dtype.is_timestamp() and dtype.timezone}
+    if backend.name == "pyspark":
+        from pyspark.sql.types import TimestampType
+
+        spark_schema = backend._session.table(table.get_name()).schema
+        aware |= {f.name for f in spark_schema.fields if isinstance(f.dataType, TimestampType)}
+    return frozenset(aware)
+
+
+def _source(backend: Any, paths: list[str], directory: Path) -> str | list[str]:
+    """One file as its path; parts as a list (DuckDB) or their folder (Spark globs it)."""
+    if len(paths) == 1:
+        return paths[0]
+    return str(directory) if backend.name == "pyspark" else paths
 
 
 def _csv_types(spec: TableSpec) -> dict[str, str]:

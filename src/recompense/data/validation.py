@@ -63,7 +63,8 @@ def check_schema(dataset: Dataset) -> list[Problem]:
             dtype = schema[col.name]
             if col.kind == "ts" and dtype.is_string() and _empty_csv(dataset, spec.name):
                 continue  # a header-only CSV: nothing to type; normalized() casts it
-            wrong = _type_problem(col, dtype, dataset.naive_timestamps_are_utc)
+            naive = not dataset.is_instant(spec.name, col.name)
+            wrong = _type_problem(col, dtype, naive, dataset.naive_timestamps_are_utc)
             if wrong:
                 problems.append(Problem(dataset.describe(spec.name), col.name, wrong))
     return problems
@@ -99,7 +100,7 @@ def _empty_csv(dataset: Dataset, name: str) -> bool:
     )
 
 
-def _type_problem(col: Column, dtype: Any, naive_ok: bool) -> str | None:
+def _type_problem(col: Column, dtype: Any, naive: bool, naive_ok: bool) -> str | None:
     expected = {
         "int": "an integer",
         "num": "a number (float or decimal)",
@@ -116,7 +117,7 @@ def _type_problem(col: Column, dtype: Any, naive_ok: bool) -> str | None:
     }[col.kind]
     if not ok:
         return f"expected {expected}, found {dtype}"
-    if col.kind == "ts" and dtype.timezone is None and not naive_ok:
+    if col.kind == "ts" and naive and not naive_ok:
         return (
             "timestamps have no time zone; store them as UTC-aware timestamps, "
             "or pass --naive-timestamps-are-utc if they are UTC"

@@ -1,8 +1,13 @@
-"""Backends the engine runs on. DuckDB is the embedded default.
+"""Backends the engine runs on: DuckDB (embedded default) and Apache Spark.
 
-Settings come from the environment so a big run can be steered without code:
+DuckDB settings come from the environment, so a big run can be steered without code:
 ``RECOMPENSE_DUCKDB_MEMORY_LIMIT`` (e.g. ``6GB``), ``RECOMPENSE_DUCKDB_THREADS``,
 ``RECOMPENSE_DUCKDB_TEMP_DIR`` (where DuckDB spills when inputs exceed memory).
+
+Spark: ``--spark-master`` (or ``RECOMPENSE_SPARK_MASTER``; default ``local[*]``) and any
+``spark.*`` setting through ``RECOMPENSE_SPARK_CONF`` (``key=value;key=value``). The
+session always runs in UTC with Arrow collection on; only the per-user table is
+collected to the driver (see ``docs/spark.md``).
 """
 
 from __future__ import annotations
@@ -12,13 +17,21 @@ from typing import Any
 
 import ibis
 
+from recompense.errors import InputError
 
-def connect(engine: str = "duckdb") -> Any:
-    """An Ibis backend for ``engine``; only ``duckdb`` for now."""
-    if engine != "duckdb":
-        from recompense.errors import InputError
+ENGINES = ("duckdb", "spark")
 
-        raise InputError(f"--engine {engine!r}: unknown engine; available: duckdb")
+
+def connect(engine: str = "duckdb", *, spark_master: str | None = None) -> Any:
+    """An Ibis backend for ``engine``."""
+    if engine == "duckdb":
+        return _duckdb()
+    if engine == "spark":
+        return _spark(spark_master or os.environ.get("RECOMPENSE_SPARK_MASTER") or "local[*]")
+    raise InputError(f"--engine {engine!r}: unknown engine; available: {', '.join(ENGINES)}")
+
+
+def _duckdb() -> Any:
     con = ibis.duckdb.connect()
     settings = {
         "memory_limit": os.environ.get("RECOMPENSE_DUCKDB_MEMORY_LIMIT"),
@@ -30,3 +43,38 @@ def connect(engine: str = "duckdb") -> Any:
             con.raw_sql(f"SET {key} = '{value}'")
     con.raw_sql("SET TimeZone = 'UTC'")
     return con
+
+
+def _spark(master: str) -> Any:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise InputError(
+            "--engine spark needs PySpark 4.0: pip install 'recompense[spark]'"
+        ) from exc
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("recompense")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.ansi.enabled", "true")
+    )
+    if master.startswith("local"):
+        # 200 shuffle partitions (Spark's default) is meant for clusters; on one machine
+        # a few per core keeps small and medium runs from drowning in task overhead.
+        builder = builder.config("spark.sql.shuffle.partitions", str(4 * (os.cpu_count() or 2)))
+    for key, value in _spark_conf().items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return ibis.pyspark.connect(session)
+
+
+def _spark_conf() -> dict[str, str]:
+    raw = os.environ.get("RECOMPENSE_SPARK_CONF", "")
+    pairs = [item.split("=", 1) for item in raw.split(";") if item.strip()]
+    bad = [item for item in pairs if len(item) != 2 or not item[0].strip().startswith("spark.")]
+    if bad:
+        raise InputError(f"RECOMPENSE_SPARK_CONF: expected spark.key=value;… got {raw!r}")
+    return {key.strip(): value.strip() for key, value in pairs}

@@ -21,20 +21,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import ibis
-import numpy as np
-import pyarrow as pa
 
 from recompense.engine.exact import EpochMicros, minute_s
 
 
 def window_minutes(start: datetime, end: datetime, extra: tuple[datetime, ...] = ()) -> Any:
-    """The minutes of ``[start, end)`` plus ``extra`` minutes, as a one-column table."""
-    first = _floor_minute(start)
-    last = int(end.timestamp())
-    minutes = np.arange(first, last, 60, dtype=np.int64)
-    extra_minutes = np.array([_floor_minute(t) for t in extra], dtype=np.int64)
-    values = np.unique(np.concatenate([minutes, extra_minutes]))
-    return ibis.memtable(pa.table({"minute_s": pa.array(values, pa.int64())}))
+    """The minutes of ``[start, end)`` plus ``extra`` minutes, as a one-column table.
+
+    Built from ``ibis.range`` rather than an in-memory table, so the expression is
+    self-contained on every backend (Spark's cached tables cannot see memtables).
+    """
+    spans = [(_floor_minute(start), int(end.timestamp()))]
+    spans += [(_floor_minute(t), _floor_minute(t) + 60) for t in extra]
+    tables = [
+        ibis.range(_int64(first), _int64(last), _int64(60)).unnest().name("minute_s").as_table()
+        for first, last in spans
+    ]
+    return ibis.union(*tables, distinct=True) if len(tables) > 1 else tables[0]
 
 
 def price_grid(prices: Any, minutes: Any, staleness: timedelta, epoch_us: EpochMicros) -> Any:
@@ -71,6 +74,10 @@ def price_grid(prices: Any, minutes: Any, staleness: timedelta, epoch_us: EpochM
     return joined.select(
         asset=joined.asset, minute_s=joined.minute_s, usd=joined.p_usd, priced_s=joined.priced_s
     )
+
+
+def _int64(value: int) -> Any:
+    return ibis.literal(value, type="int64")
 
 
 def _floor_minute(t: datetime) -> int:

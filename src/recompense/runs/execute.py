@@ -72,6 +72,7 @@ def execute_run(
     *,
     budget_usd: Decimal | None = None,
     engine: str = "duckdb",
+    spark_master: str | None = None,
     naive_timestamps_are_utc: bool = False,
     on_stage: StageCallback | None = None,
 ) -> RunSummary:
@@ -84,7 +85,7 @@ def execute_run(
     policy = load_policy(program)
     if budget_usd is not None:
         policy = policy.with_budget(budget_usd)
-    backend = connect(engine)
+    backend = connect(engine, spark_master=spark_master)
     dataset = open_dataset(backend, data, naive_timestamps_are_utc=naive_timestamps_are_utc)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Hash inputs while the engine works: hashlib releases the GIL.
@@ -218,9 +219,6 @@ def _manifest(
     engine: str,
     users: pa.Table,
 ) -> dict[str, Any]:
-    import duckdb
-    import ibis
-
     bounds, counts = np.unique(allocation.bound, return_counts=True)
     rejected = {
         rule.code: int(pc.sum(pc.invert(users[rule.column]).cast(pa.int64())).as_py() or 0)
@@ -236,7 +234,7 @@ def _manifest(
         },
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "code_version": __version__,
-        "engine": {"name": engine, "ibis": ibis.__version__, "duckdb": duckdb.__version__},
+        "engine": _engine_versions(engine),
         "policy": {
             "path": str(program),
             "sha256": sha256_file(program),
@@ -256,6 +254,20 @@ def _manifest(
         "allocated_cents": allocation.allocated_cents,
         "unallocated_cents": allocation.unallocated_cents,
     }
+
+
+def _engine_versions(engine: str) -> dict[str, str]:
+    import duckdb
+    import ibis
+
+    versions = {"name": engine, "ibis": ibis.__version__}
+    if engine == "spark":
+        import pyspark
+
+        versions["pyspark"] = pyspark.__version__
+    else:
+        versions["duckdb"] = duckdb.__version__
+    return versions
 
 
 def _parameters(policy: Policy) -> dict[str, Any]:
