@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pyarrow.parquet as pq
 import pytest
-from builders import PROGRAM
 
+from builders import PROGRAM
 from recompense.data.synth import generate
 from recompense.runs import execute_run
 
