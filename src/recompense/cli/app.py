@@ -29,7 +29,7 @@ from rich.progress import (
 from rich.table import Table
 
 from recompense import __version__
-from recompense.errors import InputError
+from recompense.errors import InputError, RecompenseError
 from recompense.money import D, format_usd
 
 app = typer.Typer(
@@ -60,6 +60,9 @@ def guard(func: Callable[[], T]) -> T:
     except InputError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=exc.exit_code) from None
+    except RecompenseError as exc:  # a known failure that is not the operator's input
+        err.print(f"[bold red]failed:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=getattr(exc, "exit_code", 1)) from None
 
 
 @app.callback(invoke_without_command=True)

@@ -43,3 +43,11 @@ def backend_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # pragma: no cover
         pass
     return tuple(errors)
+
+
+@cache
+def out_of_memory_errors() -> tuple[type[BaseException], ...]:
+    """Backend exceptions meaning "not enough memory": never a data problem."""
+    import duckdb
+
+    return (duckdb.OutOfMemoryException, MemoryError)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from recompense.data.contract import TABLES, TableSpec
-from recompense.data.errors import DataError, backend_errors
+from recompense.data.errors import DataError, backend_errors, out_of_memory_errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +86,8 @@ def open_dataset(backend: Any, folder: Path, *, naive_timestamps_are_utc: bool =
                 typed = {"types": _csv_types(spec)} if backend.name == "duckdb" else {}
                 raw[spec.name] = backend.read_csv(source, table_name=table_name, **typed)
         except backend_errors() as exc:
+            if isinstance(exc, out_of_memory_errors()):
+                raise
             shown = paths[0] if len(paths) == 1 else f"{folder / spec.name}/"
             raise DataError(
                 f"{shown}: cannot read {formats[spec.name]} file: {_first_line(exc)}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recompense.data.contract import FOREIGN_KEYS, TABLES, UNIQUE_KEYS, Column, TableSpec
-from recompense.data.errors import DataError, backend_errors
+from recompense.data.errors import DataError, backend_errors, out_of_memory_errors
 from recompense.data.readers import Dataset, normalized
 
 EXAMPLES = 5
@@ -221,6 +221,8 @@ def _guarded(dataset: Dataset, name: str, check: Any) -> list[Problem]:
     try:
         result: list[Problem] = check()
     except backend_errors() as exc:
+        if isinstance(exc, out_of_memory_errors()):
+            raise  # a resource problem, reported by the engine, not a broken file
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return [Problem(dataset.describe(name), "*", f"cannot read file: {message}")]
     return result

@@ -3,13 +3,21 @@
 ::
 
     InputError
-    └── PriceMissingError   a fill or balance has no price within the staleness limit
+    └── PriceMissingError     a fill or balance has no price within the staleness limit
+    RecompenseError
+    └── EngineResourceError   the backend ran out of memory or disk (terminal for this run)
 """
 
 from __future__ import annotations
 
-from recompense.errors import InputError
+from recompense.errors import InputError, RecompenseError
 
 
 class PriceMissingError(InputError):
     """No price for an asset at a minute, nor within the staleness limit before it."""
+
+
+class EngineResourceError(RecompenseError):
+    """The engine ran out of memory or spill space; the message says which setting to raise."""
+
+    exit_code = 3

@@ -24,9 +24,10 @@ import ibis
 import pyarrow as pa
 
 from recompense.data import Dataset, normalized, validate
+from recompense.data.errors import out_of_memory_errors
 from recompense.engine import features as feat
 from recompense.engine.eligibility import RULES, apply_rules
-from recompense.engine.errors import PriceMissingError
+from recompense.engine.errors import EngineResourceError, PriceMissingError
 from recompense.engine.exact import MICROS_PER_CENT, EpochMicros, epoch_micros
 from recompense.engine.prices import price_grid, window_minutes
 from recompense.policy import Policy
@@ -70,6 +71,19 @@ def evaluate(
     on_stage: StageCallback | None = None,
 ) -> EngineResult:
     """Run validation and every rule on ``backend``; raise ``InputError`` on bad input."""
+    try:
+        return _evaluate(backend, dataset, policy, on_stage)
+    except out_of_memory_errors() as exc:
+        raise EngineResourceError(
+            f"the {backend.name} engine ran out of memory: {str(exc).splitlines()[0]}. "
+            "Raise RECOMPENSE_DUCKDB_MEMORY_LIMIT or point RECOMPENSE_DUCKDB_TEMP_DIR at a "
+            "disk with room to spill (Spark: raise spark.driver/executor memory)."
+        ) from exc
+
+
+def _evaluate(
+    backend: Any, dataset: Dataset, policy: Policy, on_stage: StageCallback | None
+) -> EngineResult:
     timings: dict[str, float] = {}
 
     def stage(name: str) -> AbstractContextManager[None]:
