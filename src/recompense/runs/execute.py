@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 
 from recompense import __version__
 from recompense.allocation import Allocation, allocate
+from recompense.atomic import remove_stale_temps, temp_sibling
 from recompense.data import open_dataset
 from recompense.engine import RULES, connect, evaluate
 from recompense.policy import Policy, load_policy
@@ -109,8 +110,8 @@ def execute_run(
     _stage(on_stage, "write")
     t0 = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(out)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    remove_stale_temps(out)
+    tmp = temp_sibling(out)
     try:
         manifest = _write_folder(
             tmp, policy, program, users, eligible, allocation, result.hourly, hashes, engine
@@ -124,24 +125,6 @@ def execute_run(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return RunSummary(out, manifest)
-
-
-def _remove_stale_temps(out: Path) -> None:
-    """Remove temporary folders left by killed runs for the same output (dead pids only)."""
-    for tmp in out.parent.glob(f".{out.name}.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - someone else's live process
-        return True
-    return True
 
 
 def _write_folder(
