@@ -1,0 +1,264 @@
+"""What a notification says: the payload contract and the localized texts.
+
+The payload is the JSON distribution writes into ``notifications.payload``
+(:func:`recompense.distribution.distribute._outbox_rows`): ``program_id``,
+``program_name``, ``voucher_id``, ``user_id``, ``amount_cents`` (integer cents),
+``currency`` and ``expires_at`` (ISO 8601 with offset). A payload that doesn't parse is
+a permanent failure: retrying cannot repair it.
+
+Texts exist in English and Spanish; the language is the locale's prefix (``es-MX`` →
+``es``), anything else falls back to English. Amounts are written with
+:func:`recompense.money.format_usd` in every language (``$1,234.56 USDC``): exact, and
+the same digits a user sees in the app, whatever the regional decimal separator. Expiry
+is shown in UTC. Every value is HTML-escaped in the HTML part.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache, lru_cache
+from typing import Any
+
+from recompense.money import format_usd
+from recompense.notify.errors import PermanentDeliveryError
+
+DEFAULT_LANGUAGE = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class Voucher:
+    """The payload of a voucher-issued notification."""
+
+    program_id: str
+    program_name: str
+    voucher_id: str
+    user_id: int
+    amount_cents: int
+    currency: str
+    expires_at: datetime  # UTC
+
+    @property
+    def amount(self) -> str:
+        return f"{format_usd(self.amount_cents)} {self.currency}"
+
+
+@dataclass(frozen=True, slots=True)
+class EmailContent:
+    """An email in one language: subject (one line), plain text and HTML bodies."""
+
+    language: str
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True, slots=True)
+class PushContent:
+    language: str
+    title: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Strings:
+    subject: str
+    greeting: str
+    intro: str
+    amount_label: str
+    expiry_label: str
+    redeem_label: str
+    button: str
+    warning: str
+    reference_label: str
+    footer: str
+    push_title: str
+    push_body: str
+    months: str  # twelve names, space-separated
+    date_format: str  # fields: day, month, year, time
+
+
+STRINGS = {
+    "en": Strings(
+        subject="You have received a {amount} voucher",
+        greeting="Hello,",
+        intro="As part of {program}, we have credited your account with a voucher worth {amount}.",
+        amount_label="Amount",
+        expiry_label="Expires",
+        redeem_label="Redeem it in the Rewards Hub",
+        button="Redeem your voucher",
+        warning="Redeem it before it expires: after that it can no longer be used.",
+        reference_label="Voucher reference",
+        footer="This is an automated message; please do not reply.",
+        push_title="You have received a {amount} voucher",
+        push_body="Redeem it in the Rewards Hub before {expiry}.",
+        months="January February March April May June "
+        "July August September October November December",
+        date_format="{day} {month} {year}, {time} UTC",
+    ),
+    "es": Strings(
+        subject="Has recibido un cupón de {amount}",
+        greeting="Hola:",
+        intro="Como parte de {program}, hemos acreditado en tu cuenta un cupón por "
+        "valor de {amount}.",
+        amount_label="Importe",
+        expiry_label="Caduca",
+        redeem_label="Canjéalo en el Centro de recompensas",
+        button="Canjear el cupón",
+        warning="Canjéalo antes de que caduque: después ya no podrá usarse.",
+        reference_label="Referencia del cupón",
+        footer="Este es un mensaje automático; por favor, no respondas.",
+        push_title="Has recibido un cupón de {amount}",
+        push_body="Canjéalo en el Centro de recompensas antes del {expiry}.",
+        months="enero febrero marzo abril mayo junio "
+        "julio agosto septiembre octubre noviembre diciembre",
+        date_format="{day} de {month} de {year}, {time} UTC",
+    ),
+}
+
+
+def parse_payload(notification_id: str, channel: str, payload: str) -> Voucher:
+    """The payload as a :class:`Voucher`, or a permanent error naming what is wrong."""
+    try:
+        data: dict[str, Any] = json.loads(payload)
+        expires = datetime.fromisoformat(data["expires_at"])
+        if expires.tzinfo is None:
+            raise ValueError(f"expires_at {data['expires_at']!r} has no time zone")
+        voucher = Voucher(
+            program_id=str(data["program_id"]),
+            program_name=str(data.get("program_name") or data["program_id"]),
+            voucher_id=str(data["voucher_id"]),
+            user_id=_integer(data["user_id"]),
+            amount_cents=_integer(data["amount_cents"]),
+            currency=str(data["currency"]),
+            expires_at=expires.astimezone(UTC),
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        reason = f"malformed payload ({type(exc).__name__}: {exc})"
+        raise PermanentDeliveryError(notification_id, channel, reason) from exc
+    if voucher.amount_cents <= 0:
+        reason = f"malformed payload (amount_cents {voucher.amount_cents} is not positive)"
+        raise PermanentDeliveryError(notification_id, channel, reason)
+    return voucher
+
+
+def language(locale: str) -> str:
+    """``es``, ``es-MX``, ``es_ES`` → ``es``; unknown or empty → ``en``."""
+    prefix = locale.strip().replace("_", "-").split("-", 1)[0].lower()
+    return prefix if prefix in STRINGS else DEFAULT_LANGUAGE
+
+
+def render_email(voucher: Voucher, locale: str, redeem_url: str) -> EmailContent:
+    """Subject, text and HTML bodies for ``voucher`` in the user's language."""
+    lang = language(locale)
+    s = STRINGS[lang]
+    expiry = format_expiry(voucher.expires_at, lang)
+    fields = {"amount": voucher.amount, "program": voucher.program_name, "expiry": expiry}
+    return EmailContent(
+        language=lang,
+        subject=_one_line(s.subject.format(**fields)),
+        text=_text(s, voucher, expiry, redeem_url, fields),
+        html=_html(s, voucher, expiry, redeem_url, fields, lang),
+    )
+
+
+def render_push(voucher: Voucher, locale: str) -> PushContent:
+    """Title and body of the app notification in the user's language."""
+    lang = language(locale)
+    s = STRINGS[lang]
+    fields = {"amount": voucher.amount, "expiry": format_expiry(voucher.expires_at, lang)}
+    return PushContent(lang, s.push_title.format(**fields), s.push_body.format(**fields))
+
+
+@lru_cache(maxsize=1024)  # a batch's vouchers share a handful of expiry instants
+def format_expiry(moment: datetime, lang: str) -> str:
+    """``10 November 2025, 12:00 UTC`` / ``10 de noviembre de 2025, 12:00 UTC``."""
+    s = STRINGS[lang]
+    at = moment.astimezone(UTC)
+    return s.date_format.format(
+        day=at.day, month=s.months.split()[at.month - 1], year=at.year, time=f"{at:%H:%M}"
+    )
+
+
+def _text(s: Strings, v: Voucher, expiry: str, redeem_url: str, fields: dict[str, str]) -> str:
+    return "\n".join(
+        [
+            s.greeting,
+            "",
+            s.intro.format(**fields),
+            "",
+            f"{s.amount_label}: {v.amount}",
+            f"{s.expiry_label}: {expiry}",
+            f"{s.redeem_label}: {redeem_url}",
+            "",
+            s.warning,
+            f"{s.reference_label}: {v.voucher_id}",
+            "",
+            "-- ",
+            s.footer,
+            "",
+        ]
+    )
+
+
+def _html(
+    s: Strings,
+    v: Voucher,
+    expiry: str,
+    redeem_url: str,
+    fields: dict[str, str],
+    lang: str,
+) -> str:
+    e = html.escape
+    intro = s.intro.format(**{k: f"<strong>{e(x)}</strong>" for k, x in fields.items()})
+    return HTML_PAGE.format(
+        **_escaped_labels(lang),
+        lang=lang,
+        title=e(s.subject.format(**fields)),
+        intro=intro,
+        amount=e(v.amount),
+        expiry=e(expiry),
+        url=e(redeem_url, quote=True),
+        voucher_id=e(v.voucher_id),
+    )
+
+
+@cache
+def _escaped_labels(lang: str) -> dict[str, str]:
+    """The fixed texts of a language, HTML-escaped once."""
+    s = STRINGS[lang]
+    labels = "greeting amount_label expiry_label redeem_label button warning reference_label footer"
+    return {name: html.escape(getattr(s, name)) for name in labels.split()}
+
+
+HTML_PAGE = """<!DOCTYPE html>
+<html lang="{lang}">
+<head><meta charset="utf-8"><title>{title}</title></head>
+<body style="font-family: Arial, Helvetica, sans-serif; color: #1e2329; line-height: 1.5;">
+<p>{greeting}</p>
+<p>{intro}</p>
+<table role="presentation" cellpadding="4" style="border-collapse: collapse;">
+<tr><th align="left">{amount_label}</th><td>{amount}</td></tr>
+<tr><th align="left">{expiry_label}</th><td>{expiry}</td></tr>
+</table>
+<p><a href="{url}" style="display: inline-block; padding: 10px 18px; background: #fcd535; \
+color: #1e2329; text-decoration: none; border-radius: 4px;">{button}</a></p>
+<p>{redeem_label}: <a href="{url}">{url}</a></p>
+<p>{warning}</p>
+<p style="color: #707a8a; font-size: 12px;">{reference_label}: {voucher_id}<br>{footer}</p>
+</body>
+</html>
+"""
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{value!r} is not an integer")
+    return value
+
+
+def _one_line(text: str) -> str:
+    """Header-safe: no CR/LF (header injection), runs of whitespace collapsed."""
+    return " ".join(text.split())
