@@ -1,0 +1,287 @@
+"""Commit a run's payout list, and give one user the proof of their payout.
+
+:func:`commit_run` reads the run folder through its contract (manifest, fingerprint,
+allocations), builds both trees and writes ``commitment.json`` (public) and the private
+tree store (:mod:`recompense.proofs.store`). It is deterministic: the same run and key
+give the same bytes. On a run that is committed already it changes nothing: it checks
+that the commitment belongs to this manifest and key (restoring a missing store if the
+rebuilt commitment is identical), and refuses a commitment made for another manifest.
+
+:func:`proof_bundle` derives one user's bundle from the store in milliseconds, and
+checks it with the published verifier before handing it out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recompense.proofs.errors import CommitError, CommitmentKeyError, ProofError
+from recompense.proofs.keys import Key, resolve_key, salt
+from recompense.proofs.store import (
+    COMMITMENT,
+    STORE,
+    STORE_FORMAT,
+    Store,
+    atomic_folder,
+    open_store,
+    publish,
+    write_store,
+)
+from recompense.proofs.trees import Int64s, Trees, build_trees, pool
+from recompense.proofs.verify import (
+    COMMITMENT_FORMAT,
+    LEAF_ENCODING,
+    PROOF_FORMAT,
+    UNITS_PER_CENT,
+    sum_leaf,
+    user_hash,
+    verify_proof,
+)
+from recompense.runs import read_allocations, read_manifest, run_fingerprint
+
+ENCODINGS = {
+    "salt": "HMAC-SHA256(programme key, utf8(program_id) || 0x00 || int64be(user_id)), "
+    "given only to that user",
+    "user_hash": "SHA-256(salt || int64be(user_id))",
+}
+SUM_TREE_ENCODINGS = {
+    "hash": "SHA-256",
+    "order": "leaves by ascending user_hash",
+    "leaf": "SHA-256(0x00 || user_hash || uint128be(amount_cents)), sum = amount_cents",
+    "node": "SHA-256(0x01 || left.hash || uint128be(left.sum) || right.hash || "
+    "uint128be(right.sum)), sum = left.sum + right.sum",
+    "padding": "a level with an odd number of nodes, other than the root, ends with "
+    "(SHA-256(0x02), 0)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    path: Path  # commitment.json
+    commitment: dict[str, Any]
+    created: bool  # False: the run was committed already, nothing changed
+    key_source: str
+    timings_s: dict[str, float]
+
+
+def commit_run(
+    run: Path, *, workers: int | None = None, environ: Mapping[str, str] | None = None
+) -> Committed:
+    """Commit the run's payouts; ``workers``: processes for hashing (default: all cores)."""
+    started = time.perf_counter()
+    fingerprint = run_fingerprint(run)
+    manifest = read_manifest(run)
+    existing = _read_existing(run, fingerprint)
+    key = resolve_key(run, create=existing is None, environ=environ)
+    if existing is not None and _store_matches(run, existing, key):
+        return Committed(run / COMMITMENT, existing, False, key.source, {})
+    user_ids, amounts, total = _payouts(run, manifest)
+    loaded = time.perf_counter()
+    with pool(workers, len(user_ids)) as hashing:
+        trees = build_trees(key.secret, manifest["program"]["id"], user_ids, amounts, hashing)
+    built = time.perf_counter()
+    commitment = _commitment(manifest, fingerprint, trees, total)
+    _write(run, trees, user_ids, commitment, existing, key)
+    timings = {
+        "read": loaded - started,
+        "build": built - loaded,
+        "write": time.perf_counter() - built,
+        "total": time.perf_counter() - started,
+    }
+    rounded = {stage: round(seconds, 4) for stage, seconds in timings.items()}
+    return Committed(run / COMMITMENT, commitment, existing is None, key.source, rounded)
+
+
+def proof_bundle(
+    run: Path, user_id: int, *, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """One user's bundle: salt, amount and both paths, checked with the verifier."""
+    return Prover(run, environ=environ).bundle(user_id)
+
+
+class Prover:
+    """A committed run opened once, to derive many users' bundles (a notifier's loop)."""
+
+    def __init__(self, run: Path, *, environ: Mapping[str, str] | None = None) -> None:
+        self.run = run
+        self.commitment = read_commitment(run)
+        self._store = _open_matching_store(run, self.commitment)
+        self._key = resolve_key(run, create=False, environ=environ)
+
+    def bundle(self, user_id: int) -> dict[str, Any]:
+        store, program_id = self._store, self.commitment["program_id"]
+        index = store.index_of(user_id)
+        leaf, tree_index = int(store.sum_index[index]), int(store.standard_index[index])
+        amount = int(store.sum_sums[leaf])
+        user_salt = salt(self._key.secret, program_id, user_id)
+        hashed = user_hash(user_salt, user_id)
+        if sum_leaf(hashed, amount) != store.sum_hashes[leaf].tobytes():
+            raise CommitmentKeyError(
+                f"the key from {self._key.source} is not the one "
+                f"{self.run / COMMITMENT} was made with"
+            )
+        bundle = {
+            "format": PROOF_FORMAT,
+            "program_id": program_id,
+            "manifest_sha256": self.commitment["manifest_sha256"],
+            "user_id": user_id,
+            "salt": user_salt.hex(),
+            "user_hash": hashed.hex(),
+            "amount_cents": amount,
+            "sum_tree": {"leaf_index": leaf, "path": store.sum_path(leaf)},
+            "standard_tree": {
+                "value": ["0x" + hashed.hex(), str(amount * UNITS_PER_CENT)],
+                "tree_index": tree_index,
+                "proof": store.standard_proof(tree_index),
+            },
+        }
+        verdict = verify_proof(self.commitment, bundle)
+        if not verdict.ok:
+            raise ProofError(
+                f"{self.run / STORE}: the stored trees do not prove user {user_id}: "
+                f"{verdict.failure}"
+            )
+        return bundle
+
+
+def read_commitment(run: Path) -> dict[str, Any]:
+    path = run / COMMITMENT
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        read_manifest(run)  # a clear error when the folder is not a run at all
+        raise ProofError(
+            f"{run}: not committed yet (no {COMMITMENT}); run: recompense commit --run {run}"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise ProofError(f"{path}: cannot read: {exc}") from exc
+    if data.get("format") != COMMITMENT_FORMAT:
+        raise ProofError(f"{path}: unknown format {data.get('format')!r}")
+    return data
+
+
+def _read_existing(run: Path, fingerprint: str) -> dict[str, Any] | None:
+    if not (run / COMMITMENT).exists():
+        return None
+    existing = read_commitment(run)
+    if existing.get("manifest_sha256") != fingerprint:
+        raise CommitError(
+            f"{run / COMMITMENT}: made for manifest {existing.get('manifest_sha256')}, but "
+            f"the run's manifest is {fingerprint}; a published commitment is never replaced"
+        )
+    return existing
+
+
+def _store_matches(run: Path, commitment: dict[str, Any], key: Key) -> bool:
+    """Whether the store is complete and this commitment's; raises if the key is not."""
+    try:
+        store = _open_matching_store(run, commitment)
+    except ProofError:
+        return False  # rebuilt and compared by the caller
+    first, leaf = int(store.user_ids[0]), int(store.sum_index[0])
+    expected = user_hash(salt(key.secret, commitment["program_id"], first), first)
+    if sum_leaf(expected, int(store.sum_sums[leaf])) != store.sum_hashes[leaf].tobytes():
+        raise CommitmentKeyError(
+            f"{run / COMMITMENT} was made with another key than the one from {key.source}"
+        )
+    return True
+
+
+def _open_matching_store(run: Path, commitment: dict[str, Any]) -> Store:
+    store = open_store(run)
+    text = (run / COMMITMENT).read_bytes()
+    if store.meta.get("commitment_sha256") != hashlib.sha256(text).hexdigest():
+        raise ProofError(f"{run / STORE}: does not belong to {run / COMMITMENT}")
+    return store
+
+
+def _payouts(run: Path, manifest: dict[str, Any]) -> tuple[Int64s, Int64s, int]:
+    """User ids (ascending), their amounts, and the exact total, checked with the manifest."""
+    table = read_allocations(run)
+    user_ids = table["user_id"].to_numpy().astype(np.int64)
+    amounts = table["amount_cents"].to_numpy().astype(np.int64)
+    order = np.argsort(user_ids, kind="stable")
+    user_ids, amounts = user_ids[order], amounts[order]
+    allocated = manifest.get("allocated_cents")
+    total = int(sum(amounts.tolist()))
+    if total != allocated:
+        raise CommitError(
+            f"{run}: allocations add up to {total:,} cents but the manifest's "
+            f"allocated_cents is {allocated!r}"
+        )
+    return user_ids, amounts, total
+
+
+def _write(
+    run: Path,
+    trees: Trees,
+    user_ids: Int64s,
+    commitment: dict[str, Any],
+    existing: dict[str, Any] | None,
+    key: Key,
+) -> None:
+    """The store, then ``commitment.json`` (or, if published already, the store alone)."""
+    text = json.dumps(commitment, indent=2) + "\n"
+    if existing is not None:
+        if existing != commitment:
+            raise CommitmentKeyError(
+                f"{run / COMMITMENT}: rebuilding this run with the key from {key.source} gives "
+                "other roots than the published ones: it is not the key they were made with"
+            )
+        text = (run / COMMITMENT).read_text(encoding="utf-8")
+    shutil.rmtree(run / STORE, ignore_errors=True)  # an interrupted commit's, never published
+    with atomic_folder(run / STORE) as tmp:
+        write_store(tmp, trees, user_ids, _meta(commitment, trees, text))
+    if existing is None:
+        publish(run / COMMITMENT, text)
+
+
+def _commitment(
+    manifest: dict[str, Any], fingerprint: str, trees: Trees, total: int
+) -> dict[str, Any]:
+    sum_root, root_sum = trees.sum_tree.root
+    if root_sum != total:
+        raise RuntimeError(f"bug: the sum tree's root sum {root_sum} ≠ the total {total}")
+    return {
+        "format": COMMITMENT_FORMAT,
+        "program_id": manifest["program"]["id"],
+        "currency": manifest["program"].get("currency"),
+        "manifest_sha256": fingerprint,
+        "users": len(trees.user_hashes),
+        "total_cents": total,
+        **ENCODINGS,
+        "sum_tree": {
+            "root": sum_root.hex(),
+            "depth": trees.sum_tree.depth,
+            **SUM_TREE_ENCODINGS,
+        },
+        "standard_tree": {
+            "format": "standard-v1",
+            "root": "0x" + trees.standard.root.hex(),
+            "leaf_encoding": list(LEAF_ENCODING),
+            "value": "[0x || user_hash, amount_cents * 10^4]: USDC base units (6 decimals)",
+            "total_units": str(total * UNITS_PER_CENT),
+        },
+        "verify": "recompense verify --commitment commitment.json --proof proof.json "
+        "(or: python verify.py commitment.json proof.json, docs/proofs.md)",
+    }
+
+
+def _meta(commitment: dict[str, Any], trees: Trees, text: str) -> dict[str, Any]:
+    return {
+        "format": STORE_FORMAT,
+        "program_id": commitment["program_id"],
+        "manifest_sha256": commitment["manifest_sha256"],
+        "commitment_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "users": commitment["users"],
+        "sum_tree_offsets": list(trees.sum_tree.offsets),
+    }

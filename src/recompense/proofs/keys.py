@@ -1,0 +1,96 @@
+"""The programme's secret key, from which every user's salt is derived.
+
+``salt = HMAC-SHA256(key, utf8(program_id) ‖ 0x00 ‖ int64be(user_id))``: 32 bytes per
+user that nobody needs to store, so ``recompense proof`` regenerates a salt on demand and
+the same key gives the same salts on every run of the programme.
+
+The key comes from ``RECOMPENSE_COMMITMENT_KEY`` (hex, at least 32 bytes) when it is
+set; otherwise ``commit`` generates 32 random bytes into ``commitment.key`` in the run
+folder (mode 0600, created exclusively) and ``proof`` reads it from there. Whoever holds
+the key can link every leaf to its user: it must never be published. ``commitment.json``
+is the only public artifact.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from recompense.proofs.errors import CommitmentKeyError
+
+ENV_VAR = "RECOMPENSE_COMMITMENT_KEY"
+KEY_FILE = "commitment.key"
+MIN_KEY_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    secret: bytes
+    source: str  # the environment variable's name, or the key file's path
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"Key(source={self.source!r})"
+
+
+def salt(key: bytes, program_id: str, user_id: int) -> bytes:
+    message = program_id.encode("utf-8") + b"\x00" + user_id.to_bytes(8, "big", signed=True)
+    return hmac.digest(key, message, "sha256")
+
+
+def resolve_key(run: Path, *, create: bool, environ: Mapping[str, str] | None = None) -> Key:
+    """The key from the environment, else ``run/commitment.key`` (made if ``create``)."""
+    env = os.environ if environ is None else environ
+    value = env.get(ENV_VAR)
+    if value is not None:
+        return Key(_parse(value.strip(), ENV_VAR), ENV_VAR)
+    path = run / KEY_FILE
+    if create and not path.exists():
+        _create(path)
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError as exc:
+        raise CommitmentKeyError(
+            f"{path}: no key; set {ENV_VAR} to the programme key used by commit"
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommitmentKeyError(f"{path}: cannot read the key: {exc}") from exc
+    return Key(_parse(text, str(path)), str(path))
+
+
+def _parse(text: str, source: str) -> bytes:
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError:
+        raise CommitmentKeyError(f"{source}: the key is not hexadecimal") from None
+    if len(secret) < MIN_KEY_BYTES:
+        raise CommitmentKeyError(
+            f"{source}: the key has {len(secret)} bytes, at least {MIN_KEY_BYTES} are needed "
+            f"({2 * MIN_KEY_BYTES} hex digits)"
+        )
+    return secret
+
+
+def _create(path: Path) -> None:
+    """Write a fresh key readable by its owner only; never replace an existing one.
+
+    Written to a temporary file and hard-linked into place: the key file is either
+    complete or absent, and a concurrent ``commit`` that linked first wins.
+    """
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(MIN_KEY_BYTES) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another commit made it first: use theirs
+    except OSError as exc:
+        raise CommitmentKeyError(f"{path}: cannot create the key file: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,271 @@
+"""The committed trees on disk, and reading one user's proof back in milliseconds.
+
+A committed run folder gains::
+
+    commitment.json           public: both roots, total, count, encodings, run hash
+    commitment.key            secret (unless the key is in RECOMPENSE_COMMITMENT_KEY)
+    proofs/                   private: the trees, to derive any user's proof on demand
+        meta.json             format, programme, run, count, sum-tree level offsets,
+                              SHA-256 of commitment.json
+        user_ids.npy          int64, ascending: user k of the arrays below
+        sum_hashes.npy        uint8 (nodes, 32): every level of the sum tree, leaves first
+        sum_sums.npy          uint64 (nodes,): the sums of the same nodes
+        sum_index.npy         int64 (n,): user k's leaf in the sum tree
+        standard_tree.npy     uint8 (2n-1, 32): OpenZeppelin's tree array
+        standard_index.npy    int64 (n,): where user k's leaf lies in that array
+        standard-tree.json    ``StandardMerkleTree.dump()``, byte for byte as the JS library
+
+``proofs/`` is written to a temporary sibling and renamed into place, then
+``commitment.json`` is linked into place last: a run with ``commitment.json`` has its
+whole store; a ``proofs/`` without it is the leftover of an interrupted commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from recompense.proofs.errors import CommitError, ProofError, UnknownUserError
+from recompense.proofs.hashing import Rows
+from recompense.proofs.trees import Int64s, StandardTree, Trees, UInt64s
+from recompense.proofs.verify import UNITS_PER_CENT
+
+COMMITMENT = "commitment.json"
+STORE = "proofs"
+META = "meta.json"
+DUMP = "standard-tree.json"
+STORE_FORMAT = "recompense-proof-store-v1"
+_BLOCK = 1 << 16  # rows per block when writing the dump
+_FILLER = 0xFF  # not ASCII: never part of the JSON text
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    """A committed run's trees, memory-mapped: a lookup reads about 2 × depth nodes."""
+
+    meta: dict[str, Any]
+    user_ids: Int64s
+    sum_hashes: Rows
+    sum_sums: UInt64s
+    sum_index: Int64s
+    standard_tree: Rows
+    standard_index: Int64s
+
+    def index_of(self, user_id: int) -> int:
+        position = int(np.searchsorted(self.user_ids, user_id))
+        if position == len(self.user_ids) or int(self.user_ids[position]) != user_id:
+            raise UnknownUserError(
+                f"user {user_id} has no payout in this run ({len(self.user_ids):,} users)"
+            )
+        return position
+
+    def sum_path(self, index: int) -> list[dict[str, Any]]:
+        """Siblings from the leaf up: ``side`` is where the sibling sits."""
+        path = []
+        for level, offset in enumerate(self.meta["sum_tree_offsets"][:-1]):
+            position = index >> level
+            node = offset + (position ^ 1)
+            path.append(
+                {
+                    "side": "left" if position & 1 else "right",
+                    "hash": self.sum_hashes[node].tobytes().hex(),
+                    "sum": int(self.sum_sums[node]),
+                }
+            )
+        return path
+
+    def standard_proof(self, tree_index: int) -> list[str]:
+        """OpenZeppelin's ``getProof``: the siblings' hashes from the leaf up."""
+        proof = []
+        while tree_index > 0:
+            sibling = tree_index + 1 if tree_index % 2 else tree_index - 1
+            proof.append("0x" + self.standard_tree[sibling].tobytes().hex())
+            tree_index = (tree_index - 1) // 2
+        return proof
+
+
+def write_store(folder: Path, trees: Trees, user_ids: Int64s, meta: dict[str, Any]) -> None:
+    folder.mkdir()
+    sums = trees.sum_tree.sums
+    np.save(folder / "user_ids.npy", user_ids)
+    np.save(folder / "sum_hashes.npy", trees.sum_tree.hashes)
+    np.save(folder / "sum_sums.npy", sums)
+    np.save(folder / "sum_index.npy", trees.sum_tree.leaf_index)
+    np.save(folder / "standard_tree.npy", trees.standard.tree)
+    np.save(folder / "standard_index.npy", trees.standard.tree_index)
+    amounts = sums[trees.sum_tree.leaf_index]  # in user order
+    units = amounts * np.uint64(UNITS_PER_CENT)  # fits: see MAX_AMOUNT_CENTS
+    with (folder / DUMP).open("wb") as out:
+        write_standard_dump(out, trees.standard, trees.user_hashes, units)
+    (folder / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def open_store(run: Path) -> Store:
+    folder = run / STORE
+    try:
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        if meta.get("format") != STORE_FORMAT:
+            raise ProofError(f"{folder / META}: unknown format {meta.get('format')!r}")
+        arrays = [
+            np.load(folder / f"{name}.npy", mmap_mode="r")
+            for name in (
+                "user_ids",
+                "sum_hashes",
+                "sum_sums",
+                "sum_index",
+                "standard_tree",
+                "standard_index",
+            )
+        ]
+    except (OSError, ValueError) as exc:
+        raise ProofError(f"{folder}: cannot read the committed trees: {exc}") from exc
+    return Store(meta, *arrays)
+
+
+def write_standard_dump(
+    out: BinaryIO,
+    standard: StandardTree,
+    commitments: Rows,
+    units: UInt64s | Sequence[int],
+) -> None:
+    """``JSON.stringify(StandardMerkleTree.dump())`` of the JS library, in blocks.
+
+    ``{"format":"standard-v1","leafEncoding":["bytes32","uint256"],"tree":["0x…",…],
+    "values":[{"value":["0x…","<decimal>"],"treeIndex":n},…]}``: no spaces, no final
+    newline, values in the order given to ``of`` (users by ascending id), the uint256
+    amounts as decimal strings.
+    """
+    tree, tree_index = standard.tree, standard.tree_index
+    out.write(b'{"format":"standard-v1","leafEncoding":["bytes32","uint256"],"tree":[')
+    for start in range(0, len(tree), _BLOCK):
+        block = _quoted_hex(tree[start : start + _BLOCK])
+        out.write(block[1:] if start == 0 else block)
+    out.write(b'],"values":[')
+    for start in range(0, len(commitments), _BLOCK):
+        stop = start + _BLOCK
+        hashes, indices, amounts = (
+            commitments[start:stop],
+            tree_index[start:stop],
+            units[start:stop],
+        )
+        if isinstance(amounts, np.ndarray):
+            block = _values(hashes, amounts.astype(np.uint64), indices.astype(np.uint64))
+        else:
+            block = _values_of_ints(hashes, list(amounts), indices.tolist())
+        out.write(block[1:] if start == 0 else block)
+    out.write(b"]}")
+
+
+@contextmanager
+def atomic_folder(target: Path) -> Iterator[Path]:
+    """A temporary sibling folder renamed to ``target`` on success, removed on failure."""
+    _remove_stale_temps(target)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        yield tmp
+        os.rename(tmp, target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CommitError(f"{target}: cannot write the committed trees: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def publish(path: Path, text: str) -> None:
+    """Write ``path`` complete or not at all, and never over an existing file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)
+    except FileExistsError as exc:
+        raise CommitError(f"{path}: exists already; not overwritten") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _quoted_hex(rows: Rows) -> bytes:
+    """``,"0x<hex>"`` per row, built as one byte matrix."""
+    parts = [_text(',"0x', len(rows)), _hex_digits(rows), _text('"', len(rows))]
+    return np.concatenate(parts, axis=1).tobytes()
+
+
+def _values(hashes: Rows, units: UInt64s, tree_index: UInt64s) -> bytes:
+    """``,{"value":["0x<hex>","<units>"],"treeIndex":<n>}`` per row, as one byte matrix.
+
+    Decimal numbers are laid out right-aligned in 20 columns, the unused columns hold a
+    filler byte that is then dropped: no Python loop over the rows.
+    """
+    parts = [
+        _text(',{"value":["0x', len(hashes)),
+        _hex_digits(hashes),
+        _text('","', len(hashes)),
+        _decimal(units),
+        _text('"],"treeIndex":', len(hashes)),
+        _decimal(tree_index),
+        _text("}", len(hashes)),
+    ]
+    rows = np.concatenate(parts, axis=1).ravel()
+    return bytes(rows[rows != _FILLER].tobytes())
+
+
+def _values_of_ints(hashes: Rows, units: list[int], tree_index: list[int]) -> bytes:
+    """The same for uint256 amounts beyond 64 bits (used by ``standard_tree_of``)."""
+    digits = hashes.tobytes().hex()
+    items = [
+        f',{{"value":["0x{digits[64 * k : 64 * k + 64]}","{amount}"],"treeIndex":{index}}}'
+        for k, (amount, index) in enumerate(zip(units, tree_index, strict=True))
+    ]
+    return "".join(items).encode("ascii")
+
+
+def _hex_digits(rows: Rows) -> Rows:
+    return np.frombuffer(rows.tobytes().hex().encode("ascii"), np.uint8).reshape(len(rows), 64)
+
+
+def _text(text: str, count: int) -> Rows:
+    return np.broadcast_to(np.frombuffer(text.encode("ascii"), np.uint8), (count, len(text)))
+
+
+def _decimal(values: UInt64s) -> Rows:
+    """Decimal digits of uint64 values, right-aligned in 20 columns, filler on the left."""
+    out = np.empty((len(values), 20), dtype=np.uint8)
+    rest = values.copy()
+    for column in range(19, -1, -1):
+        rest, digit = np.divmod(rest, np.uint64(10))
+        out[:, column] = digit.astype(np.uint8) + ord("0")
+    width = np.ones(len(values), dtype=np.int64)
+    for k in range(1, 20):
+        width += values >= np.uint64(10**k)
+    out[np.arange(20)[None, :] < (20 - width)[:, None]] = _FILLER
+    return out
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Remove temporary folders of killed commits (their pid is dead)."""
+    for tmp in target.parent.glob(f".{target.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - someone else's live process
+        return True
+    return True
