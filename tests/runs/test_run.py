@@ -161,3 +161,19 @@ def test_explain_a_rejected_user_gives_the_numbers(run_dir):
 def test_explain_a_user_without_counted_fills(run_dir):
     story = explain(run_dir, 10**15)
     assert not story.eligible and story.reasons == ("NO_COUNTED_LIQUIDATION",)
+
+
+def test_parquet_bytes_do_not_depend_on_how_an_engine_chunked_the_table(tmp_path):
+    """Spark hands back one Arrow chunk per partition, DuckDB a few large ones."""
+    import numpy as np
+    import pyarrow as pa
+
+    from recompense.runs.artifacts import write_parquet
+
+    whole = pa.table(
+        {"user_id": pa.array(np.arange(400_000)), "x": pa.array(np.arange(400_000) * 0.5)}
+    )
+    pieces = pa.Table.from_batches(whole.to_batches(max_chunksize=7_000))
+    write_parquet(whole, tmp_path / "a.parquet")
+    write_parquet(pieces, tmp_path / "b.parquet")
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()

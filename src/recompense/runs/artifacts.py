@@ -139,8 +139,10 @@ def cents_to_usd(cents: Any) -> pa.Array:
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:
+    """Deterministic bytes: one chunk per column (page boundaries follow Arrow chunks, and
+    engines chunk differently — Spark by partition), fixed settings, no metadata."""
     pq.write_table(
-        table.replace_schema_metadata(None),
+        table.combine_chunks().replace_schema_metadata(None),
         path,
         compression="zstd",
         row_group_size=1 << 20,
