@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from recompense.cli.app import app, err, guard, out
+from recompense.cli.app import app, bar_progress, err, guard, out
 from recompense.ledger.db import DEFAULT_URL
 
 
@@ -101,7 +99,7 @@ def notify(
     requeued = guard(lambda: requeue(db)) if requeue_failed else 0
     stop = threading.Event()
     try:
-        with _stop_on_signals(stop), _progress(as_json) as on_progress:
+        with _stop_on_signals(stop), bar_progress(as_json, "Notifying", "sent") as on_progress:
             result = guard(
                 lambda: drain(
                     db,
@@ -166,27 +164,3 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-@contextmanager
-def _progress(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    with Progress(
-        TextColumn("Notifying"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("notify", total=None, rate="")
-
-        def on_progress(done: int, total: int) -> None:
-            elapsed = progress.tasks[0].elapsed or 0.0
-            rate = f"{done / elapsed:,.0f} sent/s" if elapsed > 0 else ""
-            progress.update(task, completed=done, total=total, rate=rate)
-
-        yield on_progress
