@@ -43,12 +43,17 @@ def run(tmp_path_factory):
     return run
 
 
-@pytest.fixture
-def proof_file(run, tmp_path):
+@pytest.fixture(scope="module")
+def printed_proof(run) -> str:
     result = recompense("proof", "--run", str(run), "517")
     assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def proof_file(printed_proof, tmp_path):
     path = tmp_path / "proof-517.json"
-    path.write_text(result.stdout)
+    path.write_text(printed_proof)
     return path
 
 
