@@ -8,7 +8,7 @@ SEED ?= 7
 # $300M for a 50M-user exchange, scaled to the demo exchange: $6 per user.
 DEMO_BUDGET_USD ?= $(shell echo $$(( $(USERS) * 6 )))
 
-.PHONY: demo test lint typecheck bench clean install
+.PHONY: demo test lint typecheck bench clean install browser
 
 install: $(STAMP)
 
@@ -18,6 +18,12 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Browser tests launch Debian's Chromium by path (a browser download is impossible here).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	test -x $(CHROMIUM)
 
 DEMO_DB := sqlite:///demo/ledger.db
 
