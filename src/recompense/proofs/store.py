@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from recompense.atomic import remove_stale_temps, temp_sibling
 from recompense.proofs.errors import CommitError, ProofError, UnknownUserError
 from recompense.proofs.hashing import Rows
 from recompense.proofs.trees import Int64s, StandardTree, Trees, UInt64s
@@ -163,8 +164,8 @@ def write_standard_dump(
 @contextmanager
 def atomic_folder(target: Path) -> Iterator[Path]:
     """A temporary sibling folder renamed to ``target`` on success, removed on failure."""
-    _remove_stale_temps(target)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    remove_stale_temps(target)
+    tmp = temp_sibling(target)
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         yield tmp
@@ -218,21 +219,3 @@ def _hex_digits(rows: Rows) -> Rows:
 
 def _text(text: str, count: int) -> Rows:
     return np.broadcast_to(np.frombuffer(text.encode("ascii"), np.uint8), (count, len(text)))
-
-
-def _remove_stale_temps(target: Path) -> None:
-    """Remove temporary folders of killed commits (their pid is dead)."""
-    for tmp in target.parent.glob(f".{target.name}.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - someone else's live process
-        return True
-    return True
