@@ -1,0 +1,43 @@
+"""The what-if simulator: change the rules of a published run and see the effect at once.
+
+::
+
+    load(run) -> Population            read the run folder once into numpy arrays (cache it)
+    simulate(population, Changes(...)) -> Outcome
+                                       eligibility, cost, λ, distribution, gainers/losers
+    export_policy(run | policy, Changes(...)) -> str
+                                       the changed programme file (TOML)
+
+- :mod:`~recompense.whatif.changes`: :class:`Changes` (validated overrides), :class:`Settings`;
+- :mod:`~recompense.whatif.population`: :func:`load`, :class:`Population`;
+- :mod:`~recompense.whatif.simulate`: the engine's rules and the real solver on arrays;
+- :mod:`~recompense.whatif.stats`: histogram, quantiles, Lorenz curve, movers;
+- :mod:`~recompense.whatif.export`: a new policy file with the changes applied.
+
+The published run is only read, never written. Errors: :class:`ChangeError` (an
+``InputError``: field, value, problem) for a bad change; ``RunFolderError`` for a folder
+that is not a complete run.
+"""
+
+from recompense.whatif.changes import Changes, Settings
+from recompense.whatif.errors import ChangeError
+from recompense.whatif.export import export_policy, policy_of_run
+from recompense.whatif.population import Population, load
+from recompense.whatif.simulate import Outcome, simulate
+from recompense.whatif.stats import Distribution, Histogram, Movement, Mover
+
+__all__ = [
+    "ChangeError",
+    "Changes",
+    "Distribution",
+    "Histogram",
+    "Movement",
+    "Mover",
+    "Outcome",
+    "Population",
+    "Settings",
+    "export_policy",
+    "load",
+    "policy_of_run",
+    "simulate",
+]

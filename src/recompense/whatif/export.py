@@ -1,0 +1,155 @@
+"""Export a what-if as a new programme file (TOML) that ``load_policy`` accepts.
+
+The starting policy is the published run's own file when it is still where the run
+read it and its SHA-256 matches the manifest; otherwise it is rebuilt from the
+manifest's parameters (only the incidents' free-text descriptions are then lost).
+The published run is never modified: the caller decides where the text goes.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from recompense.money import cents_to_decimal
+from recompense.policy import Policy, load_policy, validate_policy
+from recompense.runs.artifacts import sha256_file
+from recompense.runs.folder import read_manifest
+from recompense.whatif.changes import Changes, Settings
+from recompense.whatif.population import Population
+
+SECTIONS = ("program", "window", "eligibility", "payout", "prices", "distribution")
+
+
+def export_policy(source: Path | Policy | Population, changes: Changes) -> str:
+    """A programme file: ``source``'s policy (a run folder, a policy file or a Policy)
+    with ``changes`` applied. The text is checked to load back to the same policy."""
+    policy = _policy_of(source)
+    changes.apply(_settings(policy))  # cross-field checks, with the field named
+    data = policy.model_dump()
+    _set(data, "program", "budget_usd", changes.budget_usd)
+    _set(data, "eligibility", "min_loss_usd", changes.min_loss_usd)
+    _set(data, "eligibility", "min_loss_ratio", changes.min_ratio)
+    _set(data, "payout", "min_usd", changes.min_payout_usd)
+    _set(data, "payout", "max_usd", changes.max_payout_usd)
+    _set(data, "payout", "cap_at_loss", changes.cap_at_loss)
+    _set(data, "payout", "weight", changes.weight)
+    changed = validate_policy(data, source="what-if")
+    text = _header(source, changes) + to_toml(changed.model_dump())
+    if validate_policy(tomllib.loads(text), source="exported policy") != changed:
+        raise AssertionError("exported policy does not load back to itself")  # pragma: no cover
+    return text
+
+
+def policy_of_run(run: Path) -> Policy:
+    """The policy a published run used (its file if unchanged, else its manifest)."""
+    manifest = read_manifest(run)
+    recorded = manifest["policy"]
+    path = Path(recorded.get("path", ""))
+    if path.is_file() and sha256_file(path) == recorded.get("sha256"):
+        policy = load_policy(path)
+    else:
+        policy = policy_from_manifest(manifest)
+    budget = Decimal(recorded["budget_usd"])
+    return policy if budget == policy.program.budget_usd else policy.with_budget(budget)
+
+
+def policy_from_manifest(manifest: dict[str, Any]) -> Policy:
+    """Rebuild a run's policy from its manifest alone (incident descriptions are empty)."""
+    program, params = manifest["program"], manifest["policy"]["parameters"]
+    window = params["window"]
+    data = {
+        "program": {
+            "id": program["id"],
+            "name": program["name"],
+            "currency": program["currency"],
+            "budget_usd": manifest["policy"]["budget_usd"],
+            "announced_at": program["announced_at"],
+            "snapshot_at": params["snapshot_at"],
+        },
+        "window": {"start": window[0], "end": window[1]},
+        "eligibility": {
+            "products": params["products"],
+            "min_loss_usd": str(cents_to_decimal(params["min_loss_cents"])),
+            "min_loss_ratio": params["min_loss_ratio"],
+            "excluding_programs": params["excluding_programs"],
+        },
+        "payout": {
+            "min_usd": str(cents_to_decimal(params["min_payout_cents"])),
+            "max_usd": str(cents_to_decimal(params["max_payout_cents"])),
+            "cap_at_loss": params["cap_at_loss"],
+            "weight": params["weight"],
+        },
+        "prices": {"staleness_minutes": params["staleness_minutes"]},
+        "incidents": params["incidents"],
+        "distribution": params["distribution"],
+    }
+    return validate_policy(data, source="manifest.json")
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """A policy's ``model_dump()`` as TOML: amounts and ratios as exact strings."""
+    lines: list[str] = []
+    for section in SECTIONS:
+        if section == "distribution":
+            for incident in data.get("incidents", ()):
+                lines += ["", "[[incidents]]", *_pairs(incident)]
+        lines += ["", f"[{section}]", *_pairs(data[section])]
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _policy_of(source: Path | Policy | Population) -> Policy:
+    if isinstance(source, Policy):
+        return source
+    if isinstance(source, Population):
+        return policy_of_run(source.run)
+    return policy_of_run(source) if source.is_dir() else load_policy(source)
+
+
+def _settings(policy: Policy) -> Settings:
+    return Settings(
+        min_loss_cents=policy.min_loss_cents,
+        min_ratio=policy.eligibility.min_loss_ratio,
+        min_payout_cents=policy.min_payout_cents,
+        max_payout_cents=policy.max_payout_cents,
+        cap_at_loss=policy.payout.cap_at_loss,
+        budget_cents=policy.budget_cents,
+        weight=policy.payout.weight,
+    )
+
+
+def _set(data: dict[str, Any], section: str, key: str, value: Any) -> None:
+    if value is not None:
+        data[section][key] = str(value) if isinstance(value, Decimal) else value
+
+
+def _header(source: Path | Policy | Population, changes: Changes) -> str:
+    origin = source.run if isinstance(source, Population) else source
+    named = "a policy" if isinstance(origin, Policy) else str(origin)
+    shown = ", ".join(f"{k} = {v}" for k, v in changes.as_dict().items()) or "none"
+    return (
+        f"# Exported by `recompense whatif` from {named}.\n"
+        f"# Changes: {shown}. See docs/policy.md for every key.\n\n"
+    )
+
+
+def _pairs(table: dict[str, Any]) -> list[str]:
+    return [f"{key} = {_value(value)}" for key, value in table.items()]
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal | str):
+        return json.dumps(str(value), ensure_ascii=False)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} to TOML")  # pragma: no cover

@@ -1,0 +1,158 @@
+"""Summaries of a payout list: histogram, quantiles, Lorenz curve, who gains and loses.
+
+Amounts are integer cents; histogram edges and quantiles are exact cents. Shares on the
+Lorenz curve and the Gini coefficient are floats: they are drawn, not paid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
+LORENZ_POINTS = 50  # segments: points at 0, 1/50, …, 1 of the population
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """Counts in half-open bins ``[edges[i], edges[i+1])`` of integer cents.
+
+    ``published`` counts the published payouts in the same bins, for an overlay.
+    """
+
+    edges_cents: tuple[int, ...]
+    counts: tuple[int, ...]
+    published: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    histogram: Histogram
+    quantiles: tuple[tuple[float, int], ...]  # (level, cents), nearest rank
+    published_quantiles: tuple[tuple[float, int], ...]
+    lorenz: tuple[tuple[float, float], ...]  # (population share, payout share)
+    published_lorenz: tuple[tuple[float, float], ...]
+    gini: float
+    published_gini: float
+
+
+@dataclass(frozen=True, slots=True)
+class Mover:
+    user_id: int
+    before_cents: int  # published payout (0: not paid)
+    after_cents: int  # payout in the what-if (0: not eligible)
+
+    @property
+    def change_cents(self) -> int:
+        return self.after_cents - self.before_cents
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """Who gains and who loses against the published run."""
+
+    gainers: int
+    losers: int
+    unchanged: int  # paid in at least one of the two, same amount
+    gained_cents: int  # Σ of increases
+    lost_cents: int  # Σ of decreases, as a positive number
+    top_gainers: tuple[Mover, ...]  # largest increase first; ties by smaller user_id
+    top_losers: tuple[Mover, ...]  # largest decrease first
+
+
+def distribution(new: np.ndarray, published: np.ndarray, bins: int) -> Distribution:
+    """Both payout lists (cents of paid users only) summarised on the same bins."""
+    new_sorted, old_sorted = np.sort(new), np.sort(published)
+    lorenz_new, gini_new = lorenz(new_sorted)
+    lorenz_old, gini_old = lorenz(old_sorted)
+    return Distribution(
+        histogram=histogram(new_sorted, old_sorted, bins),
+        quantiles=quantiles(new_sorted),
+        published_quantiles=quantiles(old_sorted),
+        lorenz=lorenz_new,
+        published_lorenz=lorenz_old,
+        gini=gini_new,
+        published_gini=gini_old,
+    )
+
+
+def histogram(new_sorted: np.ndarray, old_sorted: np.ndarray, bins: int) -> Histogram:
+    """``bins`` equal-width bins of whole cents spanning both lists (both sorted).
+
+    Width ``⌊(hi − lo) / bins⌋ + 1`` cents, so the last edge is above the largest payout.
+    """
+    both = [a for a in (new_sorted, old_sorted) if len(a)]
+    if not both:
+        return Histogram((0, 1), (0,), (0,))
+    lo = min(int(a[0]) for a in both)
+    hi = max(int(a[-1]) for a in both)
+    width = (hi - lo) // bins + 1
+    edges = lo + width * np.arange(bins + 1, dtype=np.int64)
+    return Histogram(
+        tuple(int(e) for e in edges),
+        _counts(new_sorted, edges),
+        _counts(old_sorted, edges),
+    )
+
+
+def quantiles(sorted_cents: np.ndarray) -> tuple[tuple[float, int], ...]:
+    """Nearest-rank quantiles: the smallest payout with at least q of payouts ≤ it."""
+    n = len(sorted_cents)
+    if not n:
+        return tuple((q, 0) for q in QUANTILES)
+    ranks = [max(int(np.ceil(q * n)) - 1, 0) for q in QUANTILES]
+    return tuple((q, int(sorted_cents[r])) for q, r in zip(QUANTILES, ranks, strict=True))
+
+
+def lorenz(sorted_cents: np.ndarray) -> tuple[tuple[tuple[float, float], ...], float]:
+    """Lorenz curve points and the Gini coefficient of a sorted payout list."""
+    n = len(sorted_cents)
+    total = int(sorted_cents.sum()) if n else 0
+    if not n or total == 0:
+        line = tuple((k / LORENZ_POINTS, k / LORENZ_POINTS) for k in range(LORENZ_POINTS + 1))
+        return line, 0.0
+    cum = np.concatenate([[0], np.cumsum(sorted_cents, dtype=np.int64)])
+    at = np.rint(np.linspace(0, n, LORENZ_POINTS + 1)).astype(np.int64)
+    points = tuple((float(i / n), float(cum[i] / total)) for i in at)
+    # Gini = 1 − (2 Σ_i cum_i − total) / (n · total), cum over 1..n.
+    gini = 1.0 - (2.0 * float(cum[1:].sum(dtype=np.float64)) - total) / (n * total)
+    return points, gini
+
+
+def movement(user_id: np.ndarray, before: np.ndarray, after: np.ndarray, top: int) -> Movement:
+    """Compare payouts per user (0 = not paid); the ``top`` largest moves each way."""
+    change = after - before
+    up, down = change > 0, change < 0
+    paid = (before > 0) | (after > 0)
+    return Movement(
+        gainers=int(up.sum()),
+        losers=int(down.sum()),
+        unchanged=int((paid & (change == 0)).sum()),
+        gained_cents=int(change[up].sum()),
+        lost_cents=int(-change[down].sum()),
+        top_gainers=_top(user_id, before, after, np.flatnonzero(up), change, top),
+        top_losers=_top(user_id, before, after, np.flatnonzero(down), -change, top),
+    )
+
+
+def _top(
+    user_id: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    idx: np.ndarray,
+    size: np.ndarray,
+    top: int,
+) -> tuple[Mover, ...]:
+    if top <= 0 or not len(idx):
+        return ()
+    if len(idx) > top:
+        kth = np.partition(size[idx], len(idx) - top)[len(idx) - top]
+        idx = idx[size[idx] >= kth]  # all ties at the threshold, then order exactly
+    idx = idx[np.lexsort((user_id[idx], -size[idx]))][:top]
+    return tuple(Mover(int(user_id[i]), int(before[i]), int(after[i])) for i in idx)
+
+
+def _counts(sorted_cents: np.ndarray, edges: np.ndarray) -> tuple[int, ...]:
+    at = np.searchsorted(sorted_cents, edges, side="left")
+    return tuple(int(c) for c in np.diff(at))
