@@ -3,7 +3,7 @@
 ::
 
     load(run) -> Population            read the run folder once into numpy arrays (cache it)
-    simulate(population, Changes(...)) -> Outcome
+    simulate(population, Changes(...)) -> Outcome     (payouts(...) -> Payouts: per user)
                                        eligibility, cost, λ, distribution, gainers/losers
     export_policy(run | policy, Changes(...)) -> str
                                        the changed programme file (TOML)
@@ -23,7 +23,7 @@ from recompense.whatif.changes import Changes, Settings
 from recompense.whatif.errors import ChangeError
 from recompense.whatif.export import export_policy, policy_of_run
 from recompense.whatif.population import Population, load
-from recompense.whatif.simulate import Outcome, simulate
+from recompense.whatif.simulate import Outcome, Payouts, payouts, simulate
 from recompense.whatif.stats import Distribution, Histogram, Movement, Mover
 
 __all__ = [
@@ -34,10 +34,12 @@ __all__ = [
     "Movement",
     "Mover",
     "Outcome",
+    "Payouts",
     "Population",
     "Settings",
     "export_policy",
     "load",
+    "payouts",
     "policy_of_run",
     "simulate",
 ]

@@ -35,8 +35,27 @@ from recompense.whatif.errors import ChangeError
 from recompense.whatif.population import Population
 from recompense.whatif.stats import Distribution, Movement, distribution, movement
 
+BOUNDS = (BOUND_FLOOR, BOUND_SHARE, BOUND_CAP)
 HISTOGRAM_BINS = 20
 TOP_MOVERS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Payouts:
+    """Per-user result of a what-if; arrays over eligible users are in ``index`` order."""
+
+    settings: Settings
+    passes: dict[str, np.ndarray]  # reason code → bool per user of the population
+    eligible: np.ndarray  # bool per user of the population
+    index: np.ndarray  # positions of the eligible users in the population
+    weight: np.ndarray  # float64 per eligible user
+    allocation: Allocation  # amounts, floors, caps and bounds per eligible user
+
+    def per_user(self) -> np.ndarray:
+        """int64 payout for every user of the population (0 when not eligible)."""
+        amount = np.zeros(len(self.eligible), dtype=np.int64)
+        amount[self.index] = self.allocation.amount_cents
+        return amount
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,37 +106,43 @@ def simulate(
     eligible user a negative or undefined weight.
     """
     started = time.perf_counter()
-    settings = changes.apply(population.published)
-    passes = rule_verdicts(population, settings)
-    eligible = passes["LOSS_BELOW_MINIMUM"] & passes["RATIO_BELOW_MINIMUM"]
-    eligible &= passes["ALREADY_COMPENSATED"]
-    idx = np.flatnonzero(eligible)
-    weight = _weights(population, settings, idx)
-    amount = _allocate(population, settings, idx, weight)
-    after = np.zeros(population.size, dtype=np.int64)
-    after[idx] = amount.amount_cents
+    paid = payouts(population, changes)
+    allocation, eligible = paid.allocation, paid.eligible
     was = population.published_eligible
     return Outcome(
         fingerprint=population.fingerprint,
         changes=changes.as_dict(),
-        settings=settings,
+        settings=paid.settings,
         liquidated=population.size,
-        eligible=len(idx),
+        eligible=len(paid.index),
         published_eligible=int(was.sum()),
         newly_eligible=int((eligible & ~was).sum()),
         no_longer_eligible=int((was & ~eligible).sum()),
-        rejected_by_reason={code: int((~ok).sum()) for code, ok in passes.items()},
-        total_cents=amount.allocated_cents,
-        budget_cents=settings.budget_cents,
-        unallocated_cents=amount.unallocated_cents,
+        rejected_by_reason={code: int((~ok).sum()) for code, ok in paid.passes.items()},
+        total_cents=allocation.allocated_cents,
+        budget_cents=allocation.budget_cents,
+        unallocated_cents=allocation.unallocated_cents,
         published_total_cents=int(population.published_amount_cents.sum()),
-        lam=amount.lam,
+        lam=allocation.lam,
         published_lambda=population.published_lambda,
-        by_bound={b: int((amount.bound == b).sum()) for b in (BOUND_FLOOR, BOUND_SHARE, BOUND_CAP)},
-        distribution=distribution(amount.amount_cents, population.published_paid_sorted, bins),
-        movement=movement(population.user_id, population.published_amount_cents, after, top),
+        by_bound={b: int((allocation.bound == b).sum()) for b in BOUNDS},
+        distribution=distribution(allocation.amount_cents, population.published_paid_sorted, bins),
+        movement=movement(
+            population.user_id, population.published_amount_cents, paid.per_user(), top
+        ),
         elapsed_s=round(time.perf_counter() - started, 6),
     )
+
+
+def payouts(population: Population, changes: Changes) -> Payouts:
+    """Who is eligible under ``changes`` and what each eligible user is paid."""
+    settings = changes.apply(population.published)
+    passes = rule_verdicts(population, settings)
+    eligible = np.logical_and.reduce(list(passes.values()))
+    index = np.flatnonzero(eligible)
+    weight = _weights(population, settings, index)
+    allocation = _allocate(population, settings, index, weight)
+    return Payouts(settings, passes, eligible, index, weight, allocation)
 
 
 def rule_verdicts(population: Population, settings: Settings) -> dict[str, np.ndarray]:
