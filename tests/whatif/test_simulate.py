@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from recompense.policy import load_policy
 from recompense.runs import execute_run
 from recompense.whatif import ChangeError, Changes, export_policy, load, payouts, simulate
+from recompense.whatif.stats import histogram
 
 ENGINE_SCENARIOS = [
     {"min_loss_usd": "100"},
@@ -97,6 +98,13 @@ def test_a_formula_giving_negative_weights_names_the_formula(population):
     assert info.value.field == "weight" and "negative or undefined" in str(info.value)
 
 
+def test_narrow_ranges_get_equal_bins_of_whole_cents():
+    new, old = np.array([400, 401, 950, 1999]), np.array([500, 2000])
+    hist = histogram(new, old, bins=6)
+    assert hist.scale == "linear" and hist.edges_cents == (400, 667, 934, 1201, 1468, 1735, 2002)
+    assert hist.counts == (2, 0, 1, 0, 0, 1) and hist.published == (1, 0, 0, 0, 0, 1)
+
+
 def test_movers_are_the_largest_changes_in_order(population):
     outcome = simulate(population, Changes(weight="loss_usd"), top=5)
     paid = payouts(population, Changes(weight="loss_usd")).per_user()
@@ -116,7 +124,12 @@ def test_histogram_and_quantiles_are_exact_cents(population):
     outcome = simulate(population, Changes(max_payout_usd=Decimal("2500")), bins=7)
     hist = outcome.distribution.histogram
     amounts = payouts(population, Changes(max_payout_usd=Decimal("2500"))).allocation.amount_cents
-    assert len(hist.edges_cents) == 8 and all(isinstance(e, int) for e in hist.edges_cents)
+    assert hist.scale == "log" and len(hist.edges_cents) <= 8
+    assert all(isinstance(e, int) for e in hist.edges_cents)
+    published = population.published_paid_sorted
+    assert hist.edges_cents[0] == min(amounts.min(), published[0])
+    assert hist.edges_cents[-1] == max(amounts.max(), published[-1]) + 1
+    assert sum(hist.counts) == len(amounts)
     for i, count in enumerate(hist.counts):
         lo, hi = hist.edges_cents[i], hist.edges_cents[i + 1]
         assert count == int(((amounts >= lo) & (amounts < hi)).sum())

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
-LORENZ_POINTS = 50  # segments: points at 0, 1/50, …, 1 of the population
+LORENZ_POINTS = 50
+LOG_RATIO = 100  # segments: points at 0, 1/50, …, 1 of the population
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,7 @@ class Histogram:
     edges_cents: tuple[int, ...]
     counts: tuple[int, ...]
     published: tuple[int, ...]
+    scale: str  # "linear" (equal widths) or "log" (geometric widths, for wide ranges)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,21 +80,30 @@ def distribution(new: np.ndarray, published: np.ndarray, bins: int) -> Distribut
 
 
 def histogram(new_sorted: np.ndarray, old_sorted: np.ndarray, bins: int) -> Histogram:
-    """``bins`` equal-width bins of whole cents spanning both lists (both sorted).
+    """About ``bins`` bins of whole cents spanning both lists (both sorted).
 
-    Width ``⌊(hi − lo) / bins⌋ + 1`` cents, so the last edge is above the largest payout.
+    Payouts span orders of magnitude ($4 to $6,000), so when the largest is at least
+    :data:`LOG_RATIO` times the smallest the edges are geometric (rounded down to whole
+    cents, duplicates dropped); otherwise the width is ``⌊(hi − lo) / bins⌋ + 1`` cents.
+    Either way the first edge is the smallest payout and the last is above the largest.
     """
     both = [a for a in (new_sorted, old_sorted) if len(a)]
     if not both:
-        return Histogram((0, 1), (0,), (0,))
+        return Histogram((0, 1), (0,), (0,), "linear")
     lo = min(int(a[0]) for a in both)
     hi = max(int(a[-1]) for a in both)
-    width = (hi - lo) // bins + 1
-    edges = lo + width * np.arange(bins + 1, dtype=np.int64)
+    if lo > 0 and hi >= LOG_RATIO * lo:
+        scale = "log"
+        edges = np.unique(np.floor(np.geomspace(lo, hi + 1, bins + 1)).astype(np.int64))
+        edges[0], edges[-1] = lo, hi + 1
+    else:
+        scale = "linear"
+        edges = lo + ((hi - lo) // bins + 1) * np.arange(bins + 1, dtype=np.int64)
     return Histogram(
         tuple(int(e) for e in edges),
         _counts(new_sorted, edges),
         _counts(old_sorted, edges),
+        scale,
     )
 
 
