@@ -1,6 +1,11 @@
 """Entry point: import every command module so each registers its commands on ``app``."""
 
-from recompense.cli import ledger_cmd, notify_cmd, proofs_cmd  # noqa: F401 - registers commands
+from recompense.cli import (  # noqa: F401 - importing a module registers its commands
+    ledger_cmd,
+    notify_cmd,
+    proofs_cmd,
+    whatif_cmd,
+)
 from recompense.cli.app import app
 
 
