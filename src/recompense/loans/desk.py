@@ -1,0 +1,152 @@
+"""The loan desk: database, policy and keys, and the unit of work every action runs in.
+
+A unit of work is one transaction. On PostgreSQL it starts by telling the database who
+is acting (``recompense.actor_role`` / ``recompense.actor_id``, transaction-local), which
+the row-level security policies of the loans migration read; on SQLite it is
+``BEGIN IMMEDIATE`` (one writer at a time), which is also the fund lock there.
+
+Visibility is checked here first (:func:`visible_application`): the application layer
+answers "not found" to anyone who may not see a record, and PostgreSQL would hide the row
+anyway when the desk connects as the non-owner application role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, select, text
+from sqlalchemy.exc import DBAPIError
+
+from recompense.ledger.db import connect, require_schema
+from recompense.loans.actors import Actor
+from recompense.loans.crypto import Keyring
+from recompense.loans.errors import LoanError, LoanNotFound
+from recompense.loans.policy import LoanPolicy, load_loan_policy
+from recompense.loans.schema import loan_access_log, loan_applications, loan_events
+
+SENSITIVE = ("financial_statements", "stated_losses", "notes")
+
+
+@dataclass(frozen=True, slots=True)
+class Desk:
+    url: str
+    policy: LoanPolicy
+    keyring: Keyring
+
+    @property
+    def engine(self) -> Engine:
+        return connect(self.url)
+
+    def seal(self, table: str, column: str, record_id: str, plaintext: str) -> str:
+        return self.keyring.encrypt(plaintext, f"{table}:{column}:{record_id}")
+
+    def unseal(self, table: str, column: str, record_id: str, stored: str) -> str:
+        return self.keyring.decrypt(stored, f"{table}:{column}:{record_id}")
+
+
+def open_desk(url: str, policy_path: Path, keyring: Keyring | None = None) -> Desk:
+    """A desk on a migrated database, with the policy file and keys (default: from env)."""
+    policy = load_loan_policy(policy_path)
+    desk = Desk(url, policy, keyring or Keyring.from_env())
+    require_schema(desk.engine)
+    return desk
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def unit(desk: Desk, actor: Actor) -> Iterator[Connection]:
+    """One transaction acting as ``actor`` (RLS settings on PostgreSQL)."""
+    try:
+        with desk.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    text(
+                        "SELECT set_config('recompense.actor_role', :role, true), "
+                        "set_config('recompense.actor_id', :id, true)"
+                    ),
+                    {"role": actor.role, "id": actor.id},
+                )
+            yield conn
+    except DBAPIError as exc:
+        if "row-level security" in str(exc.orig):
+            raise LoanNotFound(f"{actor}: not allowed by row-level security") from exc
+        raise
+
+
+def visible_application(
+    conn: Connection, actor: Actor, application_id: str, *, lock: bool = False
+) -> Row[Any]:
+    """The application row if ``actor`` may see it; :class:`LoanNotFound` otherwise."""
+    query = select(loan_applications).where(loan_applications.c.id == application_id)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None or not actor.can_see(row.account_manager_id):
+        raise LoanNotFound(f"loan application {application_id!r} not found")
+    return row
+
+
+def record_event(
+    conn: Connection,
+    desk: Desk,
+    actor: Actor,
+    row: Row[Any],
+    action: str,
+    to_state: str,
+    reason: str,
+    now: datetime,
+    *,
+    amount_cents: int | None = None,
+    entry_id: str | None = None,
+) -> None:
+    """Append who did what, when and why (the reason is encrypted: it may be sensitive)."""
+    conn.execute(
+        loan_events.insert().values(
+            application_id=row.id,
+            action=action,
+            from_state=row.state if action != "create" else None,
+            to_state=to_state,
+            actor_role=actor.role,
+            actor_id=actor.id,
+            at=now,
+            amount_cents=amount_cents,
+            entry_id=entry_id,
+            reason_enc=desk.seal("loan_events", "reason", row.id, reason),
+        )
+    )
+
+
+def log_access(
+    conn: Connection,
+    actor: Actor,
+    application_ids: list[str],
+    action: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Append one access-log row per application read (who, when, which, why)."""
+    if not reason.strip():
+        raise LoanError("a reason is required to read a loan application (it is logged)")
+    if application_ids:
+        conn.execute(
+            loan_access_log.insert(),
+            [
+                {
+                    "at": now,
+                    "actor_role": actor.role,
+                    "actor_id": actor.id,
+                    "application_id": app_id,
+                    "action": action,
+                    "reason": reason,
+                }
+                for app_id in application_ids
+            ],
+        )
