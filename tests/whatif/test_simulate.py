@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
+from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
 
@@ -190,3 +191,21 @@ def _digest(folder: Path) -> dict[str, str]:
         for p in sorted(folder.iterdir())
         if p.is_file()
     }
+
+
+def test_a_ratio_with_many_decimals_is_compared_exactly(population):
+    ratio = Decimal("0.333333333333333333333333")
+    eligible = payouts(population, Changes(min_ratio=ratio)).passes["RATIO_BELOW_MINIMUM"]
+    exact = [
+        net <= 0 or Fraction(int(loss)) >= Fraction(int(net)) * Fraction(ratio)
+        for loss, net in zip(population.loss_cents, population.net_assets_cents, strict=True)
+    ]
+    assert eligible.tolist() == exact
+
+
+def test_nobody_eligible_pays_nothing_and_everyone_published_loses(population):
+    outcome = simulate(population, Changes(min_loss_usd=Decimal("100000000")))
+    assert outcome.eligible == outcome.total_cents == 0
+    assert outcome.unallocated_cents == outcome.budget_cents
+    assert outcome.movement.losers == outcome.published_eligible
+    assert outcome.movement.lost_cents == outcome.published_total_cents

@@ -2,11 +2,13 @@
 
 ::
 
-    load(run) -> Population            read the run folder once into numpy arrays (cache it)
-    simulate(population, Changes(...)) -> Outcome     (payouts(...) -> Payouts: per user)
-                                       eligibility, cost, λ, distribution, gainers/losers
-    export_policy(run | policy, Changes(...)) -> str
-                                       the changed programme file (TOML)
+    load(run) -> Population        the run folder read once into numpy arrays (cache it)
+    simulate(population, Changes(...)) -> Outcome
+                                   eligibility, cost, λ, distribution, gainers/losers
+    payouts(population, Changes(...)) -> Payouts
+                                   the same, per user (who is eligible, what each gets)
+    export_policy(run | policy file | Policy, Changes(...)) -> str
+                                   the changed programme file (TOML)
 
 - :mod:`~recompense.whatif.changes`: :class:`Changes` (validated overrides), :class:`Settings`;
 - :mod:`~recompense.whatif.population`: :func:`load`, :class:`Population`;
