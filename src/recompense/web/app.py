@@ -1,0 +1,173 @@
+"""The FastAPI application: ``create_app(settings)`` wires settings, state and routers.
+
+Routers come from one list, :data:`ROUTERS`; adding a resource is one line there.
+Deny by default: :func:`create_app` refuses to start if any route declares neither
+allowed roles (:func:`recompense.web.auth.allow`) nor :data:`~recompense.web.auth.PUBLIC`.
+
+Errors: ``HTTPException`` answers JSON under ``/api`` and an HTML page elsewhere, with
+the same status code. Every response carries a strict Content-Security-Policy: scripts
+and styles only from the service itself (vendored, no internet needed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+from fastapi import FastAPI, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, APIRouter
+from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from recompense import __version__
+from recompense.web import pages
+from recompense.web.auth import PublicRoute, RoleCheck, Verifier
+from recompense.web.routes import eligibility, ops, proofs, session, vouchers, whatif
+from recompense.web.service import Service
+from recompense.web.settings import Settings
+
+ROUTERS: list[APIRouter] = [
+    session.router,
+    eligibility.router,
+    vouchers.router,
+    proofs.router,
+    ops.router,
+    whatif.router,
+]
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAPI:
+    """The service. ``settings`` default to the environment (see :mod:`.settings`)."""
+    settings = settings or Settings.from_env()
+    service = Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if warm:
+            service.warm()
+        yield
+
+    app = FastAPI(
+        title="recompense",
+        version=__version__,
+        description="Rewards Hub, eligibility, vouchers, proofs and the operations console.",
+        docs_url=None,  # Swagger UI loads from a CDN: the service must work offline
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.verifier = Verifier(settings)
+    app.state.routers = list(ROUTERS)
+    for router in app.state.routers:
+        app.include_router(router)  # no prefix: each router writes its paths in full
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    _refuse_undeclared(app)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every API route of the app: its own and those of the included routers."""
+    found = [route for route in app.routes if isinstance(route, APIRoute)]
+    for router in app.state.routers:
+        found.extend(route for route in router.routes if isinstance(route, APIRoute))
+    return found
+
+
+def route_roles(route: APIRoute) -> frozenset[str] | None:
+    """The roles a route allows; ``frozenset()`` for a public one; None if undeclared."""
+    for dependant in _walk(route.dependant):
+        if isinstance(dependant.call, RoleCheck):
+            return frozenset(dependant.call.roles)
+        if isinstance(dependant.call, PublicRoute):
+            return frozenset()
+    return None
+
+
+def _refuse_undeclared(app: FastAPI) -> None:
+    for route in api_routes(app):
+        if route_roles(route) is None:
+            raise RuntimeError(
+                f"route {sorted(route.methods or ())} {route.path} declares no roles: add "
+                "allow(...) or PUBLIC (deny by default)"
+            )
+
+
+def _walk(dependant: Dependant) -> Iterator[Dependant]:
+    for child in dependant.dependencies:
+        yield child
+        yield from _walk(child)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "text/html" not in request.headers.get(
+        "accept", ""
+    )
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    exc = cast(StarletteHTTPException, error)
+    headers = getattr(exc, "headers", None)
+    if _wants_json(request):
+        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=headers)
+    principal = getattr(request.state, "principal", None)
+    template = "signin.html" if exc.status_code == 401 else "error.html"
+    response = pages.render(
+        request, template, principal, status_code=exc.status_code, detail=exc.detail
+    )
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+async def _validation_error(request: Request, error: Exception) -> Response:
+    errors: Any = cast(RequestValidationError, error).errors()
+    if _wants_json(request):
+        return JSONResponse({"detail": jsonable(errors)}, 422)
+    return pages.render(request, "error.html", None, status_code=422, detail=str(errors))
+
+
+def jsonable(value: Any) -> Any:
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(value, custom_encoder={Exception: str})
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware (no per-request task, unlike ``BaseHTTPMiddleware``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        no_store = str(scope.get("path", "")).startswith("/api/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", CSP)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                if no_store or "set-cookie" in headers:
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,239 @@
+"""The JSON API's response shapes (pydantic): the OpenAPI schema is generated from them.
+
+Money is integer cents (``*_cents``) in the programme's currency; times are ISO 8601 in
+UTC. Every route declares its response model, so the schema describes every answer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class PrincipalOut(BaseModel):
+    subject: str
+    role: str
+    user_id: int | None
+    locale: str = Field(description="the locale the pages use for this caller (en or es)")
+
+
+class ProgrammeOut(BaseModel):
+    id: str
+    name: str
+    currency: str
+    run_fingerprint: str = Field(description="SHA-256 of the run's manifest.json")
+
+
+class CriterionOut(BaseModel):
+    code: str = Field(description="the engine's reason code when this criterion fails")
+    passed: bool
+    detail: str = Field(description="the criterion in plain words, with its numbers")
+
+
+class PayoutOut(BaseModel):
+    amount_cents: int
+    bound: str = Field(description="what set the amount: floor, share or cap")
+    weight: float
+    floor_cents: int
+    cap_cents: int
+    share_cents: int = Field(description="λ × weight rounded: the budget share alone")
+    cap_is_own_loss: bool
+    detail: str
+
+
+class EligibilityOut(BaseModel):
+    user_id: int
+    program_id: str
+    currency: str
+    locale: str
+    liquidated: bool
+    eligible: bool
+    reasons: list[str]
+    loss_cents: int | None
+    net_assets_cents: int | None
+    incident_loss_cents: int | None
+    fills: int | None
+    loss_share_of_net: float | None
+    min_loss_cents: int
+    min_loss_ratio: str
+    needed_loss_cents: int | None
+    criteria: list[CriterionOut]
+    payout: PayoutOut | None
+
+
+class VoucherOut(BaseModel):
+    id: str
+    program_id: str
+    user_id: int
+    amount_cents: int
+    currency: str
+    status: str = Field(description="issued, redeemed, expired or revoked")
+    issued_at: datetime
+    expires_at: datetime
+    closed_at: datetime | None
+    seconds_left: int = Field(description="until expiry; 0 once expired or closed")
+
+
+class CreditOut(BaseModel):
+    entry_id: str
+    kind: str
+    program_id: str
+    voucher_id: str | None
+    amount_cents: int
+    currency: str
+    at: datetime
+
+
+class VouchersOut(BaseModel):
+    user_id: int
+    vouchers: list[VoucherOut]
+    credits: list[CreditOut] = Field(description="what was credited to the reward wallet")
+
+
+class RedemptionOut(BaseModel):
+    voucher_id: str
+    user_id: int
+    amount_cents: int
+    currency: str
+    redeemed_at: datetime
+    entry_id: str
+    already: bool = Field(description="true when an earlier request had redeemed it")
+
+
+class SumStep(BaseModel):
+    side: str
+    hash: str
+    sum: int
+
+
+class SumPath(BaseModel):
+    leaf_index: int
+    path: list[SumStep]
+
+
+class StandardPath(BaseModel):
+    value: list[str]
+    tree_index: int
+    proof: list[str]
+
+
+class ProofOut(BaseModel):
+    """One user's proof bundle, as ``recompense proof`` prints it (docs/proofs.md)."""
+
+    format: str
+    program_id: str
+    manifest_sha256: str
+    user_id: int
+    salt: str
+    user_hash: str
+    amount_cents: int
+    sum_tree: SumPath
+    standard_tree: StandardPath
+
+
+class Commitment(BaseModel):
+    """The published ``commitment.json``, as is (docs/proofs.md lists its keys)."""
+
+    model_config = {"extra": "allow"}
+    format: str
+    program_id: str
+    manifest_sha256: str
+    users: int
+    total_cents: int
+    sum_tree: dict[str, Any]
+    standard_tree: dict[str, Any]
+
+
+class FunnelStage(BaseModel):
+    stage: str
+    users: int
+
+
+class HistogramBin(BaseModel):
+    from_cents: int
+    to_cents: int
+    counts: dict[str, int] = Field(description="users in the bin, by bound")
+
+
+class PayoutSummary(BaseModel):
+    count: int
+    total_cents: int
+    mean_cents: int
+    median_cents: int
+    min_cents: int
+    max_cents: int
+    gini: float
+    top_1pct_share: float
+    top_10pct_share: float
+    bottom_50pct_share: float
+
+
+class PromiseOut(BaseModel):
+    deadline: datetime
+    done_at: datetime | None
+    state: str = Field(description="kept, missed or open")
+
+
+class ClosureBucket(BaseModel):
+    start: datetime
+    redeemed: int
+    redeemed_cents: int
+    clawed_back: int = Field(description="vouchers expired or revoked: back to the fund")
+    clawed_back_cents: int
+
+
+class DashboardOut(BaseModel):
+    program_id: str
+    name: str
+    currency: str
+    budget_cents: int
+    allocated_cents: int
+    unallocated_cents: int
+    eligible: int
+    funnel: list[FunnelStage]
+    payouts: PayoutSummary
+    histogram: list[HistogramBin]
+    lorenz: list[tuple[float, float]]
+    vouchers_total: int
+    vouchers_issued: int
+    amount_issued_cents: int
+    vouchers_by_state: dict[str, int]
+    amount_by_state_cents: dict[str, int]
+    start: PromiseOut
+    complete: PromiseOut
+    notifications: dict[str, int] = Field(
+        description="sent, retrying (pending after a failed attempt), pending, sending, failed"
+    )
+    closures: list[ClosureBucket]
+
+
+class NoticeOut(BaseModel):
+    id: str
+    program_id: str
+    voucher_id: str
+    channel: str
+    status: str
+    attempts: int
+    locale: str
+    sent_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+
+
+class AccessOut(BaseModel):
+    at: datetime
+    subject: str
+    role: str
+    action: str
+    target: str
+
+
+class AuditOut(BaseModel):
+    user_id: int
+    vouchers: list[VoucherOut]
+    entries: list[CreditOut] = Field(description="every journal line naming their vouchers")
+    credits: list[CreditOut]
+    notifications: list[NoticeOut]
+    accesses: list[AccessOut]

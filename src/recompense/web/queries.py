@@ -1,0 +1,274 @@
+"""What the pages read from the ledger: a user's vouchers, credits and audit trail.
+
+Every query is by indexed key (``vouchers.user_id``, a voucher id, an account code,
+``postings.voucher_id``), so a page costs a few index lookups whatever the size of the
+programme. Staff reads of a user's data are recorded in ``web_accesses`` (the audit
+trail shows them); a user's own page views are not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Identity,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+)
+
+from recompense.ledger.journal import wallet_code
+from recompense.ledger.schema import (
+    BIG_ID,
+    journal_entries,
+    ledger_accounts,
+    notifications,
+    postings,
+    programs,
+    vouchers,
+)
+
+# The web service's own table (migration 0002), kept out of the ledger's metadata.
+web_metadata = MetaData()
+web_accesses = Table(
+    "web_accesses",
+    web_metadata,
+    Column("id", BIG_ID, Identity(), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("role", String(30), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("target", Text, nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Programme:
+    id: str
+    name: str
+    currency: str
+    run_fingerprint: str
+    run_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Voucher:
+    id: str
+    program_id: str
+    user_id: int
+    amount_cents: int
+    currency: str
+    status: str
+    issued_at: datetime
+    expires_at: datetime
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    entry_id: str
+    kind: str
+    program_id: str
+    voucher_id: str | None
+    amount_cents: int
+    currency: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    id: str
+    program_id: str
+    voucher_id: str
+    channel: str
+    status: str
+    attempts: int
+    locale: str
+    sent_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    at: datetime
+    subject: str
+    role: str
+    action: str
+    target: str
+
+
+def programmes(engine: Engine) -> list[Programme]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                programs.c.id,
+                programs.c.name,
+                programs.c.currency,
+                programs.c.run_fingerprint,
+                programs.c.run_path,
+            ).order_by(programs.c.created_at, programs.c.id)
+        ).fetchall()
+    return [Programme(*row) for row in rows]
+
+
+def user_vouchers(engine: Engine, user_id: int) -> list[Voucher]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(*_VOUCHER_COLUMNS)
+            .where(vouchers.c.user_id == user_id)
+            .order_by(vouchers.c.issued_at, vouchers.c.id)
+        ).fetchall()
+    return [_voucher(row) for row in rows]
+
+
+def voucher(engine: Engine, voucher_id: str) -> Voucher | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(*_VOUCHER_COLUMNS).where(vouchers.c.id == voucher_id)).first()
+    return None if row is None else _voucher(row)
+
+
+def credits(engine: Engine, user_id: int, currencies: set[str]) -> list[Credit]:
+    """Postings into the user's reward wallets (one per currency), oldest first."""
+    codes = [wallet_code(user_id, currency) for currency in sorted(currencies)]
+    if not codes:
+        return []
+    query = (
+        select(
+            journal_entries.c.id,
+            journal_entries.c.kind,
+            journal_entries.c.program_id,
+            postings.c.voucher_id,
+            postings.c.amount_cents,
+            postings.c.currency,
+            journal_entries.c.created_at,
+        )
+        .select_from(
+            postings.join(ledger_accounts, ledger_accounts.c.id == postings.c.account_id).join(
+                journal_entries, journal_entries.c.id == postings.c.entry_id
+            )
+        )
+        .where(ledger_accounts.c.code.in_(codes))
+        .order_by(journal_entries.c.created_at, journal_entries.c.id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).fetchall()
+    return [Credit(r[0], r[1], r[2], r[3], int(r[4]), r[5], aware(r[6])) for r in rows]
+
+
+def voucher_entries(engine: Engine, voucher_ids: list[str]) -> list[Credit]:
+    """Every journal line that names one of these vouchers (issue, redeem, expire, revoke)."""
+    if not voucher_ids:
+        return []
+    query = (
+        select(
+            journal_entries.c.id,
+            journal_entries.c.kind,
+            journal_entries.c.program_id,
+            postings.c.voucher_id,
+            postings.c.amount_cents,
+            postings.c.currency,
+            journal_entries.c.created_at,
+        )
+        .select_from(postings.join(journal_entries, journal_entries.c.id == postings.c.entry_id))
+        .where(postings.c.voucher_id.in_(voucher_ids), postings.c.amount_cents > 0)
+        .order_by(journal_entries.c.created_at, journal_entries.c.id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).fetchall()
+    return [Credit(r[0], r[1], r[2], r[3], int(r[4]), r[5], aware(r[6])) for r in rows]
+
+
+def user_notifications(engine: Engine, voucher_ids: list[str]) -> list[Notice]:
+    if not voucher_ids:
+        return []
+    n = notifications.c
+    query = (
+        select(
+            n.id,
+            n.program_id,
+            n.voucher_id,
+            n.channel,
+            n.status,
+            n.attempts,
+            n.locale,
+            n.sent_at,
+            n.last_error,
+            n.created_at,
+        )
+        .where(n.voucher_id.in_(voucher_ids))
+        .order_by(n.created_at, n.id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).fetchall()
+    return [
+        Notice(r[0], r[1], r[2], r[3], r[4], int(r[5]), r[6], _maybe(r[7]), r[8], aware(r[9]))
+        for r in rows
+    ]
+
+
+def accesses(engine: Engine, user_id: int, limit: int = 200) -> list[Access]:
+    a = web_accesses.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(a.at, a.subject, a.role, a.action, a.target)
+            .where(a.user_id == user_id)
+            .order_by(a.at.desc(), a.id.desc())
+            .limit(limit)
+        ).fetchall()
+    return [Access(aware(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def record_access(
+    engine: Engine, *, subject: str, role: str, user_id: int, action: str, target: str = ""
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            insert(web_accesses).values(
+                at=datetime.now(UTC),
+                subject=subject[:200],
+                role=role,
+                user_id=user_id,
+                action=action,
+                target=target,
+            )
+        )
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything in the ledger is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _maybe(value: datetime | None) -> datetime | None:
+    return None if value is None else aware(value)
+
+
+_VOUCHER_COLUMNS = (
+    vouchers.c.id,
+    vouchers.c.program_id,
+    vouchers.c.user_id,
+    vouchers.c.amount_cents,
+    vouchers.c.currency,
+    vouchers.c.status,
+    vouchers.c.issued_at,
+    vouchers.c.expires_at,
+    vouchers.c.closed_at,
+)
+
+
+def _voucher(row: Any) -> Voucher:
+    r = tuple(row)
+    return Voucher(
+        r[0], r[1], int(r[2]), int(r[3]), r[4], r[5], aware(r[6]), aware(r[7]), _maybe(r[8])
+    )

@@ -1,0 +1,154 @@
+"""The service's settings, from environment variables (twelve-factor style).
+
+=================================  =====================================================
+``RECOMPENSE_DB_URL``              the ledger database (``serve --db`` sets it)
+``RECOMPENSE_JWT_ISSUER``          expected ``iss`` claim (default ``recompense-local``)
+``RECOMPENSE_JWT_AUDIENCE``        expected ``aud`` claim (default ``recompense``)
+``RECOMPENSE_JWT_PUBLIC_KEY``      PEM public key: RS256 tokens of the identity provider
+``RECOMPENSE_JWT_PUBLIC_KEY_FILE`` the same, from a file
+``RECOMPENSE_JWT_SECRET``          shared secret: HS256 tokens
+``RECOMPENSE_JWT_SECRET_FILE``     the same, from a file (default ``.recompense/jwt-secret``)
+``RECOMPENSE_SESSION_SECRET``      signs CSRF tokens (default: derived from the HS256
+                                   secret, else random per process)
+``RECOMPENSE_SECURE_COOKIES``      ``1`` behind HTTPS: the session cookie gets ``Secure``
+``RECOMPENSE_BASE_URL``            the address printed in sign-in links
+=================================  =====================================================
+
+With no public key and no secret configured, the service (and ``recompense token``)
+use the local development secret file, created on first use with mode 0600: tokens
+minted on this machine then sign in. Production sets the issuer, audience and the
+identity provider's public key, and no secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from recompense.web.errors import WebSettingsError
+
+DEFAULT_ISSUER = "recompense-local"
+DEFAULT_AUDIENCE = "recompense"
+DEFAULT_SECRET_FILE = Path(".recompense") / "jwt-secret"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+MIN_SECRET_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    db_url: str
+    issuer: str = DEFAULT_ISSUER
+    audience: str = DEFAULT_AUDIENCE
+    hs256_secret: bytes | None = None
+    rs256_public_key: str | None = None
+    session_secret: bytes = b""
+    secure_cookies: bool = False
+    base_url: str = DEFAULT_BASE_URL
+
+    def __repr__(self) -> str:  # never print secrets
+        return (
+            f"Settings(db_url={self.db_url!r}, issuer={self.issuer!r}, "
+            f"audience={self.audience!r}, hs256={self.hs256_secret is not None}, "
+            f"rs256={self.rs256_public_key is not None})"
+        )
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, db_url: str | None = None
+    ) -> Settings:
+        """Read the environment; with no key at all, use (and create) the local secret."""
+        env = os.environ if environ is None else environ
+        url = db_url or env.get("RECOMPENSE_DB_URL")
+        if not url:
+            raise WebSettingsError("no database: pass --db URL or set RECOMPENSE_DB_URL")
+        public_key = _public_key(env)
+        secret = hs256_secret(env, create=public_key is None)
+        return cls(
+            db_url=url,
+            issuer=env.get("RECOMPENSE_JWT_ISSUER", DEFAULT_ISSUER),
+            audience=env.get("RECOMPENSE_JWT_AUDIENCE", DEFAULT_AUDIENCE),
+            hs256_secret=secret,
+            rs256_public_key=public_key,
+            session_secret=_session_secret(env, secret),
+            secure_cookies=env.get("RECOMPENSE_SECURE_COOKIES", "") == "1",
+            base_url=env.get("RECOMPENSE_BASE_URL", DEFAULT_BASE_URL).rstrip("/"),
+        )
+
+
+def minting_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Issuer, audience and the HS256 secret (created if missing) for ``recompense token``."""
+    env = os.environ if environ is None else environ
+    return Settings(
+        db_url="",
+        issuer=env.get("RECOMPENSE_JWT_ISSUER", DEFAULT_ISSUER),
+        audience=env.get("RECOMPENSE_JWT_AUDIENCE", DEFAULT_AUDIENCE),
+        hs256_secret=hs256_secret(env, create=True),
+        base_url=env.get("RECOMPENSE_BASE_URL", DEFAULT_BASE_URL).rstrip("/"),
+    )
+
+
+def hs256_secret(env: Mapping[str, str], *, create: bool) -> bytes | None:
+    """The HS256 secret: ``RECOMPENSE_JWT_SECRET``, else the secret file (made if ``create``)."""
+    value = env.get("RECOMPENSE_JWT_SECRET")
+    if value is not None:
+        return _long_enough(value.strip().encode("utf-8"), "RECOMPENSE_JWT_SECRET")
+    path = Path(env.get("RECOMPENSE_JWT_SECRET_FILE", str(DEFAULT_SECRET_FILE)))
+    if not path.exists():
+        if not create:
+            return None
+        _create_secret(path)
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WebSettingsError(f"{path}: cannot read the JWT secret: {exc}") from exc
+    return _long_enough(text.encode("utf-8"), str(path))
+
+
+def _public_key(env: Mapping[str, str]) -> str | None:
+    value = env.get("RECOMPENSE_JWT_PUBLIC_KEY")
+    source = "RECOMPENSE_JWT_PUBLIC_KEY"
+    if value is None and "RECOMPENSE_JWT_PUBLIC_KEY_FILE" in env:
+        source = env["RECOMPENSE_JWT_PUBLIC_KEY_FILE"]
+        try:
+            value = Path(source).read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise WebSettingsError(f"{source}: cannot read the public key: {exc}") from exc
+    if value is None:
+        return None
+    if "-----BEGIN PUBLIC KEY-----" not in value:
+        raise WebSettingsError(f"{source}: not a PEM public key (no BEGIN PUBLIC KEY line)")
+    return value
+
+
+def _session_secret(env: Mapping[str, str], jwt_secret: bytes | None) -> bytes:
+    value = env.get("RECOMPENSE_SESSION_SECRET")
+    if value is not None:
+        return _long_enough(value.strip().encode("utf-8"), "RECOMPENSE_SESSION_SECRET")
+    if jwt_secret is not None:  # a separate key for a separate purpose
+        return hmac.digest(jwt_secret, b"recompense csrf v1", hashlib.sha256)
+    return secrets.token_bytes(32)  # one process only: set the variable for several workers
+
+
+def _long_enough(value: bytes, source: str) -> bytes:
+    if len(value) < MIN_SECRET_BYTES:
+        raise WebSettingsError(
+            f"{source}: the secret has {len(value)} bytes; at least {MIN_SECRET_BYTES} needed"
+        )
+    return value
+
+
+def _create_secret(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another process made it first: read theirs
+    except OSError as exc:
+        raise WebSettingsError(f"{path}: cannot create the local JWT secret: {exc}") from exc
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_hex(32) + "\n")

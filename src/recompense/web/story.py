@@ -1,0 +1,127 @@
+"""One user's result, as numbers the pages and the API put into words.
+
+The same story as :func:`recompense.runs.explain.explain` (which the tests use as the
+oracle), read from the in-memory :class:`~recompense.web.runindex.RunIndex` instead
+of the Parquet files so that a lookup takes microseconds. Pass or fail comes from
+the engine's own reason codes, never re-decided here; the numbers beside them (the
+minimum loss, the loss needed for the ratio) restate the exact comparisons the engine
+made, and :mod:`recompense.web.i18n` turns them into sentences in the user's language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+from recompense.runs.explain import NO_COUNTED_LIQUIDATION
+from recompense.web.runindex import REASON_CODES, RunIndex
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    code: str  # the engine's reason code when this criterion fails
+    passed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Payout:
+    amount_cents: int
+    bound: str  # floor | share | cap
+    weight: float
+    floor_cents: int
+    cap_cents: int
+    share_cents: int  # λ × weight, rounded: what the budget share alone would give
+    cap_is_own_loss: bool  # the cap is the user's loss, not the programme's maximum
+    lambda_cents_per_weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    user_id: int
+    program_id: str
+    currency: str
+    liquidated: bool
+    eligible: bool
+    reasons: tuple[str, ...]
+    criteria: tuple[Criterion, ...]
+    loss_cents: int | None
+    net_assets_cents: int | None
+    incident_loss_cents: int | None
+    fills: int | None
+    loss_share_of_net: float | None  # loss / net assets; None when net assets ≤ 0
+    min_loss_cents: int
+    min_loss_ratio: str  # exact, as in the policy ("0.30")
+    needed_loss_cents: int | None  # ⌈net assets × min ratio⌉; None when net assets ≤ 0
+    excluding_programs: tuple[str, ...]
+    payout: Payout | None
+
+
+def story(index: RunIndex, user_id: int) -> Story:
+    params = index.params
+    row = index.eligibility_row(user_id)
+    base = {
+        "user_id": user_id,
+        "program_id": index.program_id,
+        "currency": str(index.manifest["program"].get("currency", "USD")),
+        "min_loss_cents": int(params["min_loss_cents"]),
+        "min_loss_ratio": str(params["min_loss_ratio"]),
+        "excluding_programs": tuple(params["excluding_programs"]),
+    }
+    if row is None:
+        return Story(
+            **base,  # type: ignore[arg-type]
+            liquidated=False,
+            eligible=False,
+            reasons=(NO_COUNTED_LIQUIDATION,),
+            criteria=(Criterion(NO_COUNTED_LIQUIDATION, False),),
+            loss_cents=None,
+            net_assets_cents=None,
+            incident_loss_cents=None,
+            fills=None,
+            loss_share_of_net=None,
+            needed_loss_cents=None,
+            payout=None,
+        )
+    e = index.eligibility
+    bits = int(e.reason_bits[row])
+    loss, net = int(e.loss_cents[row]), int(e.net_assets_cents[row])
+    ratio = Fraction(Decimal(str(params["min_loss_ratio"])))
+    return Story(
+        **base,  # type: ignore[arg-type]
+        liquidated=True,
+        eligible=bool(e.eligible[row]),
+        reasons=tuple(code for k, code in enumerate(REASON_CODES) if bits >> k & 1),
+        criteria=tuple(Criterion(code, not bits >> k & 1) for k, code in enumerate(REASON_CODES)),
+        loss_cents=loss,
+        net_assets_cents=net,
+        incident_loss_cents=int(e.incident_loss_cents[row]),
+        fills=int(e.fills[row]),
+        loss_share_of_net=loss / net if net > 0 else None,
+        needed_loss_cents=_ceil(Fraction(net) * ratio) if net > 0 else None,
+        payout=_payout(index, user_id) if e.eligible[row] else None,
+    )
+
+
+def _payout(index: RunIndex, user_id: int) -> Payout | None:
+    row = index.allocation_row(user_id)
+    if row is None:  # pragma: no cover - a run folder always allocates its eligible users
+        return None
+    a = index.allocations
+    lam = float(index.manifest["lambda_cents_per_weight"])
+    weight = float(a.weight[row])
+    cap = int(a.cap_cents[row])
+    return Payout(
+        amount_cents=int(a.amount_cents[row]),
+        bound=a.bounds[int(a.bound_codes[row])],
+        weight=weight,
+        floor_cents=int(a.floor_cents[row]),
+        cap_cents=cap,
+        share_cents=round(lam * weight),
+        cap_is_own_loss=cap != int(index.params["max_payout_cents"]),
+        lambda_cents_per_weight=lam,
+    )
+
+
+def _ceil(value: Fraction) -> int:
+    return -((-value.numerator) // value.denominator)

@@ -1,0 +1,115 @@
+"""Every endpoint × every role × own or someone else's resource: the exact status code.
+
+Deny by default, checked from both sides: ``create_app`` refuses a route that declares
+no roles, and this test refuses a route that has no row in :data:`MATRIX` (so a new
+endpoint cannot ship without its authorization being written down and tested).
+
+A row maps each caller to the expected status. Callers: ``anon`` (no token), ``own``
+(role user, the resource is theirs), ``other`` (role user, the resource is another
+user's), and the staff roles. Someone else's resource answers 404, never 403.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web_support import CALLERS, call
+
+from recompense.web.app import api_routes, route_roles
+
+
+def row(*statuses: int) -> dict[str, int]:
+    """Statuses in the order of CALLERS: anon, own, other, ops, auditor, manager, committee."""
+    assert len(statuses) == len(CALLERS)
+    return dict(zip(CALLERS, statuses, strict=True))
+
+
+#              anon own  other ops  audit mgr  cttee
+EVERYONE = row(401, 200, 200, 200, 200, 200, 200)
+USER_DATA = row(401, 200, 404, 200, 200, 403, 403)  # someone else's: 404, not 403
+STAFF_ONLY = row(401, 403, 403, 200, 200, 403, 403)
+OPS_ONLY = row(401, 403, 403, 200, 403, 403, 403)
+USER_ONLY = row(401, 200, 200, 403, 403, 403, 403)
+PUBLIC = row(200, 200, 200, 200, 200, 200, 200)
+
+MATRIX: dict[tuple[str, str], dict[str, int]] = {
+    ("GET", "/"): row(200, 303, 303, 303, 303, 200, 200),
+    ("GET", "/login"): PUBLIC,
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/assets/charts.css"): PUBLIC,
+    ("POST", "/logout"): row(401, 303, 303, 303, 303, 303, 303),
+    ("GET", "/api/me"): EVERYONE,
+    ("GET", "/api/programs"): EVERYONE,
+    ("GET", "/api/programs/{program_id}/users/{user_id}/eligibility"): USER_DATA,
+    ("GET", "/programs/{program_id}/users/{user_id}/eligibility"): USER_DATA,
+    ("GET", "/api/users/{user_id}/vouchers"): USER_DATA,
+    ("GET", "/api/vouchers/{voucher_id}"): USER_DATA,
+    ("POST", "/api/vouchers/{voucher_id}/redeem"): row(401, 200, 404, 403, 403, 403, 403),
+    ("GET", "/hub"): USER_ONLY,
+    ("POST", "/vouchers/{voucher_id}/redeem"): row(401, 303, 404, 403, 403, 403, 403),
+    ("GET", "/api/programs/{program_id}/commitment"): EVERYONE,
+    ("GET", "/api/programs/{program_id}/users/{user_id}/proof"): USER_DATA,
+    ("GET", "/programs/{program_id}/users/{user_id}/verify"): USER_DATA,
+    ("GET", "/ops"): STAFF_ONLY,
+    ("GET", "/ops/programs/{program_id}"): STAFF_ONLY,
+    ("GET", "/api/programs/{program_id}/dashboard"): STAFF_ONLY,
+    ("GET", "/ops/users"): STAFF_ONLY,
+    ("GET", "/api/users/{user_id}/audit"): STAFF_ONLY,
+    ("GET", "/ops/programs/{program_id}/whatif"): OPS_ONLY,
+    ("POST", "/ops/programs/{program_id}/whatif"): OPS_ONLY,
+    ("POST", "/api/programs/{program_id}/whatif"): OPS_ONLY,
+    ("POST", "/api/programs/{program_id}/whatif/policy"): OPS_ONLY,
+}
+
+
+def app_routes(app: Any) -> set[tuple[str, str]]:
+    return {(method, route.path) for route in api_routes(app) for method in route.methods}
+
+
+def test_every_route_has_a_matrix_row_and_declares_its_roles(served):
+    routes = app_routes(served.app)
+    assert routes - MATRIX.keys() == set(), "routes without a row in the authorization matrix"
+    assert MATRIX.keys() - routes == set(), "matrix rows for routes that no longer exist"
+    assert len(routes) == len(MATRIX)
+    for route in api_routes(served.app):
+        assert route_roles(route) is not None, route.path
+
+
+def test_the_matrix(served):
+    """Each (route, caller) pair answers exactly the status in its row."""
+    failures: list[str] = []
+    with served.client() as client:
+        for (method, path), row in sorted(MATRIX.items()):
+            for caller in CALLERS:
+                status = call(served, client, method, path, caller).status_code
+                if status != row[caller]:
+                    failures.append(f"{method} {path} as {caller}: {status} != {row[caller]}")
+    assert not failures, "\n".join(failures)
+
+
+def test_unknown_ids_are_not_found_for_staff_too(served):
+    """Staff probing a voucher id that does not exist gets 404 like anyone else."""
+    with served.client() as client:
+        for role in ("ops", "auditor"):
+            answer = client.get("/api/vouchers/no-such-voucher", headers=served.bearer(role))
+            assert answer.status_code == 404
+
+
+def test_a_route_without_roles_is_refused_at_startup(served, monkeypatch):
+    from fastapi import APIRouter
+
+    from recompense.web import app as app_module
+
+    bare = APIRouter()
+
+    @bare.get("/api/oops")
+    def oops() -> dict[str, str]:  # pragma: no cover - never served
+        return {}
+
+    monkeypatch.setattr(app_module, "ROUTERS", [*app_module.ROUTERS, bare])
+    try:
+        app_module.create_app(served.settings, warm=False)
+    except RuntimeError as exc:
+        assert "/api/oops declares no roles" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("create_app accepted a route without roles")

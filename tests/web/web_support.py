@@ -1,0 +1,48 @@
+"""Calling any route as any caller, for the authorization matrix and the API tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+CALLERS = ("anon", "own", "other", "ops", "auditor", "account_manager", "credit_committee")
+PROGRAM = "together-2025-10"
+
+
+def headers_for(served: Any, caller: str) -> dict[str, str]:
+    """Bearer headers for ``caller``; ``own`` is the resource owner, ``other`` someone else."""
+    if caller == "anon":
+        return {}
+    if caller == "own":
+        return served.bearer("user", served.owner)
+    if caller == "other":
+        return served.bearer("user", served.other)
+    return served.bearer(caller)
+
+
+def concrete(served: Any, path: str) -> str:
+    """The path template filled in with the owner's resources."""
+    filled = (
+        path.replace("{program_id}", PROGRAM)
+        .replace("{user_id}", str(served.owner))
+        .replace("{voucher_id}", served.voucher(served.owner))
+    )
+    if filled == "/ops/users":
+        filled += f"?user_id={served.owner}"
+    return filled
+
+
+def call(served: Any, client: Any, method: str, path: str, caller: str) -> Any:
+    headers = headers_for(served, caller)
+    url = concrete(served, path)
+    if method == "GET":
+        return client.get(url, headers=headers, follow_redirects=False)
+    if "whatif" in path and path.startswith("/api/"):
+        return client.post(url, headers=headers, json={"min_loss_usd": "100"})
+    if "whatif" in path:
+        return client.post(
+            url,
+            headers=headers,
+            data={"min_loss_usd": "100", "action": "simulate"},
+            follow_redirects=False,
+        )
+    return client.post(url, headers=headers, follow_redirects=False)
