@@ -4,6 +4,7 @@ from recompense.cli import (  # noqa: F401 - importing a module registers its co
     ledger_cmd,
     notify_cmd,
     proofs_cmd,
+    web_cmd,
     whatif_cmd,
 )
 from recompense.cli.app import app
