@@ -14,14 +14,16 @@ Method (the helpers come from bench_engine.py, so both scripts measure alike):
    every tool finds them in the page cache. 50M users is about 1.8 GB of Parquet.
 2. Each engine runs as a fresh subprocess: ``recompense run ... --json --engine duckdb``,
    ``recompense run ... --json --engine spark --spark-master local[2]`` (with
-   ``RECOMPENSE_SPARK_CONF`` from ``--spark-conf``) and ``sql`` (baseline_sql.py, one
-   DuckDB SQL script). The budget is ``--budget-usd-per-user`` × users ($6, as in
-   ``make demo``: $300M for 50M users), so it binds at every size.
+   ``RECOMPENSE_SPARK_CONF`` from ``--spark-conf``) and ``sql`` (``baseline_sql.py
+   --validate``: the contract's checks hand-written in baseline_validate.sql, timed as
+   ``validate_s``, then the rules as one DuckDB SQL script, timed as ``compute_s``; so
+   wall against wall compares the same work). The budget is ``--budget-usd-per-user``
+   × users ($6, as in ``make demo``: $300M for 50M users), so it binds at every size.
 3. Per run: wall time of the whole process (interpreter and JVM start-up included), the
-   tool's own timings (the engine's ``timings_s``; the baseline's ``compute_s``) and
-   the peak resident memory of the process tree, sampled every 50 ms over the process
-   and all its descendants: for Spark local the JVM is a child of the Python process,
-   so its heap and off-heap memory are counted.
+   tool's own timings (the engine's ``timings_s``; the baseline's ``validate_s`` and
+   ``compute_s``) and the peak resident memory of the process tree, sampled every 50 ms
+   over the process and all its descendants: for Spark local the JVM is a child of the
+   Python process, so its heap and off-heap memory are counted.
 4. Answers: the run folders of duckdb and spark are compared byte for byte (the four
    Parquet artifacts), and each engine's per-user values against the SQL baseline's as
    in bench_engine.py. A mismatch is printed and the exit status is 1.
@@ -75,6 +77,21 @@ from bench_engine import (
 HERE = Path(__file__).resolve().parent
 ENGINES = ("duckdb", "spark", "sql")
 ARTIFACTS = ("eligibility.parquet", "allocations.parquet", "hourly.parquet", "recipients.parquet")
+# name: (engine figure, SQL baseline figure); see summary() for the figures.
+RATIOS = (
+    ("wall_vs_sql_wall", "wall_s", "wall_s"),
+    ("best_wall_vs_sql_best_wall", "best_wall_s", "best_wall_s"),
+    ("cpu_vs_sql_cpu", "cpu_s", "cpu_s"),
+    ("eligibility_vs_sql_validated", "eligibility_s", "validated_s"),
+    ("validate_vs_sql_validate", "validate", "validate_s"),
+    ("eligibility_vs_sql_compute", "eligibility_s", "compute_s"),
+    ("eligibility_no_validate_vs_sql_compute", "eligibility_no_validate_s", "compute_s"),
+    (
+        "best_eligibility_no_validate_vs_sql_best_compute",
+        "best_eligibility_no_validate_s",
+        "best_compute_s",
+    ),
+)
 COUNTED = {"users": "users", "balances": "balance_rows", "liquidations": "fill_rows"}
 # The issue's targets for DuckDB at 50M users on a 2-core machine.
 TARGET_WALL_S = 300.0
@@ -219,7 +236,7 @@ def measure(
         return ScaleRun(engine, repeat, *seen, failed=failed, parts=measured.parts)
     stdout = json.loads(measured.stdout[measured.stdout.index("{") :])
     if engine == "sql":
-        timings = {k: float(stdout[k]) for k in ("compute_s", "write_s")}
+        timings = {k: float(stdout[k]) for k in ("validate_s", "compute_s", "write_s")}
         counts = {"rows": stdout["rows"]}
     else:
         timings = {k: float(v) for k, v in stdout["timings_s"].items()}
@@ -235,7 +252,7 @@ def engine_command(
         table = out / "users.parquet"
         script = str(HERE / "baseline_sql.py")
         command = [sys.executable, script, "--program", str(args.program), "--data", str(data)]
-        return [*command, "--out", str(table)], table
+        return [*command, "--validate", "--out", str(table)], table
     run = out / "run"
     budget = str(users * args.budget_usd_per_user)
     command = [recompense(), "run", "--program", str(args.program), "--data", str(data)]
@@ -394,7 +411,11 @@ def compare(runs: list[ScaleRun]) -> tuple[list[str], list[str]]:
 
 
 def summary(runs: list[ScaleRun]) -> dict[str, Any]:
-    """Medians of the wall time and of each own timing; the largest peak; own time."""
+    """Medians of the wall time, CPU and each own timing; the largest peak; best-of times.
+
+    The best (smallest) of the repeats is kept next to the median: on a shared machine
+    a neighbour's load only ever adds time, so the best run is the least disturbed.
+    """
     done = [r for r in runs if r.failed is None]
     if not done:
         failed = runs[0]
@@ -404,6 +425,7 @@ def summary(runs: list[ScaleRun]) -> dict[str, Any]:
         "wall_s": _median([r.wall_s for r in done]),
         "peak_rss_gib": round(max(r.peak_rss or 0 for r in done) / GIB, 3),
         "cpu_s": _median([r.cpu_s for r in done]),
+        "best_wall_s": min(r.wall_s or 0.0 for r in done),
     }
     for key in ("python_peak_rss", "jvm_peak_rss"):
         if key in done[0].parts:
@@ -414,30 +436,29 @@ def summary(runs: list[ScaleRun]) -> dict[str, Any]:
     for key in done[0].timings:
         found[key] = _median([r.timings[key] for r in done])
     if runs[0].engine == "sql":
-        found["own_s"] = round(found["compute_s"] + found["write_s"], 3)
+        found["own_s"] = round(found["validate_s"] + found["compute_s"] + found["write_s"], 3)
+        found["validated_s"] = _median([_sum(r, ("validate_s", "compute_s")) for r in done])
+        found["best_compute_s"] = min(r.timings["compute_s"] for r in done)
     else:
         found["own_s"] = found["total"]
         stages = ("losses", "features")
         found["eligibility_s"] = _median([_sum(r, ("validate", *stages)) for r in done])
-        found["eligibility_no_validate_s"] = _median([_sum(r, stages) for r in done])
+        no_validate = [_sum(r, stages) for r in done]
+        found["eligibility_no_validate_s"] = _median(list(no_validate))
+        found["best_eligibility_no_validate_s"] = round(min(no_validate), 3)
     return found
 
 
 def ratios(engines: dict[str, Any]) -> dict[str, float]:
-    """Each engine against the SQL baseline (lower is better)."""
+    """Each engine against the SQL baseline (lower is better), per RATIOS."""
     sql = engines.get("sql", {})
     found: dict[str, float] = {}
     for engine in ("duckdb", "spark"):
         s = engines.get(engine, {})
         if "failed" in s or "failed" in sql or not s or not sql:
             continue
-        found[f"{engine}_wall_vs_sql_wall"] = round(s["wall_s"] / sql["wall_s"], 2)
-        found[f"{engine}_eligibility_vs_sql_compute"] = round(
-            s["eligibility_s"] / sql["compute_s"], 2
-        )
-        found[f"{engine}_eligibility_no_validate_vs_sql_compute"] = round(
-            s["eligibility_no_validate_s"] / sql["compute_s"], 2
-        )
+        for name, top, bottom in RATIOS:
+            found[f"{engine}_{name}"] = round(s[top] / sql[bottom], 2)
     return found
 
 
@@ -453,7 +474,9 @@ def targets(engines: dict[str, Any], ratio: dict[str, float]) -> dict[str, Any]:
         ),
         f"duckdb_peak_gb < {TARGET_PEAK_GB:.0f}": _met(peak_gb, peak_gb < TARGET_PEAK_GB),
     }
-    for key in ("duckdb_wall_vs_sql_wall", "duckdb_eligibility_no_validate_vs_sql_compute"):
+    compared = ("wall_vs_sql_wall", "cpu_vs_sql_cpu", "best_wall_vs_sql_best_wall")
+    compared += ("eligibility_vs_sql_validated", "best_eligibility_no_validate_vs_sql_best_compute")
+    for key in (f"duckdb_{name}" for name in compared):
         if key in ratio:
             found[f"{key} <= {TARGET_VS_SQL}"] = _met(ratio[key], ratio[key] <= TARGET_VS_SQL)
     return found
