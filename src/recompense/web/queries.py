@@ -72,6 +72,8 @@ class Voucher:
     issued_at: datetime
     expires_at: datetime
     closed_at: datetime | None
+    issue_entry_id: str | None = None
+    close_entry_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,32 +168,34 @@ def credits(engine: Engine, user_id: int, currencies: set[str]) -> list[Credit]:
     return [Credit(r[0], r[1], r[2], r[3], int(r[4]), r[5], aware(r[6])) for r in rows]
 
 
-def voucher_entries(engine: Engine, voucher_ids: list[str]) -> list[Credit]:
-    """Every journal line that names one of these vouchers (issue, redeem, expire, revoke)."""
-    if not voucher_ids:
+def voucher_entries(engine: Engine, found: list[Voucher]) -> list[Credit]:
+    """The journal entries that issued and closed these vouchers, one line per voucher.
+
+    An issue entry covers a whole batch (the vouchers are its subsidiary ledger), so the
+    line shown for it is the voucher's own amount.
+    """
+    wanted = {v.issue_entry_id for v in found} | {v.close_entry_id for v in found}
+    wanted.discard(None)
+    if not wanted:
         return []
-    query = (
-        select(
-            journal_entries.c.id,
-            journal_entries.c.kind,
-            journal_entries.c.program_id,
-            postings.c.voucher_id,
-            postings.c.amount_cents,
-            postings.c.currency,
-            journal_entries.c.created_at,
-        )
-        .select_from(postings.join(journal_entries, journal_entries.c.id == postings.c.entry_id))
-        .where(postings.c.voucher_id.in_(voucher_ids), postings.c.amount_cents > 0)
-        .order_by(journal_entries.c.created_at, journal_entries.c.id)
-    )
+    j = journal_entries.c
     with engine.connect() as conn:
-        rows = conn.execute(query).fetchall()
-    return [Credit(r[0], r[1], r[2], r[3], int(r[4]), r[5], aware(r[6])) for r in rows]
+        rows = conn.execute(
+            select(j.id, j.kind, j.created_at).where(j.id.in_(sorted(wanted)))
+        ).fetchall()
+    entries = {r[0]: (r[1], aware(r[2])) for r in rows}
+    lines = []
+    for v in found:
+        for entry_id in (v.issue_entry_id, v.close_entry_id):
+            if entry_id is not None and entry_id in entries:
+                kind, at = entries[entry_id]
+                lines.append(
+                    Credit(entry_id, kind, v.program_id, v.id, v.amount_cents, v.currency, at)
+                )
+    return sorted(lines, key=lambda line: (line.at, line.entry_id))
 
 
-def user_notifications(engine: Engine, voucher_ids: list[str]) -> list[Notice]:
-    if not voucher_ids:
-        return []
+def user_notifications(engine: Engine, user_id: int) -> list[Notice]:
     n = notifications.c
     query = (
         select(
@@ -206,7 +210,7 @@ def user_notifications(engine: Engine, voucher_ids: list[str]) -> list[Notice]:
             n.last_error,
             n.created_at,
         )
-        .where(n.voucher_id.in_(voucher_ids))
+        .where(n.user_id == user_id)
         .order_by(n.created_at, n.id)
     )
     with engine.connect() as conn:
@@ -264,11 +268,23 @@ _VOUCHER_COLUMNS = (
     vouchers.c.issued_at,
     vouchers.c.expires_at,
     vouchers.c.closed_at,
+    vouchers.c.issue_entry_id,
+    vouchers.c.close_entry_id,
 )
 
 
 def _voucher(row: Any) -> Voucher:
     r = tuple(row)
     return Voucher(
-        r[0], r[1], int(r[2]), int(r[3]), r[4], r[5], aware(r[6]), aware(r[7]), _maybe(r[8])
+        r[0],
+        r[1],
+        int(r[2]),
+        int(r[3]),
+        r[4],
+        r[5],
+        aware(r[6]),
+        aware(r[7]),
+        _maybe(r[8]),
+        r[9],
+        None if r[10] == "pending" else r[10],
     )

@@ -92,17 +92,16 @@ def audit_api(request: Request, user_id: UserId, principal: Staff) -> AuditOut:
 def audit_out(request: Request, user_id: int) -> AuditOut:
     engine = service(request).engine
     found = queries.user_vouchers(engine, user_id)
-    ids = [v.id for v in found]
     return AuditOut(
         user_id=user_id,
         vouchers=[voucher_out(v) for v in found],
-        entries=[credit_out(c) for c in queries.voucher_entries(engine, ids)],
+        entries=[credit_out(c) for c in queries.voucher_entries(engine, found)],
         credits=[
             credit_out(c) for c in queries.credits(engine, user_id, {v.currency for v in found})
         ],
         notifications=[
             NoticeOut(**{k: getattr(n, k) for k in NoticeOut.model_fields})
-            for n in queries.user_notifications(engine, ids)
+            for n in queries.user_notifications(engine, user_id)
         ],
         accesses=[
             AccessOut(at=a.at, subject=a.subject, role=a.role, action=a.action, target=a.target)
