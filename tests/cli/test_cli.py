@@ -121,9 +121,29 @@ def test_synth_refuses_an_existing_folder(data):
 
 
 def test_every_command_has_help_with_an_example():
-    for command in ("run", "explain", "synth", "check"):
-        result = recompense(command, "--help", check=True)
-        assert "Example: recompense " in " ".join(result.stdout.split())
+    """Every command the app registers, subcommands included: a new one without an example fails."""
+    import typer
+    from typer.testing import CliRunner
+
+    from recompense.cli.main import app
+
+    def commands(command, path):
+        subcommands = getattr(command, "commands", None)
+        if not subcommands:
+            yield path
+            return
+        for name, sub in subcommands.items():
+            yield from commands(sub, [*path, name])
+
+    found = list(commands(typer.main.get_command(app), []))
+    assert {"run", "distribute", "notify", "commit", "serve", "whatif"} <= {p[0] for p in found}
+    missing = []
+    for path in found:
+        result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (path, result.output)
+        if "Example: recompense " not in " ".join(result.output.split()):
+            missing.append(" ".join(path))
+    assert not missing, f"commands without an example in --help: {missing}"
 
 
 def test_killed_runs_leave_no_run_folder_and_a_rerun_matches_a_clean_run(data, tmp_path):
