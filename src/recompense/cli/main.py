@@ -2,6 +2,7 @@
 
 from recompense.cli import (  # noqa: F401 - importing a module registers its commands
     ledger_cmd,
+    loans_cmd,
     notify_cmd,
     proofs_cmd,
     web_cmd,

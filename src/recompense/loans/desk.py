@@ -61,6 +61,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive timestamps; they were written in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 @contextmanager
 def unit(desk: Desk, actor: Actor) -> Iterator[Connection]:
     """One transaction acting as ``actor`` (RLS settings on PostgreSQL)."""

@@ -4,7 +4,8 @@ Row-level security never applies to a table's owner (nor to superusers), so the 
 must connect as another role. :func:`grant_app_role` — run once by the owner, after
 ``recompense db upgrade`` — gives such a role exactly what the loan desk needs:
 
-- read and append to the ledger (``journal_entries``, ``postings``, ``ledger_accounts``);
+- read and append to the ledger (``journal_entries``, ``postings``, ``ledger_accounts``;
+  read ``vouchers``, which the journal's balance trigger consults as the invoker);
 - read, insert and update applications, borrowers and the fund row (the fund lock is
   ``SELECT … FOR UPDATE``, which needs UPDATE);
 - insert into approvals, events and the access log, plus re-keying an event's reason;
@@ -26,6 +27,8 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 GRANTS = (
     "GRANT SELECT ON alembic_version TO {role}",
     "GRANT SELECT, INSERT ON journal_entries, postings, ledger_accounts TO {role}",
+    # The journal's balance trigger runs as the invoker and cross-checks voucher issues.
+    "GRANT SELECT ON vouchers TO {role}",
     "GRANT SELECT, INSERT, UPDATE ON loan_funds, loan_borrowers, loan_applications TO {role}",
     "GRANT SELECT, INSERT ON loan_approvals, loan_events, loan_access_log TO {role}",
     "GRANT UPDATE (reason_enc) ON loan_events TO {role}",

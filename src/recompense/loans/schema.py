@@ -173,4 +173,6 @@ loan_access_log = Table(
     Column("action", String(30), nullable=False),
     Column("reason", Text, nullable=False),
     Index("ix_loan_access_log_application", "application_id"),
+    # Writers may not read the log back (RLS: auditors only), so no INSERT … RETURNING.
+    implicit_returning=False,
 )

@@ -16,7 +16,15 @@ from sqlalchemy import Connection, Row, select
 
 from recompense.loans.actors import AUDITOR, COMMITTEE, Actor
 from recompense.loans.crypto import key_id_of
-from recompense.loans.desk import SENSITIVE, Desk, log_access, unit, utcnow, visible_application
+from recompense.loans.desk import (
+    SENSITIVE,
+    Desk,
+    as_utc,
+    log_access,
+    unit,
+    utcnow,
+    visible_application,
+)
 from recompense.loans.errors import LoanForbidden
 from recompense.loans.fund import Dashboard, dashboard
 from recompense.loans.schedule import lateness
@@ -51,12 +59,12 @@ class Decision:
 def decision_clock(row: Row[Any], desk: Desk, now: datetime) -> Decision:
     if row.submitted_at is None:
         return Decision(None, None, "not submitted")
-    deadline = row.submitted_at + timedelta(hours=desk.policy.decisions.target_hours)
+    submitted = as_utc(row.submitted_at)
+    deadline = submitted + timedelta(hours=desk.policy.decisions.target_hours)
     if row.decided_at is not None:
-        taken = (row.decided_at - row.submitted_at).total_seconds() / 3600
-        return Decision(
-            deadline, round(taken, 2), "met" if row.decided_at <= deadline else "missed"
-        )
+        decided = as_utc(row.decided_at)
+        taken = (decided - submitted).total_seconds() / 3600
+        return Decision(deadline, round(taken, 2), "met" if decided <= deadline else "missed")
     if row.state != "submitted":
         return Decision(deadline, None, "closed undecided")
     if now > deadline:

@@ -1,0 +1,78 @@
+"""Helpers for the loan tests: actors, borrowers, a clock, making applications.
+
+On PostgreSQL the desk connects as ``recompense_loans_app``, a login role that does not
+own the tables (granted by :func:`recompense.loans.rls.grant_app_role`), so every
+PostgreSQL test also runs under the row-level security policies.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from recompense.loans import Actor, Keyring, NewApplication, apply, submit
+from recompense.loans.desk import Desk
+
+ROOT = Path(__file__).resolve().parents[2]
+LOAN_POLICY = ROOT / "programs" / "loans-2025-10.toml"
+APP_ROLE = "recompense_loans_app"
+
+AM1 = Actor("account_manager", "am-1")
+AM2 = Actor("account_manager", "am-2")
+CC1 = Actor("credit_committee", "cc-1")
+CC2 = Actor("credit_committee", "cc-2")
+CC3 = Actor("credit_committee", "cc-3")
+AUDITOR = Actor("auditor", "aud-1")
+OPS = Actor("ops", "ops-1")
+USER = Actor("user", "1001")
+INSTITUTION, VIP, REGULAR, OTHER_INSTITUTION = 1001, 1002, 1003, 2001
+T0 = datetime(2025, 10, 20, 9, 0, tzinfo=UTC)
+
+
+def random_keyring(*ids: str, active: str | None = None) -> Keyring:
+    ids = ids or ("k1",)
+    return Keyring({i: os.urandom(32) for i in ids}, active or ids[0])
+
+
+def app_url(owner_url: str) -> str:
+    """The same database and schema, logged in as the non-owner application role."""
+    return owner_url.replace("postgresql+psycopg://postgres@", f"postgresql+psycopg://{APP_ROLE}@")
+
+
+def new_application(
+    desk: Desk,
+    *,
+    borrower: int = INSTITUTION,
+    amount_cents: int = 50_000_000,
+    term_days: int = 360,
+    repayment: str = "instalments",
+    manager: Actor = AM1,
+    submitted: bool = True,
+    now: datetime = T0,
+) -> str:
+    app_id = apply(
+        desk,
+        manager,
+        NewApplication(
+            borrower_id=borrower,
+            amount_cents=amount_cents,
+            term_days=term_days,
+            repayment=repayment,
+            financial_statements="FY2024 audited: revenue 48.2M, EBITDA 6.1M",
+            stated_losses="3250000.00",
+            notes="Liquidated on 2025-10-10 at 21:20 UTC; needs bridge liquidity",
+        ),
+        now=now,
+    )
+    if submitted:
+        submit(desk, manager, app_id, "complete file", now=now)
+    return app_id
+
+
+def keys_env(keyring: Keyring) -> dict[str, str]:
+    pairs = ",".join(
+        f"{key_id}:{base64.b64encode(key).decode()}" for key_id, key in keyring.keys.items()
+    )
+    return {"RECOMPENSE_LOANS_KEYS": pairs, "RECOMPENSE_LOANS_ACTIVE_KEY": keyring.active}
