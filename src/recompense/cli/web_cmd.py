@@ -35,11 +35,11 @@ def serve(
     from recompense.ledger.db import connect, require_schema
     from recompense.web.settings import Settings
 
-    os.environ["RECOMPENSE_DB_URL"] = db
-    # One CSRF key shared by every worker of this server (unless configured).
-    os.environ.setdefault("RECOMPENSE_SESSION_SECRET", secrets.token_hex(32))
     guard(lambda: Settings.from_env(db_url=db))
     guard(lambda: require_schema(connect(db)))
+    # The workers read their settings from the environment; one CSRF key for all of them.
+    os.environ["RECOMPENSE_DB_URL"] = db
+    os.environ.setdefault("RECOMPENSE_SESSION_SECRET", secrets.token_hex(32))
     out.print(f"Serving on http://{host}:{port}/  (API schema: /api/openapi.json)")
     uvicorn.run(
         "recompense.web.app:create_app",
