@@ -57,8 +57,9 @@ def ensure_fund(conn: Connection, policy: LoanPolicy, now: datetime) -> None:
         "cap_cents": policy.cap_cents,
         "created_at": now,
     }
-    created = conn.execute(insert(loan_funds).values(**values).on_conflict_do_nothing())
-    if created.rowcount == 1:
+    statement = insert(loan_funds).values(**values).on_conflict_do_nothing()
+    created = conn.execute(statement.returning(loan_funds.c.id)).first()
+    if created is not None:  # this transaction created the fund: post its money once
         ledger.post_fund(conn, policy, now)
 
 

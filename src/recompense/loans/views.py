@@ -94,7 +94,8 @@ def show(
         schedule = schedule_of(conn, app_id)
         data["schedule"] = [asdict(item) for item in schedule]
         if row.state == "active":
-            data["late"] = asdict(lateness(schedule, row.principal_repaid_cents, now.date()))
+            late = lateness(schedule, row.principal_repaid_cents, now.date())
+            data["late"] = {**asdict(late), "late": late.late}
         data["approvals"] = _approvals(conn, row)
         data["events"] = _events(conn, desk, app_id)
     return data
