@@ -35,6 +35,10 @@ demo: $(STAMP)
 	$(BIN)/recompense distribute --run demo/run --db $(DEMO_DB)
 	$(BIN)/recompense reconcile --run demo/run --db $(DEMO_DB)
 	$(BIN)/recompense status --program together-2025-10 --db $(DEMO_DB)
+	$(BIN)/recompense commit --run demo/run
+	@echo "Web service:       $(BIN)/recompense serve --db $(DEMO_DB)   then sign in with"
+	@echo "  an eligible user: $$($(BIN)/recompense token --role user --link --user-id $$($(BIN)/python -c "import pyarrow.parquet as pq; print(pq.read_table('demo/run/allocations.parquet', columns=['user_id'])['user_id'][0])"))"
+	@echo "  operations:       $$($(BIN)/recompense token --role ops --link)"
 	@echo "Report:            demo/run/report.html"
 	@echo "Explain one user:  $(BIN)/recompense explain --run demo/run USER_ID"
 

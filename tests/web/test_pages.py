@@ -132,7 +132,7 @@ def test_pages_carry_a_strict_csp_and_load_only_local_assets(served):
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert "script-src 'self'" in page.headers["content-security-policy"]
     sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
-    assert sources and all(s.startswith("/") for s in sources), sources
+    assert sources and all(s.startswith("/") or s == "data:," for s in sources), sources
     assert "<script>" not in page.text and " style=" not in page.text
     for asset in ("/static/verify.js", "/static/app.js", "/static/app.css", "/assets/charts.css"):
         assert client.get(asset).status_code == 200, asset

@@ -36,9 +36,9 @@ def closures_chart(buckets: Sequence[Closures]) -> str:
         return no_data("No voucher has been redeemed, expired or revoked yet.")
     height = 260.0
     top_count = max(max(b.redeemed, b.clawed_back) for b in buckets)
-    ticks = nice_ticks(float(max(top_count, 1)))
+    ticks = nice_ticks(float(max(top_count, 5)))  # whole numbers of vouchers on the axis
     y = Scale(0, ticks[-1], height - BOTTOM, TOP)
-    slot = (WIDTH - LEFT - RIGHT) / len(buckets)
+    slot = min((WIDTH - LEFT - RIGHT) / len(buckets), 60.0)
     parts = [y_axis(y, ticks, [count_short(t) for t in ticks], LEFT, WIDTH - RIGHT)]
     step = max(1, len(buckets) // 8)
     for i, b in enumerate(buckets):
@@ -123,7 +123,7 @@ def whatif_lorenz_chart(
         path(published, "ref"),
         path(new, "lorenz-curve"),
         text(scale(0.02), flip(0.95), f"what-if Gini {gini:.4f}", "note"),
-        text(scale(0.02), flip(0.87), f"published Gini {published_gini:.4f}", "note"),
+        text(scale(0.02), flip(0.87), f"published Gini {published_gini:.4f} (dashed)", "note"),
     ]
     summary = f"Gini {gini:.4f} in the what-if against {published_gini:.4f} published"
     return svg("What-if Lorenz curve", summary, size, parts, "lorenz", width=size)

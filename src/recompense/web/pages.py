@@ -27,6 +27,7 @@ environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+environment.filters["utc"] = lambda text: str(text).replace("T", " ").replace(":00Z", " UTC")
 environment.globals["criterion_text"] = i18n.criterion_text
 environment.globals["payout_text"] = i18n.payout_text
 
