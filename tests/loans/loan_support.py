@@ -1,18 +1,26 @@
-"""Helpers for the loan tests: actors, borrowers, a clock, making applications.
-
-On PostgreSQL the desk connects as ``recompense_loans_app``, a login role that does not
-own the tables (granted by :func:`recompense.loans.rls.grant_app_role`), so every
-PostgreSQL test also runs under the row-level security policies.
-"""
+"""Helpers for the loan tests: actors, borrowers, a clock, applications, every action."""
 
 from __future__ import annotations
 
 import base64
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from recompense.loans import Actor, Keyring, NewApplication, apply, submit
+from recompense.loans import (
+    Actor,
+    Keyring,
+    NewApplication,
+    apply,
+    approve,
+    disburse,
+    reject,
+    repay,
+    submit,
+    undo_approval,
+    withdraw,
+    write_off,
+)
 from recompense.loans.desk import Desk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,3 +84,20 @@ def keys_env(keyring: Keyring) -> dict[str, str]:
         f"{key_id}:{base64.b64encode(key).decode()}" for key_id, key in keyring.keys.items()
     )
     return {"RECOMPENSE_LOANS_KEYS": pairs, "RECOMPENSE_LOANS_ACTIVE_KEY": keyring.active}
+
+
+def run_action(action: str, desk: Desk, app: str, actor: Actor | None = None) -> str:
+    """Perform one lifecycle action as ``actor`` (default: someone allowed to); new state."""
+    later = T0 + timedelta(hours=2)
+    manager, member = actor or AM1, actor or CC2
+    steps = {
+        "submit": lambda: submit(desk, manager, app, "file complete", now=later),
+        "approve": lambda: approve(desk, member, app, "ok", now=later),
+        "reject": lambda: reject(desk, member, app, "no", now=later),
+        "withdraw": lambda: withdraw(desk, manager, app, "withdrawn", now=later),
+        "undo_approval": lambda: undo_approval(desk, member, app, "re-check", now=later),
+        "disburse": lambda: disburse(desk, member, app, "go", now=later),
+        "repay": lambda: repay(desk, manager, app, 1_000, "part", now=later).state,
+        "write_off": lambda: write_off(desk, member, app, "lost", now=later) and "written_off",
+    }
+    return str(steps[action]())
