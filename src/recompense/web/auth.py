@@ -158,8 +158,13 @@ def token_of(request: Request) -> tuple[str, str] | None:
     return (cookie, "cookie") if cookie else None
 
 
-def current_principal(request: Request) -> Principal:
-    """The verified caller, or 401."""
+async def current_principal(request: Request) -> Principal:
+    """The verified caller, or 401 (async: checking a token never blocks, so no thread hop)."""
+    return authenticate(request)
+
+
+def authenticate(request: Request) -> Principal:
+    """The verified caller, or 401 (the synchronous form, for code outside dependencies)."""
     found = token_of(request)
     if found is None:
         raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Bearer"})
@@ -182,7 +187,7 @@ class RoleCheck:
             raise ValueError(f"allow(): unknown or no roles {sorted(unknown)}")
         self.roles = frozenset(roles)
 
-    def __call__(self, principal: Principal = Depends(current_principal)) -> Principal:  # noqa: B008
+    async def __call__(self, principal: Principal = Depends(current_principal)) -> Principal:  # noqa: B008
         if principal.role not in self.roles:
             raise HTTPException(403, f"role {principal.role!r} may not use this")
         return principal
@@ -191,7 +196,7 @@ class RoleCheck:
 class PublicRoute:
     """The dependency that marks a route as open to anyone (sign-in, health, static)."""
 
-    def __call__(self) -> None:
+    async def __call__(self) -> None:
         return None
 
 

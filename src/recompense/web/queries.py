@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Engine,
     Identity,
@@ -126,12 +127,14 @@ def programmes(engine: Engine) -> list[Programme]:
 
 def user_vouchers(engine: Engine, user_id: int) -> list[Voucher]:
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(*_VOUCHER_COLUMNS)
-            .where(vouchers.c.user_id == user_id)
-            .order_by(vouchers.c.issued_at, vouchers.c.id)
-        ).fetchall()
-    return [_voucher(row) for row in rows]
+        return _user_vouchers(conn, user_id)
+
+
+def vouchers_and_credits(engine: Engine, user_id: int) -> tuple[list[Voucher], list[Credit]]:
+    """The user's vouchers and wallet credits, on one pooled connection (the hot path)."""
+    with engine.connect() as conn:
+        found = _user_vouchers(conn, user_id)
+        return found, _credits(conn, user_id, {v.currency for v in found})
 
 
 def voucher(engine: Engine, voucher_id: str) -> Voucher | None:
@@ -142,6 +145,20 @@ def voucher(engine: Engine, voucher_id: str) -> Voucher | None:
 
 def credits(engine: Engine, user_id: int, currencies: set[str]) -> list[Credit]:
     """Postings into the user's reward wallets (one per currency), oldest first."""
+    with engine.connect() as conn:
+        return _credits(conn, user_id, currencies)
+
+
+def _user_vouchers(conn: Connection, user_id: int) -> list[Voucher]:
+    rows = conn.execute(
+        select(*_VOUCHER_COLUMNS)
+        .where(vouchers.c.user_id == user_id)
+        .order_by(vouchers.c.issued_at, vouchers.c.id)
+    ).fetchall()
+    return [_voucher(row) for row in rows]
+
+
+def _credits(conn: Connection, user_id: int, currencies: set[str]) -> list[Credit]:
     codes = [wallet_code(user_id, currency) for currency in sorted(currencies)]
     if not codes:
         return []
@@ -163,8 +180,7 @@ def credits(engine: Engine, user_id: int, currencies: set[str]) -> list[Credit]:
         .where(ledger_accounts.c.code.in_(codes))
         .order_by(journal_entries.c.created_at, journal_entries.c.id)
     )
-    with engine.connect() as conn:
-        rows = conn.execute(query).fetchall()
+    rows = conn.execute(query).fetchall()
     return [Credit(r[0], r[1], r[2], r[3], int(r[4]), r[5], aware(r[6])) for r in rows]
 
 

@@ -10,7 +10,16 @@ from pydantic import BaseModel
 
 from recompense.report.template import CSS as CHART_CSS
 from recompense.web import pages
-from recompense.web.auth import COOKIE, PUBLIC, ROLES, Principal, TokenError, Verifier, allow
+from recompense.web.auth import (
+    COOKIE,
+    PUBLIC,
+    ROLES,
+    Principal,
+    TokenError,
+    Verifier,
+    allow,
+    authenticate,
+)
 from recompense.web.csrf import CSRF
 from recompense.web.models import PrincipalOut, ProgrammeOut
 from recompense.web.routes.common import service
@@ -102,9 +111,7 @@ def programmes(request: Request, _: AnyRole) -> list[ProgrammeOut]:
 
 
 def _optional_principal(request: Request) -> Principal | None:
-    from recompense.web.auth import current_principal
-
     try:
-        return current_principal(request)
+        return authenticate(request)
     except HTTPException:
         return None

@@ -38,9 +38,7 @@ def vouchers_api(request: Request, user_id: UserId, principal: UserOrStaff) -> V
     """The user's vouchers (all programmes) and the credits to their reward wallet."""
     check_owner(principal, user_id)
     note_access(request, principal, user_id, "vouchers")
-    engine = service(request).engine
-    found = queries.user_vouchers(engine, user_id)
-    credited = queries.credits(engine, user_id, {v.currency for v in found})
+    found, credited = queries.vouchers_and_credits(service(request).engine, user_id)
     return VouchersOut(
         user_id=user_id,
         vouchers=[voucher_out(v) for v in found],
@@ -106,7 +104,7 @@ def redeem_form(request: Request, voucher_id: VoucherId, principal: UserOnly) ->
 def hub_context(request: Request, user_id: int) -> dict[str, Any]:
     """What a user sees on their hub (also shown to operations on the user's page)."""
     svc = service(request)
-    found = queries.user_vouchers(svc.engine, user_id)
+    found, credited = queries.vouchers_and_credits(svc.engine, user_id)
     stories = []
     for programme in svc.programmes():
         try:
@@ -117,7 +115,7 @@ def hub_context(request: Request, user_id: int) -> dict[str, Any]:
         "user_id": user_id,
         "stories": stories,
         "vouchers": [voucher_out(v) for v in found],
-        "credits": queries.credits(svc.engine, user_id, {v.currency for v in found}),
+        "credits": credited,
         "now": datetime.now(UTC),
     }
 
