@@ -209,3 +209,26 @@ def test_no_swagger_ui_from_a_cdn(served):
     client = served.client()
     assert client.get("/docs").status_code == 404
     assert client.get("/healthz").json() == {"status": "ok", "programmes": 1}
+
+
+def test_sign_in_tokens_never_reach_the_access_log(served):
+    import logging
+
+    from recompense.web.app import _RedactTokens
+
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', None, None
+    )
+    record.args = ("127.0.0.1:1", "GET", "/login?token=eyJ.secret.sig&next=/hub", "1.1", 303)
+    assert _RedactTokens().filter(record)
+    assert (
+        record.getMessage() == '127.0.0.1:1 - "GET /login?token=[redacted]&next=/hub HTTP/1.1" 303'
+    )
+    filters = logging.getLogger("uvicorn.access").filters
+    assert sum(isinstance(f, _RedactTokens) for f in filters) == 1
+
+
+def test_error_answers_are_documented(served):
+    schema = served.client().get("/api/openapi.json").json()
+    redeem = schema["paths"]["/api/vouchers/{voucher_id}/redeem"]["post"]["responses"]
+    assert {"401", "403", "404", "409", "422"} <= redeem.keys()

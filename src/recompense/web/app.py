@@ -11,6 +11,8 @@ and styles only from the service itself (vendored, no internet needed).
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -41,6 +43,7 @@ ROUTERS: list[APIRouter] = [
     whatif.router,
 ]
 
+TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s]*")
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -78,6 +81,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(SecurityHeaders)
+    _redact_tokens_in_access_log()
     return app
 
 
@@ -112,6 +116,24 @@ def _walk(dependant: Dependant) -> Iterator[Dependant]:
     for child in dependant.dependencies:
         yield child
         yield from _walk(child)
+
+
+class _RedactTokens(logging.Filter):
+    """Sign-in links carry the token in the query string: keep it out of the access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                TOKEN_IN_QUERY.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        return True
+
+
+def _redact_tokens_in_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _RedactTokens) for f in access.filters):
+        access.addFilter(_RedactTokens())
 
 
 def _wants_json(request: Request) -> bool:

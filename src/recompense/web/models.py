@@ -12,6 +12,20 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
+class ErrorOut(BaseModel):
+    """Every error answer: ``detail`` says why (a list of problems for a malformed request)."""
+
+    detail: str | list[Any]
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "no token, or a token that does not verify"},
+    403: {"model": ErrorOut, "description": "the caller's role may not use this, or no CSRF token"},
+    404: {"model": ErrorOut, "description": "not found (also: someone else's resource)"},
+    422: {"model": ErrorOut, "description": "a parameter or field that cannot be used"},
+}
+
+
 class PrincipalOut(BaseModel):
     subject: str
     role: str

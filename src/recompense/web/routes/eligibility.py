@@ -8,11 +8,11 @@ from fastapi.responses import HTMLResponse
 from recompense.web import pages
 from recompense.web.auth import check_owner
 from recompense.web.i18n import Translator, criterion_text, payout_text
-from recompense.web.models import CriterionOut, EligibilityOut, PayoutOut
+from recompense.web.models import ERRORS, CriterionOut, EligibilityOut, PayoutOut
 from recompense.web.routes.common import ProgramId, UserId, UserOrStaff, note_access, service
 from recompense.web.story import Story, story
 
-router = APIRouter()
+router = APIRouter(responses=ERRORS)
 
 
 @router.get("/api/programs/{program_id}/users/{user_id}/eligibility")

@@ -17,6 +17,7 @@ from recompense.web import pages, queries
 from recompense.web.charts import closures_chart
 from recompense.web.dashboard import LedgerFigures, RunFigures, ledger_figures, run_figures
 from recompense.web.models import (
+    ERRORS,
     AccessOut,
     AuditOut,
     ClosureBucket,
@@ -30,7 +31,7 @@ from recompense.web.models import (
 from recompense.web.routes.common import MAX_ID, ProgramId, Staff, UserId, note_access, service
 from recompense.web.routes.vouchers import credit_out, hub_context, voucher_out
 
-router = APIRouter()
+router = APIRouter(responses=ERRORS)
 
 
 @router.get("/ops", response_class=HTMLResponse)

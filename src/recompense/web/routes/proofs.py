@@ -16,14 +16,17 @@ from fastapi.responses import HTMLResponse
 from recompense.errors import RecompenseError
 from recompense.web import pages
 from recompense.web.auth import ROLES, Principal, allow, check_owner
-from recompense.web.models import Commitment, ProofOut
+from recompense.web.models import ERRORS, Commitment, ErrorOut, ProofOut
 from recompense.web.routes.common import ProgramId, UserId, UserOrStaff, note_access, service
 
-router = APIRouter()
+router = APIRouter(responses=ERRORS)
 AnyRole = Annotated[Principal, allow(*ROLES)]
 
 
-@router.get("/api/programs/{program_id}/commitment")
+@router.get(
+    "/api/programs/{program_id}/commitment",
+    responses={404: {"model": ErrorOut, "description": "not committed yet"}},
+)
 def commitment_api(request: Request, program_id: ProgramId, _: AnyRole) -> Commitment:
     """The programme's published ``commitment.json`` (public data; 404 until committed)."""
     return Commitment.model_validate(service(request).prover(program_id).commitment)

@@ -21,10 +21,10 @@ from recompense.web.auth import (
     authenticate,
 )
 from recompense.web.csrf import CSRF
-from recompense.web.models import PrincipalOut, ProgrammeOut
+from recompense.web.models import ERRORS, PrincipalOut, ProgrammeOut
 from recompense.web.routes.common import service
 
-router = APIRouter()
+router = APIRouter(responses={401: ERRORS[401], 403: ERRORS[403]})
 AnyRole = Annotated[Principal, allow(*ROLES)]
 
 
@@ -33,7 +33,12 @@ class Health(BaseModel):
     programmes: int
 
 
-@router.get("/", dependencies=[PUBLIC], response_class=HTMLResponse)
+@router.get(
+    "/",
+    dependencies=[PUBLIC],
+    response_class=HTMLResponse,
+    responses={303: {"description": "signed in: to the role's start page"}},
+)
 def start(request: Request) -> Response:
     """Signed in: the role's start page. Not signed in: how to sign in."""
     principal = _optional_principal(request)
@@ -46,7 +51,12 @@ def start(request: Request) -> Response:
     return pages.render(request, "home.html", principal)
 
 
-@router.get("/login", dependencies=[PUBLIC], response_class=HTMLResponse)
+@router.get(
+    "/login",
+    dependencies=[PUBLIC],
+    response_class=HTMLResponse,
+    responses={303: {"description": "signed in: to `next`"}, 401: ERRORS[401]},
+)
 def login(
     request: Request,
     token: Annotated[str | None, Query(max_length=8192)] = None,
@@ -74,7 +84,12 @@ def login(
     return response
 
 
-@router.post("/logout", dependencies=[CSRF], response_class=HTMLResponse)
+@router.post(
+    "/logout",
+    dependencies=[CSRF],
+    response_class=HTMLResponse,
+    responses={303: {"description": "signed out: to the start page"}},
+)
 def logout(request: Request, _: AnyRole) -> Response:
     response = RedirectResponse("/", 303)
     response.delete_cookie(COOKIE, path="/")

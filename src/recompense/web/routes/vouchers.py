@@ -19,7 +19,14 @@ from recompense.ledger.vouchers import Redemption, redeem
 from recompense.web import pages, queries
 from recompense.web.auth import Principal, check_owner
 from recompense.web.csrf import CSRF
-from recompense.web.models import CreditOut, RedemptionOut, VoucherOut, VouchersOut
+from recompense.web.models import (
+    ERRORS,
+    CreditOut,
+    ErrorOut,
+    RedemptionOut,
+    VoucherOut,
+    VouchersOut,
+)
 from recompense.web.routes.common import (
     UserId,
     UserOnly,
@@ -30,7 +37,7 @@ from recompense.web.routes.common import (
 )
 from recompense.web.story import story
 
-router = APIRouter()
+router = APIRouter(responses=ERRORS)
 
 
 @router.get("/api/users/{user_id}/vouchers")
@@ -53,7 +60,11 @@ def voucher_api(request: Request, voucher_id: VoucherId, principal: UserOrStaff)
     return voucher_out(found)
 
 
-@router.post("/api/vouchers/{voucher_id}/redeem", dependencies=[CSRF])
+@router.post(
+    "/api/vouchers/{voucher_id}/redeem",
+    dependencies=[CSRF],
+    responses={409: {"model": ErrorOut, "description": "expired or revoked"}},
+)
 def redeem_api(request: Request, voucher_id: VoucherId, principal: UserOnly) -> RedemptionOut:
     """Credit the voucher to the caller's wallet; again: the same answer, ``already`` true."""
     done = _redeem(request, voucher_id, principal)
@@ -90,7 +101,12 @@ def hub_page(
     )
 
 
-@router.post("/vouchers/{voucher_id}/redeem", dependencies=[CSRF], response_class=HTMLResponse)
+@router.post(
+    "/vouchers/{voucher_id}/redeem",
+    dependencies=[CSRF],
+    response_class=HTMLResponse,
+    responses={303: {"description": "to the hub, with the credit (or the refusal) shown"}},
+)
 def redeem_form(request: Request, voucher_id: VoucherId, principal: UserOnly) -> RedirectResponse:
     try:
         done = _redeem(request, voucher_id, principal)

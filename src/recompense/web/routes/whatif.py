@@ -18,9 +18,10 @@ from recompense.errors import RecompenseError
 from recompense.web import pages
 from recompense.web.charts import whatif_histogram_chart, whatif_lorenz_chart
 from recompense.web.csrf import CSRF
+from recompense.web.models import ERRORS
 from recompense.web.routes.common import Ops, ProgramId, service
 
-router = APIRouter()
+router = APIRouter(responses=ERRORS)
 FIELDS = (
     "min_loss_usd",
     "min_ratio",
