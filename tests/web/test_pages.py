@@ -205,3 +205,15 @@ def test_ops_pages_show_the_dashboard_user_and_whatif(served):
     )
     assert export.headers["content-disposition"].endswith('-whatif.toml"')
     assert "budget_usd" in export.text
+
+
+def test_the_language_on_file_for_the_user_comes_before_the_browsers(served):
+    from recompense.runs import read_recipients
+
+    recipients = read_recipients(served.run).to_pylist()
+    spanish = next(r["user_id"] for r in recipients if r["locale"] == "es")
+    client = signed_in(served, "user", spanish)
+    page = client.get("/hub", headers={"Accept-Language": "en"})
+    assert '<html lang="es">' in page.text
+    me = client.get("/api/me", headers={"Accept": "application/json"}).json()
+    assert me["locale"] == "es"
