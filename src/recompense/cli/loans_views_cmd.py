@@ -152,7 +152,7 @@ def rotate_keys_cmd(actor: AS, db: DB = DEFAULT_URL, policy: POLICY = DEFAULT_PO
 
     desk, who = _desk(db, policy), _actor(actor)
     changed = guard(lambda: rotate_keys(desk, who))
-    out.print(f"Re-encrypted {changed:,} values under key {desk.keyring.active}")
+    out.print(f"Re-encrypted {changed:,} values under key {desk.keys.active}")
 
 
 @loans_app.command("new-key")

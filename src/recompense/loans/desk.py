@@ -24,8 +24,8 @@ from sqlalchemy.exc import DBAPIError
 
 from recompense.ledger.db import connect, require_schema
 from recompense.loans.actors import Actor
-from recompense.loans.crypto import Keyring
-from recompense.loans.errors import LoanError, LoanNotFound
+from recompense.loans.crypto import KEYS_ENV, Keyring
+from recompense.loans.errors import LoanError, LoanKeyError, LoanNotFound
 from recompense.loans.policy import LoanPolicy, load_loan_policy
 from recompense.loans.schema import loan_access_log, loan_applications, loan_events
 
@@ -34,19 +34,27 @@ SENSITIVE = ("financial_statements", "stated_losses", "notes")
 
 @dataclass(frozen=True, slots=True)
 class Desk:
+    """``keyring`` may be None for a desk that only lists and counts (nothing decrypted)."""
+
     url: str
     policy: LoanPolicy
-    keyring: Keyring
+    keyring: Keyring | None
 
     @property
     def engine(self) -> Engine:
         return connect(self.url)
 
+    @property
+    def keys(self) -> Keyring:
+        if self.keyring is None:
+            raise LoanKeyError(f"{KEYS_ENV} is not set: the loan desk cannot encrypt or decrypt")
+        return self.keyring
+
     def seal(self, table: str, column: str, record_id: str, plaintext: str) -> str:
-        return self.keyring.encrypt(plaintext, f"{table}:{column}:{record_id}")
+        return self.keys.encrypt(plaintext, f"{table}:{column}:{record_id}")
 
     def unseal(self, table: str, column: str, record_id: str, stored: str) -> str:
-        return self.keyring.decrypt(stored, f"{table}:{column}:{record_id}")
+        return self.keys.decrypt(stored, f"{table}:{column}:{record_id}")
 
 
 def open_desk(url: str, policy_path: Path, keyring: Keyring | None = None) -> Desk:

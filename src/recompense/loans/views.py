@@ -101,6 +101,16 @@ def show(
     return data
 
 
+def check_visible(desk: Desk, actor: Actor, app_id: str) -> None:
+    """:class:`LoanNotFound` unless ``actor`` may see the application; reads nothing of it.
+
+    For a page that asks the reader's reason before showing anything (not logged: no
+    field of the application leaves the database).
+    """
+    with unit(desk, actor) as conn:
+        visible_application(conn, actor, app_id)
+
+
 def list_applications(
     desk: Desk,
     actor: Actor,
@@ -167,7 +177,7 @@ def rotate_keys(desk: Desk, actor: Actor) -> int:
     """
     if actor.role != COMMITTEE:
         raise LoanForbidden(f"{actor}: key rotation is run by the credit committee")
-    active, changed = desk.keyring.active, 0
+    active, changed = desk.keys.active, 0
     with unit(desk, actor) as conn:
         for row in conn.execute(select(loan_applications)).fetchall():
             values = {}
@@ -188,7 +198,7 @@ def _rotate_events(conn: Connection, desk: Desk) -> int:
     for event in conn.execute(
         select(events.id, events.application_id, events.reason_enc)
     ).fetchall():
-        if key_id_of(event.reason_enc) == desk.keyring.active:
+        if key_id_of(event.reason_enc) == desk.keys.active:
             continue
         plain = desk.unseal("loan_events", "reason", event.application_id, event.reason_enc)
         sealed = desk.seal("loan_events", "reason", event.application_id, plain)

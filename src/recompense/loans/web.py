@@ -1,0 +1,298 @@
+"""The loan fund in the web service: JSON API (`/api/loans`) and console (`/console/loans`).
+
+Thin: each route turns the caller (:class:`~recompense.web.auth.Principal`) into an
+:class:`~recompense.loans.actors.Actor` (role, token subject), calls one library
+function, and renders. The library decides who may see and do what; this layer maps
+its answers to HTTP: not found → 404, forbidden → 403, wrong state or a full fund → 409,
+other bad input → 422, keys or policy not configured → 503. Roles other than account
+managers, the credit committee and auditors get 404 from every route here — the same as
+an application that does not exist.
+
+Settings (environment): ``RECOMPENSE_LOANS_POLICY`` (default
+``programs/loans-2025-10.toml``), ``RECOMPENSE_LOANS_KEYS`` (see :mod:`.crypto`), and
+``RECOMPENSE_LOANS_DB_URL``: on PostgreSQL, the non-owner role row-level security
+applies to (default: the service's database URL).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel, Field
+
+from recompense.loans import lifecycle, servicing, views
+from recompense.loans.actors import ACCOUNT_MANAGER, AUDITOR, COMMITTEE, Actor
+from recompense.loans.crypto import Keyring
+from recompense.loans.desk import Desk
+from recompense.loans.errors import LoanError, LoanKeyError, LoanPolicyError
+from recompense.loans.policy import DEFAULT_POLICY, load_loan_policy
+from recompense.money import D, format_usd, to_cents
+from recompense.web import i18n, pages
+from recompense.web.auth import ROLES, Principal, allow
+from recompense.web.csrf import CSRF, csrf_token
+
+router = APIRouter()
+Caller = Annotated[Principal, allow(*ROLES)]  # everyone signed in; the library decides
+LoanId = Annotated[str, PathParam(min_length=1, max_length=36, description="application id")]
+Action = Literal[
+    "submit", "approve", "reject", "withdraw", "undo-approval", "disburse", "write-off"
+]
+INSIDERS = (ACCOUNT_MANAGER, COMMITTEE, AUDITOR)
+T = TypeVar("T")
+
+environment = Environment(
+    loader=ChoiceLoader(
+        [FileSystemLoader(Path(__file__).parent / "templates"), FileSystemLoader(pages.TEMPLATES)]
+    ),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+environment.filters.update(pages.environment.filters)
+environment.filters["usd"] = format_usd
+
+
+class ApplicationIn(BaseModel):
+    borrower_id: int = Field(ge=0, le=2**63 - 1)
+    amount_usd: str = Field(max_length=30, description='principal, e.g. "2500000.00"')
+    term_days: int = Field(ge=1, le=100_000)
+    repayment: Literal["bullet", "instalments"]
+    financial_statements: str = Field(max_length=1_000_000)
+    stated_losses_usd: str = Field(max_length=30)
+    notes: str = Field(default="", max_length=100_000)
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=10_000)
+
+
+class RepaymentIn(BaseModel):
+    amount_usd: str = Field(max_length=30)
+    reference: str = Field(min_length=1, max_length=150)
+    on: date | None = None
+
+
+@router.get("/api/loans")
+def list_api(
+    request: Request,
+    who: Caller,
+    state: Annotated[str | None, Query(max_length=20)] = None,
+    due_soon: bool = False,
+    reason: Annotated[str, Query(min_length=1, max_length=500)] = "api: list applications",
+) -> Any:
+    actor = _insider(who)
+    if due_soon:
+        return _json(_call(lambda: views.due_soon(desk(request), actor)))
+    return _json(_call(lambda: views.list_applications(desk(request), actor, reason, state)))
+
+
+@router.get("/api/loans/fund")
+def fund_api(request: Request, who: Caller) -> Any:
+    actor = _insider(who)
+    return _json(_call(lambda: views.fund_figures(desk(request), actor).as_dict()))
+
+
+@router.get("/api/loans/access-log")
+def access_log_api(
+    request: Request,
+    who: Caller,
+    application: Annotated[str | None, Query(max_length=36)] = None,
+    since: date | None = None,
+) -> Any:
+    actor = _insider(who)
+    return _json(_call(lambda: views.access_log(desk(request), actor, application, since)))
+
+
+@router.get("/api/loans/{loan_id}")
+def show_api(
+    request: Request,
+    loan_id: LoanId,
+    who: Caller,
+    reason: Annotated[str, Query(min_length=1, max_length=500, description="logged")],
+) -> Any:
+    actor = _insider(who)
+    return _json(_call(lambda: views.show(desk(request), actor, loan_id, reason)))
+
+
+@router.post("/api/loans", status_code=201)
+def apply_api(request: Request, body: ApplicationIn, who: Caller) -> Any:
+    actor = _insider(who)
+
+    def create() -> dict[str, str]:
+        _cents("stated_losses_usd", body.stated_losses_usd)
+        new = lifecycle.NewApplication(
+            body.borrower_id,
+            _cents("amount_usd", body.amount_usd),
+            body.term_days,
+            body.repayment,
+            body.financial_statements,
+            body.stated_losses_usd,
+            body.notes,
+        )
+        return {"id": lifecycle.apply(desk(request), actor, new), "state": "draft"}
+
+    return _call(create)
+
+
+@router.post("/api/loans/{loan_id}/repayments")
+def repay_api(request: Request, loan_id: LoanId, body: RepaymentIn, who: Caller) -> Any:
+    actor = _insider(who)
+
+    def pay() -> Any:
+        cents = _cents("amount_usd", body.amount_usd)
+        done = servicing.repay(desk(request), actor, loan_id, cents, body.reference, body.on)
+        return {k: getattr(done, k) for k in done.__slots__}
+
+    return _call(pay)
+
+
+@router.post("/api/loans/{loan_id}/{action}")
+def transition_api(
+    request: Request, loan_id: LoanId, action: Action, body: ReasonIn, who: Caller
+) -> Any:
+    actor = _insider(who)
+    state = _call(lambda: _transition(desk(request), actor, loan_id, action, body.reason))
+    return {"id": loan_id, "state": state}
+
+
+@router.get("/console/loans", response_class=HTMLResponse)
+def console_list(request: Request, who: Caller) -> HTMLResponse:
+    actor = _insider(who)
+    the_desk = desk(request)
+    rows = _call(lambda: views.list_applications(the_desk, actor, "console: list"))
+    watch = [r for r in rows if r["decision"]["status"] in ("due soon", "missed")]
+    watch.sort(key=lambda r: r["decision"]["deadline"])
+    figures = None
+    if actor.role in (COMMITTEE, AUDITOR):
+        figures = _call(lambda: views.fund_figures(the_desk, actor))
+    return render(request, "loans_list.html", who, rows=rows, watch=watch, figures=figures)
+
+
+@router.get("/console/loans/access-log", response_class=HTMLResponse)
+def console_access_log(
+    request: Request,
+    who: Caller,
+    application: Annotated[str | None, Query(max_length=36)] = None,
+) -> HTMLResponse:
+    actor = _insider(who)
+    rows = _call(lambda: views.access_log(desk(request), actor, application or None))
+    return render(request, "loans_access_log.html", who, rows=rows, application=application)
+
+
+@router.get("/console/loans/{loan_id}", response_class=HTMLResponse)
+def console_detail(
+    request: Request,
+    loan_id: LoanId,
+    who: Caller,
+    reason: Annotated[str | None, Query(max_length=500)] = None,
+) -> HTMLResponse:
+    """Without a reason, only a form asking why (nothing is read); with one, the file."""
+    actor = _insider(who)
+    if not (reason or "").strip():
+        _call(lambda: views.check_visible(desk(request), actor, loan_id))
+        return render(request, "loans_reason.html", who, loan_id=loan_id)
+    data = _call(lambda: views.show(desk(request), actor, loan_id, reason or ""))
+    actions = _allowed_actions(actor, data["state"])
+    return render(request, "loans_detail.html", who, loan=data, actions=actions, reason=reason)
+
+
+@router.post("/console/loans/{loan_id}/{action}", dependencies=[CSRF])
+def console_transition(
+    request: Request,
+    loan_id: LoanId,
+    action: Action,
+    who: Caller,
+    reason: Annotated[str, Form(min_length=1, max_length=10_000)],
+) -> RedirectResponse:
+    actor = _insider(who)
+    _call(lambda: _transition(desk(request), actor, loan_id, action, reason))
+    return RedirectResponse(f"/console/loans/{loan_id}?reason=after+{action}", status_code=303)
+
+
+def desk(request: Request) -> Desk:
+    """The app's loan desk, built on first use from the environment (503 if unusable)."""
+    found: Desk | None = getattr(request.app.state, "loans_desk", None)
+    if found is not None:
+        return found
+    url = os.environ.get("RECOMPENSE_LOANS_DB_URL") or request.app.state.settings.db_url
+    policy_path = Path(os.environ.get("RECOMPENSE_LOANS_POLICY", str(DEFAULT_POLICY)))
+    try:
+        policy = load_loan_policy(policy_path)
+    except LoanPolicyError as exc:
+        raise HTTPException(503, f"loan desk not configured: {exc}") from exc
+    try:
+        keyring: Keyring | None = Keyring.from_env()
+    except LoanKeyError:
+        keyring = None  # lists and figures work; reading or writing a file answers 503
+    built = Desk(url, policy, keyring)
+    request.app.state.loans_desk = built
+    return built
+
+
+def render(
+    request: Request, template: str, principal: Principal, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """Like :func:`recompense.web.pages.render`, with this package's templates first."""
+    locale = pages.locale_for(request, principal)
+    html = environment.get_template(template).render(
+        request=request,
+        principal=principal,
+        locale=locale,
+        t=i18n.Translator(locale),
+        csrf=csrf_token(request),
+        status_code=status_code,
+        **context,
+    )
+    return HTMLResponse(html, status_code=status_code)
+
+
+def _insider(principal: Principal) -> Actor:
+    """The caller as an actor; roles that may never see a loan get 404 right away."""
+    if principal.role not in INSIDERS:
+        raise HTTPException(404, "not found")
+    return Actor(principal.role, principal.subject)
+
+
+def _call(function: Callable[[], T]) -> T:
+    try:
+        return function()
+    except (LoanKeyError, LoanPolicyError) as exc:
+        raise HTTPException(503, f"loan desk not configured: {exc}") from exc
+    except LoanError as exc:
+        raise HTTPException(exc.http_status, str(exc)) from exc
+
+
+def _transition(the_desk: Desk, actor: Actor, loan_id: str, action: str, reason: str) -> str:
+    if action == "write-off":
+        servicing.write_off(the_desk, actor, loan_id, reason)
+        return "written_off"
+    function: Callable[..., str] = getattr(lifecycle, action.replace("-", "_"))
+    return function(the_desk, actor, loan_id, reason)
+
+
+def _allowed_actions(actor: Actor, state: str) -> list[str]:
+    return [
+        name.replace("_", "-")
+        for name, rule in lifecycle.TRANSITIONS.items()
+        if name != "repay" and actor.role in rule.roles and state in rule.sources
+    ]
+
+
+def _cents(field: str, value: str) -> int:
+    try:
+        return to_cents(D(value))
+    except (ValueError, TypeError) as exc:
+        raise LoanError(f"{field} {value!r}: not a USD amount with at most cents") from exc
+
+
+def _json(value: Any) -> Any:
+    return jsonable_encoder(value)
