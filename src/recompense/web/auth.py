@@ -19,6 +19,8 @@ Routes declare the roles they allow, and nothing else gets in (deny by default;
     @router.get("/healthz", dependencies=[PUBLIC])
     def health(): ...
 
+``AnyRole`` and ``StaffRole`` are ready-made aliases (``who: AnyRole``).
+
 A principal of role ``user`` may only see its own data: :func:`check_owner` answers
 404 (not 403) for anyone else's, so ids cannot be probed.
 """
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import jwt
 from fastapi import Depends, HTTPException, Request
@@ -206,6 +208,10 @@ def allow(*roles: Role) -> Any:
 
 
 PUBLIC: Any = Depends(PublicRoute())
+
+# Aliases for route signatures (``who: AnyRole``); make others with ``allow(...)``.
+AnyRole = Annotated[Principal, allow(*ROLES)]
+StaffRole = Annotated[Principal, allow(*STAFF)]
 
 
 def check_owner(principal: Principal, user_id: int) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Path, Request
 
 from recompense.web import queries
-from recompense.web.auth import STAFF, Principal, allow
+from recompense.web.auth import STAFF, Principal, StaffRole, allow
 from recompense.web.service import Service
 
 MAX_ID = 2**63 - 1
@@ -17,7 +17,7 @@ VoucherId = Annotated[str, Path(min_length=1, max_length=36, description="vouche
 
 # Who may read a user's programme data: the user (their own only) and the staff.
 UserOrStaff = Annotated[Principal, allow("user", *STAFF)]
-Staff = Annotated[Principal, allow(*STAFF)]
+Staff = StaffRole
 UserOnly = Annotated[Principal, allow("user")]
 Ops = Annotated[Principal, allow("ops")]
 

@@ -8,19 +8,18 @@ word: only the published commitment.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from recompense.errors import RecompenseError
 from recompense.web import pages
-from recompense.web.auth import ROLES, Principal, allow, check_owner
+from recompense.web.auth import AnyRole, check_owner
 from recompense.web.models import ERRORS, Commitment, ErrorOut, ProofOut
 from recompense.web.routes.common import ProgramId, UserId, UserOrStaff, note_access, service
 
 router = APIRouter(responses=ERRORS)
-AnyRole = Annotated[Principal, allow(*ROLES)]
 
 
 @router.get(

@@ -13,11 +13,10 @@ from recompense.web import pages
 from recompense.web.auth import (
     COOKIE,
     PUBLIC,
-    ROLES,
+    AnyRole,
     Principal,
     TokenError,
     Verifier,
-    allow,
     authenticate,
 )
 from recompense.web.csrf import CSRF
@@ -25,7 +24,6 @@ from recompense.web.models import ERRORS, PrincipalOut, ProgrammeOut
 from recompense.web.routes.common import service
 
 router = APIRouter(responses={401: ERRORS[401], 403: ERRORS[403]})
-AnyRole = Annotated[Principal, allow(*ROLES)]
 
 
 class Health(BaseModel):
