@@ -58,6 +58,18 @@ def test_only_the_manager_the_committee_and_auditors_see_an_application(desk):
         show(desk, CC1, "00000000-0000-0000-0000-000000000000", "probe", now=LATER)
 
 
+def test_reassigning_a_borrower_moves_their_applications(desk):
+    from recompense.loans import register_borrower
+
+    app = new_application(desk)
+    register_borrower(desk, CC1, 1001, "institutional", AM2.id)
+    assert show(desk, AM2, app, "new manager", now=LATER)["account_manager_id"] == AM2.id
+    with pytest.raises(LoanNotFound):
+        show(desk, AM1, app, "old manager", now=LATER)
+    with pytest.raises(LoanForbidden, match="only the credit committee"):
+        register_borrower(desk, AM2, 1001, "institutional", AM2.id)
+
+
 @pytest.mark.parametrize("action", sorted(TRANSITIONS))
 def test_authorization_matrix_for_every_action(desk, action):
     """Outsiders: not found. Auditors: forbidden (read-only). Others: as the rule says."""

@@ -76,6 +76,8 @@ def decision_clock(row: Row[Any], desk: Desk, now: datetime) -> Decision:
 def summary(row: Row[Any], desk: Desk, now: datetime) -> dict[str, Any]:
     """The non-sensitive fields of an application, with its decision clock and lateness."""
     data = {name: getattr(row, name) for name in SUMMARY}
+    for name in ("created_at", "submitted_at", "decided_at"):
+        data[name] = as_utc(data[name]) if data[name] is not None else None
     data["decision"] = asdict(decision_clock(row, desk, now))
     return data
 
