@@ -310,7 +310,12 @@ def _distribute(run: Path, url: str, batch_size: int) -> dict[str, Any]:
 
 
 def _reference(run: Path, url: str, count: int) -> dict[str, Any]:
-    """One COPY (PostgreSQL) or one executemany (SQLite) of the voucher rows, one commit."""
+    """One COPY (PostgreSQL) or one executemany (SQLite) of the voucher rows, one commit.
+
+    The rows name one issue entry, opened (its two postings) in the same transaction
+    before them and closed after them, as the schema requires (migration 0004): two rows
+    around a million, so the reference is still the voucher rows alone.
+    """
     from recompense.distribution.distribute import VOUCHER_COLUMNS
     from recompense.ledger.db import connect
 
@@ -320,7 +325,8 @@ def _reference(run: Path, url: str, count: int) -> dict[str, Any]:
     if engine.dialect.name == "sqlite":
         rows = [_sqlite_row(r) for r in rows]
     prepare_s = time.perf_counter() - t0
-    _register(engine, run)
+    fund, liability = _register(engine, run)
+    entry, total = rows[0][-1], sum(r[3] for r in rows)
     names = ", ".join(VOUCHER_COLUMNS)
     meter = Meter(engine)
     with engine.connect() as conn:
@@ -330,28 +336,57 @@ def _reference(run: Path, url: str, count: int) -> dict[str, Any]:
             meter.track(driver)
             if engine.dialect.name == "postgresql":
                 statement = f"COPY vouchers ({names}) FROM STDIN"
-                with (
-                    driver.transaction(),
-                    driver.cursor() as cursor,
-                    cursor.copy(statement) as copy,
-                ):
-                    for row in rows:
-                        copy.write_row(row)
+                with driver.transaction(), driver.cursor() as cursor:
+                    _open_entry(cursor, "%s", entry, fund, liability, total)
+                    with cursor.copy(statement) as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                    _close_entry(cursor, "%s", entry, run)
             else:
                 marks = ", ".join("?" * len(rows[0]))
                 cursor = driver.cursor()
                 cursor.execute("BEGIN IMMEDIATE")
+                _open_entry(cursor, "?", entry, fund, liability, total)
                 cursor.executemany(f"INSERT INTO vouchers ({names}) VALUES ({marks})", rows)
+                _close_entry(cursor, "?", entry, run)
                 cursor.execute("COMMIT")
     return meter.figures | {"prepare_s": prepare_s}
 
 
+def _open_entry(cursor: Any, mark: str, entry: str, fund: int, liability: int, total: int) -> None:
+    for account, cents in ((fund, -total), (liability, total)):
+        cursor.execute(
+            "INSERT INTO postings (entry_id, account_id, currency, amount_cents) "
+            f"VALUES ({mark}, {mark}, 'USDC', {mark})",
+            (entry, account, cents),
+        )
+
+
+def _close_entry(cursor: Any, mark: str, entry: str, run: Path) -> None:
+    cursor.execute(
+        "INSERT INTO journal_entries (id, program_id, kind, idempotency_key, memo, created_at) "
+        f"VALUES ({mark}, {mark}, 'issue', {mark}, '', {mark})",
+        (entry, _program_id(run), f"issue:reference:{entry}", _sqlite_row((datetime.now(UTC),))[0]),
+    )
+
+
+def _program_id(run: Path) -> str:
+    from recompense.runs import read_manifest
+
+    return str(read_manifest(run)["program"]["id"])
+
+
 def _orm(run: Path, url: str, sample: int) -> dict[str, Any]:
-    """The naive way: one ORM object, one ``add`` and one ``commit`` per voucher."""
+    """The naive way: one ORM object, one ``add`` and one ``commit`` per voucher.
+
+    Each voucher is its own issue entry (two postings before it, the entry row after it,
+    as the schema requires since migration 0004), written through the same session.
+    """
     from sqlalchemy.orm import Session, registry
 
     from recompense.distribution.distribute import VOUCHER_COLUMNS
     from recompense.ledger.db import connect
+    from recompense.ledger.journal import Posting, close_entry, open_entry
     from recompense.ledger.schema import vouchers
 
     class Voucher:
@@ -362,10 +397,18 @@ def _orm(run: Path, url: str, sample: int) -> dict[str, Any]:
     registry().map_imperatively(Voucher, vouchers)
     engine = connect(url)
     rows = _voucher_rows(run, sample)
-    _register(engine, run)
+    fund, liability = _register(engine, run)
     with Meter(engine) as meter, Session(engine) as session:
         for row in rows:
-            session.add(Voucher(**dict(zip(VOUCHER_COLUMNS, row, strict=True))))
+            values = dict(zip(VOUCHER_COLUMNS, row, strict=True))
+            cents, conn = values["amount_cents"], session.connection()
+            lines = [Posting(fund, -cents, "USDC"), Posting(liability, cents, "USDC")]
+            values["issue_entry_id"] = entry = open_entry(conn, lines)
+            session.add(Voucher(**values))
+            session.flush()
+            key = f"issue:orm:{values['user_id']}"
+            close_entry(conn, entry, program_id=values["program_id"], kind="issue",
+                        idempotency_key=key, now=values["issued_at"])  # fmt: skip
             session.commit()
     return meter.figures
 
@@ -392,16 +435,19 @@ def _sqlite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v for v in row)
 
 
-def _register(engine: Any, run: Path) -> None:
-    """The programme row the vouchers' foreign key needs (what ``distribute`` writes first)."""
+def _register(engine: Any, run: Path) -> tuple[int, int]:
+    """The programme row the vouchers' foreign key needs (what ``distribute`` writes first),
+    and the programme's fund and liability accounts (their ids)."""
+    from recompense.ledger.journal import ensure_account, fund_code, liability_code
     from recompense.ledger.schema import programs
     from recompense.runs import read_manifest, run_fingerprint
 
     manifest = read_manifest(run)
+    program, now = manifest["program"]["id"], datetime.now(UTC)
     with engine.begin() as conn:
         conn.execute(
             programs.insert().values(
-                id=manifest["program"]["id"],
+                id=program,
                 name=manifest["program"]["name"],
                 currency=manifest["program"]["currency"],
                 run_fingerprint=run_fingerprint(run),
@@ -409,10 +455,15 @@ def _register(engine: Any, run: Path) -> None:
                 announced_at=datetime.fromisoformat(ANNOUNCED_AT),
                 vouchers_total=manifest["counts"]["eligible"],
                 amount_total_cents=manifest["allocated_cents"],
-                created_at=datetime.now(UTC),
+                created_at=now,
                 **DISTRIBUTION,
             )
         )
+        fund = ensure_account(conn, fund_code(program), "fund", "USDC", now, program_id=program)
+        liability = ensure_account(
+            conn, liability_code(program), "liability", "USDC", now, program_id=program
+        )
+    return fund, liability
 
 
 def _process_cpu(pid: int) -> float:
@@ -678,8 +729,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--batch-sizes",
         type=lambda s: [int(x) for x in s.split(",")],
-        default=[5_000, 20_000],
-        help="distribute batch sizes, comma-separated (default 5000,20000)",
+        default=[20_000],
+        help="distribute batch sizes, comma-separated (default 20000)",
     )
     parser.add_argument(
         "--databases",

@@ -17,7 +17,7 @@ from recompense.distribution.reconcile import reconcile
 from recompense.distribution.status import status
 from recompense.ledger.db import connect
 from recompense.ledger.errors import RunMismatchError
-from recompense.ledger.schema import journal_entries, notifications, postings, vouchers
+from recompense.ledger.schema import journal_entries, notifications, vouchers
 from recompense.runs import read_allocations
 
 BATCH = 100
@@ -72,22 +72,26 @@ def test_a_different_run_for_the_same_programme_is_refused(small_run, other_run,
 def test_a_poisoned_batch_commits_nothing(small_run, ledger_url, monkeypatch):
     from recompense.distribution import distribute as module
 
-    original = module._outbox_rows
+    original = module.prepare
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
-        rows = original(*args, **kwargs)
+        batch = original(*args, **kwargs)
         calls["n"] += 1
-        if calls["n"] == 3:  # the third batch gets one invalid row
-            rows[5] = (*rows[5][:4], "fax", *rows[5][5:])
-        return rows
+        if calls["n"] == 3:  # the third batch gets one invalid row: a channel that isn't
+            row = batch.outbox[5][0]
+            if isinstance(row, str):  # a PostgreSQL COPY line
+                batch.outbox[5][0] = row.replace("\tpush\t", "\tfax\t", 1)
+            else:
+                batch.outbox[5][0] = (*row[:4], "fax", *row[5:])
+        return batch
 
-    monkeypatch.setattr(module, "_outbox_rows", poisoned)
+    monkeypatch.setattr(module, "prepare", poisoned)
     with pytest.raises(IntegrityError, match=r"ck_notifications_channel|CHECK constraint"):
         distribute(small_run, ledger_url, batch_size=BATCH)
     vouchers_, entries, _ = snapshot(ledger_url)
     assert len(vouchers_) == 2 * BATCH and entries == 1 + 2  # batches 1–2 only, nothing of 3
-    monkeypatch.setattr(module, "_outbox_rows", original)
+    monkeypatch.setattr(module, "prepare", original)
     distribute(small_run, ledger_url, batch_size=BATCH)
     assert_books(small_run, ledger_url)
 
@@ -157,10 +161,17 @@ def test_two_distributors_at_once_never_double_issue(small_run, ledger_url):
         dupes = conn.execute(
             text("SELECT user_id FROM vouchers GROUP BY user_id HAVING COUNT(*) > 1")
         ).fetchall()
-        lines = conn.execute(
-            select(func.count()).select_from(postings).where(postings.c.voucher_id.is_not(None))
+        issued = conn.execute(select(func.count(), func.sum(vouchers.c.amount_cents))).one()
+        owed = conn.execute(
+            text(
+                "SELECT SUM(p.amount_cents) FROM postings p "
+                "JOIN journal_entries e ON e.id = p.entry_id AND e.kind = 'issue' "
+                "JOIN ledger_accounts a ON a.id = p.account_id AND a.kind = 'liability'"
+            )
         ).scalar_one()
-    assert dupes == [] and lines == read_allocations(small_run).num_rows
+    allocations = read_allocations(small_run)
+    assert dupes == [] and issued[0] == allocations.num_rows
+    assert owed == issued[1] == sum(allocations["amount_cents"].to_pylist())
 
 
 def test_status_reports_progress_and_the_promises(small_run, ledger_url):
@@ -207,3 +218,18 @@ def test_concurrent_redemptions_of_one_voucher_credit_once(small_run, ledger_url
     with engine.connect() as conn:
         assert balances(conn)[wallet_code(user, "USDC")] == ("wallet", amount)
     assert_books(small_run, ledger_url)
+
+
+def test_reconcile_finds_a_voucher_without_its_app_notification(small_run, ledger_url):
+    distribute(small_run, ledger_url, batch_size=BATCH)
+    with connect(ledger_url).begin() as conn:
+        victim = conn.execute(select(func.min(vouchers.c.id))).scalar_one()
+        conn.execute(
+            notifications.delete().where(
+                notifications.c.voucher_id == victim, notifications.c.channel == "push"
+            )
+        )
+    checks = {c.name: c for c in reconcile(small_run, ledger_url)}
+    outbox = checks["a notification per voucher"]
+    assert not outbox.passed and outbox.detail.startswith("1 vouchers without")
+    assert all(c.passed for name, c in checks.items() if name != "a notification per voucher")

@@ -2,13 +2,14 @@
 
 Each batch is one transaction holding, for the users of a contiguous slice of the run's
 allocations (sorted by user id): their vouchers, one balanced journal entry (programme
-fund → voucher liability, one line per voucher) and their notification rows (the
+fund −Σ → voucher liability +Σ; the vouchers naming the entry are the liability's
+subsidiary ledger, tied to the line by the database) and their notification rows (the
 transactional outbox). So a batch is either entirely there or entirely absent.
 
 Exactly once, whatever happens:
 
 - ``UNIQUE (program_id, user_id)`` on vouchers, and deterministic voucher and
-  notification ids (UUIDv5 of programme and user), so a retry cannot create a twin;
+  notification ids (of programme and user, :mod:`.rows`), so a retry cannot create a twin;
 - each batch first locks the programme row (``SELECT … FOR UPDATE`` on PostgreSQL, a
   ``BEGIN IMMEDIATE`` write transaction on SQLite), then inserts only the users of its
   slice that have no voucher yet — concurrent distributors serialise per batch and the
@@ -18,13 +19,16 @@ Exactly once, whatever happens:
 
 Kill it at any point and run it again: committed batches stay, the interrupted one rolled
 back, and the re-run completes the rest — the same result as one clean run.
+
+Speed: batch k+1's rows are built in a helper thread while batch k is in the database
+(:func:`_ahead`); on PostgreSQL they go in as pre-formatted ``COPY`` text. Measured
+figures: ``docs/benchmarks.md``, "Distribution".
 """
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,24 +39,43 @@ from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from recompense.distribution.rows import (
+    NAMESPACE,
+    Contacts,
+    Prepared,
+    Programme,
+    notification_id,
+    prepare,
+    voucher_id,
+)
 from recompense.faults import checkpoint
 from recompense.ledger import bulk
 from recompense.ledger.db import connect, require_schema
 from recompense.ledger.errors import LedgerError, RunMismatchError
 from recompense.ledger.journal import (
     Posting,
+    close_entry,
     ensure_account,
     entry_exists,
     fund_code,
     liability_code,
+    open_entry,
     post,
     treasury_code,
 )
 from recompense.ledger.schema import notifications, programs, vouchers
 from recompense.runs import read_allocations, read_manifest, read_recipients, run_fingerprint
 
-NAMESPACE = uuid.UUID("6f1c1d1e-6a53-4a8c-9d1f-7c1a2b3c4d5e")
-DEFAULT_BATCH = 5_000
+__all__ = [
+    "NAMESPACE",
+    "DistributionResult",
+    "Programme",
+    "distribute",
+    "notification_id",
+    "voucher_id",
+]
+
+DEFAULT_BATCH = 20_000
 Progress = Callable[[int, int], None]
 Clock = Callable[[], datetime]
 
@@ -84,30 +107,12 @@ NOTIFICATION_COLUMNS = (
 
 
 @dataclass(frozen=True, slots=True)
-class Programme:
-    id: str
-    name: str
-    currency: str
-    fingerprint: str
-    validity: timedelta
-
-
-@dataclass(frozen=True, slots=True)
 class DistributionResult:
     program_id: str
     issued_now: int
     already_issued: int
     total: int
     amount_issued_now_cents: int
-
-
-def voucher_id(program_id: str, user_id: int) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"voucher:{program_id}:{user_id}"))
-
-
-def notification_id(voucher: str, channel: str) -> str:
-    """The idempotency key of a notification: stable across retries and re-runs."""
-    return str(uuid.uuid5(NAMESPACE, f"notification:{voucher}:{channel}:voucher-issued"))
 
 
 def distribute(
@@ -129,17 +134,21 @@ def distribute(
     user_ids = allocations["user_id"].to_pylist()
     amounts = allocations["amount_cents"].to_pylist()
     total, issued_now, amount_now = len(user_ids), 0, 0
-    done = 0
-    for start in range(0, total, batch_size):
-        users = user_ids[start : start + batch_size]
-        cents = amounts[start : start + batch_size]
-        added, added_cents = _issue_batch(engine, programme, users, cents, contacts, now())
+    copy_text = engine.dialect.name == "postgresql"
+    slices = [(start, start + batch_size) for start in range(0, total, batch_size)]
+
+    def build(bounds: tuple[int, int]) -> Prepared:
+        first, last = bounds
+        users, cents = user_ids[first:last], amounts[first:last]
+        return prepare(programme, users, cents, contacts, now(), copy_text=copy_text)
+
+    for (_, end), batch in zip(slices, _ahead(build, slices), strict=True):
+        added, added_cents = _issue_batch(engine, programme, batch)
         issued_now += added
         amount_now += added_cents
-        done += len(users)
         checkpoint("between-batches")
         if on_progress:
-            on_progress(done, total)
+            on_progress(min(total, end), total)
     _mark_complete(engine, programme, total, now())
     return DistributionResult(programme.id, issued_now, total - issued_now, total, amount_now)
 
@@ -212,109 +221,84 @@ def _fund(conn: Connection, programme: Programme, amount: int, now: datetime) ->
     post(conn, program_id=programme.id, kind="fund", idempotency_key=key, lines=lines, now=now)
 
 
-def _issue_batch(
-    engine: Engine,
-    programme: Programme,
-    users: list[int],
-    cents: list[int],
-    contacts: dict[int, tuple[str | None, str]],
-    now: datetime,
-) -> tuple[int, int]:
-    """Issue the missing vouchers of one slice in one transaction; (count, cents) added."""
+def _ahead(
+    build: Callable[[tuple[int, int]], Prepared], slices: list[tuple[int, int]]
+) -> Iterator[Prepared]:
+    """Yield the prepared batches in order, building batch k+1 in a thread meanwhile.
+
+    While batch k is in the database the main thread mostly waits on the socket (the
+    GIL is free), so the rows of the next batch cost no wall time. The database work
+    itself stays strictly sequential, in slice order.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="distribute-prepare") as pool:
+        pending: Future[Prepared] | None = pool.submit(build, slices[0]) if slices else None
+        for index in range(len(slices)):
+            assert pending is not None
+            batch = pending.result()
+            pending = pool.submit(build, slices[index + 1]) if index + 1 < len(slices) else None
+            yield batch
+
+
+def _issue_batch(engine: Engine, programme: Programme, batch: Prepared) -> tuple[int, int]:
+    """Issue the missing vouchers of one slice in one transaction; (count, cents) added.
+
+    Order inside the transaction (the database checks it): the issue entry's two
+    postings, the vouchers naming the entry, the entry row (its trigger ties the
+    liability line to the vouchers' sum), then the outbox rows.
+    """
     with engine.begin() as conn:
         _lock_programme(conn, programme.id)
-        have = _existing_users(conn, programme.id, users[0], users[-1])
-        todo = [(u, c) for u, c in zip(users, cents, strict=True) if u not in have]
-        if not todo:
+        have = _existing_users(conn, programme.id, batch.users[0], batch.users[-1])
+        todo = batch.without(have) if have else batch
+        if not todo.users:
             return 0, 0
-        entry = _issue_entry(conn, programme, todo, now)
-        expires = now + programme.validity
-        rows = [
-            (
-                voucher_id(programme.id, u),
-                programme.id,
-                u,
-                c,
-                programme.currency,
-                "issued",
-                now,
-                expires,
-                entry,
-            )
-            for u, c in todo
-        ]
-        bulk.insert_rows(conn, vouchers, VOUCHER_COLUMNS, rows)
+        amount = sum(todo.cents)
+        entry = _open_issue_entry(conn, programme, todo, amount)
+        postgres = conn.dialect.name == "postgresql"
+        _insert(conn, postgres, vouchers, VOUCHER_COLUMNS, todo.vouchers)
         checkpoint("mid-batch")
-        outbox = _outbox_rows(programme, todo, contacts, expires, now)
-        bulk.insert_rows(conn, notifications, NOTIFICATION_COLUMNS, outbox)
+        first, last = todo.users[0], todo.users[-1]
+        close_entry(
+            conn,
+            entry,
+            program_id=programme.id,
+            kind="issue",
+            idempotency_key=f"issue:{programme.id}:{first}-{last}:{len(todo.users)}",
+            now=todo.now,
+        )
+        outbox = [row for rows in todo.outbox for row in rows]
+        _insert(conn, postgres, notifications, NOTIFICATION_COLUMNS, outbox)
         conn.execute(
             update(programs)
             .where(programs.c.id == programme.id, programs.c.started_at.is_(None))
-            .values(started_at=now)
+            .values(started_at=todo.now)
         )
         checkpoint("before-commit")
     checkpoint("after-commit")
-    return len(todo), sum(c for _, c in todo)
+    return len(todo.users), amount
 
 
-def _issue_entry(
-    conn: Connection, programme: Programme, todo: list[tuple[int, int]], now: datetime
-) -> str:
-    """One entry for the batch: the fund pays the total, the liability gets a line per voucher."""
+def _open_issue_entry(conn: Connection, programme: Programme, batch: Prepared, amount: int) -> str:
+    """The batch's entry, left open for its vouchers: the fund pays, the liability owes.
+
+    One line per side, not one per voucher: the vouchers naming the entry are the
+    liability's subsidiary ledger, and the database ties them to the line when the
+    entry row arrives (``docs/ledger.md``, "The voucher subsidiary ledger").
+    """
     currency = programme.currency
-    fund = ensure_account(conn, fund_code(programme.id), "fund", currency, now)
-    liability = ensure_account(conn, liability_code(programme.id), "liability", currency, now)
-    lines = [Posting(fund, -sum(c for _, c in todo), currency)]
-    lines += [Posting(liability, c, currency, voucher_id(programme.id, u)) for u, c in todo]
-    first, last = todo[0][0], todo[-1][0]
-    key = f"issue:{programme.id}:{first}-{last}:{len(todo)}"
-    return post(
-        conn, program_id=programme.id, kind="issue", idempotency_key=key, lines=lines, now=now
-    )
+    fund = ensure_account(conn, fund_code(programme.id), "fund", currency, batch.now)
+    liability = ensure_account(conn, liability_code(programme.id), "liability", currency, batch.now)
+    lines = [Posting(fund, -amount, currency), Posting(liability, amount, currency)]
+    return open_entry(conn, lines, entry_id=batch.entry_id)
 
 
-def _outbox_rows(
-    programme: Programme,
-    todo: list[tuple[int, int]],
-    contacts: dict[int, tuple[str | None, str]],
-    expires: datetime,
-    now: datetime,
-) -> list[tuple[Any, ...]]:
-    rows: list[tuple[Any, ...]] = []
-    for user, amount in todo:
-        voucher = voucher_id(programme.id, user)
-        email, locale = contacts.get(user, (None, "en"))
-        payload = json.dumps(
-            {
-                "program_id": programme.id,
-                "program_name": programme.name,
-                "voucher_id": voucher,
-                "user_id": user,
-                "amount_cents": amount,
-                "currency": programme.currency,
-                "expires_at": expires.isoformat(),
-            },
-            separators=(",", ":"),
-        )
-        channels = [("push", None)] + ([("email", email)] if email else [])
-        for channel, recipient in channels:
-            rows.append(
-                (
-                    notification_id(voucher, channel),
-                    programme.id,
-                    voucher,
-                    user,
-                    channel,
-                    recipient,
-                    locale,
-                    payload,
-                    "pending",
-                    0,
-                    now,
-                    now,
-                )
-            )
-    return rows
+def _insert(
+    conn: Connection, postgres: bool, table: Any, columns: tuple[str, ...], rows: list[Any]
+) -> None:
+    if postgres:
+        bulk.copy_text(conn, table, columns, rows)
+    else:
+        bulk.insert_tuples(conn, table, columns, rows)
 
 
 def _lock_programme(conn: Connection, program_id: str) -> Any:
@@ -344,8 +328,12 @@ def _mark_complete(engine: Engine, programme: Programme, total: int, now: dateti
             )
 
 
-def _contacts(recipients: pa.Table) -> dict[int, tuple[str | None, str]]:
+def _contacts(recipients: pa.Table) -> Contacts:
+    emails = recipients["email"].to_pylist()
+    locales = recipients["locale"].to_pylist()
     return {
-        row["user_id"]: (row["email"] or None, row["locale"] or "en")
-        for row in recipients.to_pylist()
+        user: (email or None, locale or "en")
+        for user, email, locale in zip(
+            recipients["user_id"].to_pylist(), emails, locales, strict=True
+        )
     }

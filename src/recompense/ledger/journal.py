@@ -5,7 +5,8 @@ sum of postings). The external treasury goes negative as money leaves the exchan
 every other account must stay ≥ 0 (checked by ``reconcile``)::
 
     fund      treasury −X      → programme fund +X        (once per programme)
-    issue     programme fund −Σ → voucher liability +a each (one entry per batch)
+    issue     programme fund −Σ → voucher liability +Σ (one entry per batch; its
+              vouchers, each naming the entry, are the liability's subsidiary ledger)
     redeem    voucher liability −a → user's reward wallet +a
     expire    voucher liability −a → programme fund +a       (clawback)
     revoke    voucher liability −a → programme fund +a
@@ -114,13 +115,49 @@ def post(
     The database re-checks the balance when the entry row arrives and refuses postings
     for an entry that already exists (see the first migration).
     """
+    entry_id = open_entry(conn, lines)
+    close_entry(
+        conn,
+        entry_id,
+        program_id=program_id,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        now=now,
+        memo=memo,
+        reverses_id=reverses_id,
+    )
+    return entry_id
+
+
+def open_entry(conn: Connection, lines: Sequence[Posting], *, entry_id: str | None = None) -> str:
+    """Write a balanced entry's postings; the entry stays open until :func:`close_entry`.
+
+    Between the two, in the same transaction, an ``issue`` entry takes its vouchers (the
+    subsidiary ledger of the liability line, see ``docs/ledger.md``). Postings of an
+    entry that is never closed cannot commit (deferred foreign key).
+    """
     check_balanced(lines)
-    entry_id = str(uuid.uuid4())
+    entry_id = entry_id or str(uuid.uuid4())
     rows = [
         (entry_id, line.account_id, line.currency, line.amount_cents, line.voucher_id)
         for line in lines
     ]
     bulk.insert_rows(conn, postings, POSTING_COLUMNS, rows)
+    return entry_id
+
+
+def close_entry(
+    conn: Connection,
+    entry_id: str,
+    *,
+    program_id: str,
+    kind: str,
+    idempotency_key: str,
+    now: datetime,
+    memo: str = "",
+    reverses_id: str | None = None,
+) -> None:
+    """Write the entry row: the database checks the balance (and an issue entry's vouchers)."""
     conn.execute(
         journal_entries.insert().values(
             id=entry_id,
@@ -132,7 +169,6 @@ def post(
             created_at=now,
         )
     )
-    return entry_id
 
 
 POSTING_COLUMNS = ("entry_id", "account_id", "currency", "amount_cents", "voucher_id")

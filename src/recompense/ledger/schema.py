@@ -7,8 +7,16 @@ per currency, and it has at least two) — checked in code by :mod:`.journal` an
 the database, which only accepts postings *before* their entry row and checks the sum
 when the entry row arrives (foreign key deferred to commit; triggers in the migration).
 
+Vouchers are the subsidiary ledger of the voucher liability: an ``issue`` entry posts one
+liability line per batch, and the vouchers naming it (``issue_entry_id``) must sum to it
+— the database checks this when the entry row arrives, refuses vouchers for a closed
+entry, and refuses changes to a voucher's amount or identity and voucher deletes
+(migration ``0004``).
+
 Vouchers and notifications are state machines (``status`` with a CHECK constraint),
-changed only by conditional updates (``... WHERE status = 'issued'``).
+changed only by conditional updates (``... WHERE status = 'issued'``). A notification's
+id is derived from its voucher and channel; the voucher's own uniqueness keeps one per
+channel (the outbox rows are only written in the transaction that creates the voucher).
 """
 
 from __future__ import annotations
@@ -133,6 +141,7 @@ vouchers = Table(
     ),
     Index("ix_vouchers_user", "user_id"),
     Index("ix_vouchers_status_expiry", "program_id", "status", "expires_at"),
+    Index("ix_vouchers_issue_entry", "issue_entry_id"),
 )
 
 notifications = Table(
@@ -156,6 +165,6 @@ notifications = Table(
     Column("created_at", TS, nullable=False),
     CheckConstraint(_in("status", NOTIFICATION_STATES), name="ck_notifications_status"),
     CheckConstraint(_in("channel", CHANNELS), name="ck_notifications_channel"),
-    UniqueConstraint("voucher_id", "channel", name="uq_notifications_voucher_channel"),
     Index("ix_notifications_due", "status", "next_attempt_at"),
+    Index("ix_notifications_user", "user_id"),
 )
