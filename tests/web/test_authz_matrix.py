@@ -11,11 +11,14 @@ user's), and the staff roles. Someone else's resource answers 404, never 403.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from web_support import CALLERS, call
 
 from recompense.web.app import api_routes, route_roles
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def row(*statuses: int) -> dict[str, int]:
@@ -62,15 +65,26 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
 }
 
 
+# Routes whose matrix lives with their package's tests (their callers differ: the loan
+# desk's own and other account managers). Each route must appear in that file's MATRIX.
+ELSEWHERE = {("/api/loans", "/console/loans"): ROOT / "loans" / "test_web.py"}
+
+
 def app_routes(app: Any) -> set[tuple[str, str]]:
-    return {(method, route.path) for route in api_routes(app) for method in route.methods}
+    found = {(method, route.path) for route in api_routes(app) for method in route.methods}
+    for prefixes, test_file in ELSEWHERE.items():
+        theirs = {r for r in found if r[1].startswith(prefixes)}
+        text = test_file.read_text(encoding="utf-8")
+        missing = [r for r in theirs if f'("{r[0]}", "{r[1]}")' not in text]
+        assert not missing, f"routes without a row in {test_file.name}'s matrix: {missing}"
+        found -= theirs
+    return found
 
 
 def test_every_route_has_a_matrix_row_and_declares_its_roles(served):
     routes = app_routes(served.app)
     assert routes - MATRIX.keys() == set(), "routes without a row in the authorization matrix"
     assert MATRIX.keys() - routes == set(), "matrix rows for routes that no longer exist"
-    assert len(routes) == len(MATRIX)
     for route in api_routes(served.app):
         assert route_roles(route) is not None, route.path
 

@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recompense import __version__
+from recompense.loans import web as loans
 from recompense.web import pages
 from recompense.web.auth import PublicRoute, RoleCheck, Verifier
 from recompense.web.routes import eligibility, ops, proofs, session, vouchers, whatif
@@ -41,6 +42,7 @@ ROUTERS: list[APIRouter] = [
     proofs.router,
     ops.router,
     whatif.router,
+    loans.router,  # the loan fund (issue 6): /api/loans, /console/loans
 ]
 
 TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s]*")
