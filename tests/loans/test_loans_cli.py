@@ -146,6 +146,14 @@ def test_a_loan_from_application_to_repayment(cli):
         ),
         (["list", "--state", "lost", "--as", "auditor:a"], "--state 'lost'"),
         (
+            ["repay", "x", "--amount", "1e999999999", "--reference", "r", "--as", "auditor:a"],
+            "not a USD amount",
+        ),
+        (
+            ["borrower", "5", "--tier", "vip", "--manager", "", "--as", "credit_committee:c"],
+            "--manager ''",
+        ),
+        (
             ["borrower", "5", "--tier", "whale", "--manager", "m", "--as", "credit_committee:c"],
             "--tier 'whale'",
         ),

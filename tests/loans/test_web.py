@@ -232,3 +232,32 @@ def test_a_manager_is_identified_by_the_token_subject(web, desk):
         ).status_code
         == 200
     )
+
+
+def test_hostile_input_is_refused_not_crashed(web, desk):
+    loan = new_application(desk)
+    am = headers(web, "own_manager")
+    assert (
+        web.get(f"/api/loans/{loan}", params={"reason": "why\x00not"}, headers=am).status_code
+        == 422
+    )
+    assert web.get("/api/loans/not-a-uuid!", params={"reason": "x"}, headers=am).status_code == 422
+    assert (
+        web.get(
+            "/api/loans/access-log",
+            params={"application": "a\x00"},
+            headers=headers(web, "auditor"),
+        ).status_code
+        == 422
+    )
+    for amount in ("1e999999999", "NaN", "-Infinity", "12.345", "ten"):
+        paid = web.post(
+            f"/api/loans/{loan}/repayments",
+            json={"amount_usd": amount, "reference": "r"},
+            headers=am,
+        )
+        assert paid.status_code == 422, amount
+    long_ref = web.post(
+        f"/api/loans/{loan}/repayments", json={"amount_usd": "1", "reference": "r\x00"}, headers=am
+    )
+    assert long_ref.status_code in (409, 422)

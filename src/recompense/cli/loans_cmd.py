@@ -55,7 +55,7 @@ def _usd(option: str, value: str) -> int:
     def parse() -> int:
         try:
             return to_cents(D(value))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, ArithmeticError) as exc:
             raise LoanError(
                 f"{option} {value!r}: not a USD amount with at most cents ({exc})"
             ) from exc

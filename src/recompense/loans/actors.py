@@ -45,4 +45,6 @@ def parse_actor(text: str) -> Actor:
         raise LoanError(f"--as {text!r}: expected ROLE:ID, e.g. credit_committee:carol")
     if role not in ROLES:
         raise LoanError(f"--as {text!r}: unknown role {role!r}; one of {', '.join(ROLES)}")
+    if any(ord(ch) < 32 for ch in ident) or len(ident) > 100:
+        raise LoanError(f"--as {text!r}: the id must be 1-100 printable characters")
     return Actor(role, ident.strip())

@@ -65,6 +65,17 @@ def open_desk(url: str, policy_path: Path, keyring: Keyring | None = None) -> De
     return desk
 
 
+def is_plain(text: str) -> bool:
+    """No control characters (PostgreSQL refuses NUL in text; logs should not hide lines)."""
+    return not any(ord(ch) < 32 and ch not in "\t\n\r" for ch in text)
+
+
+def check_text(label: str, text: str) -> str:
+    if not is_plain(text):
+        raise LoanError(f"{label} {text!r}: control characters are not allowed")
+    return text
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -98,6 +109,8 @@ def visible_application(
     conn: Connection, actor: Actor, application_id: str, *, lock: bool = False
 ) -> Row[Any]:
     """The application row if ``actor`` may see it; :class:`LoanNotFound` otherwise."""
+    if not is_plain(application_id):
+        raise LoanNotFound(f"loan application {application_id!r} not found")
     query = select(loan_applications).where(loan_applications.c.id == application_id)
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update()
@@ -148,6 +161,7 @@ def log_access(
     """Append one access-log row per application read (who, when, which, why)."""
     if not reason.strip():
         raise LoanError("a reason is required to read a loan application (it is logged)")
+    check_text("reason", reason)
     if application_ids:
         conn.execute(
             loan_access_log.insert(),

@@ -26,7 +26,14 @@ from sqlalchemy import Connection, Row, delete, func, select
 
 from recompense.loans import fund, ledger
 from recompense.loans.actors import ACCOUNT_MANAGER, COMMITTEE, Actor
-from recompense.loans.desk import Desk, record_event, unit, utcnow, visible_application
+from recompense.loans.desk import (
+    Desk,
+    is_plain,
+    record_event,
+    unit,
+    utcnow,
+    visible_application,
+)
 from recompense.loans.errors import (
     FundExhausted,
     LoanError,
@@ -86,6 +93,8 @@ def register_borrower(
         raise LoanForbidden(f"{actor}: only the credit committee assigns account managers")
     if tier not in TIERS:
         raise LoanError(f"--tier {tier!r}: one of {', '.join(TIERS)}")
+    if not 0 < len(account_manager_id) <= 64 or not is_plain(account_manager_id):
+        raise LoanError(f"--manager {account_manager_id!r}: 1-64 printable characters")
     now = utcnow()
     with unit(desk, actor) as conn:
         values = {"tier": tier, "account_manager_id": account_manager_id}

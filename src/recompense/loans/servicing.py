@@ -25,7 +25,14 @@ from sqlalchemy import Connection, Row, select
 from recompense.ledger.journal import entry_exists
 from recompense.loans import ledger
 from recompense.loans.actors import Actor
-from recompense.loans.desk import Desk, record_event, unit, utcnow, visible_application
+from recompense.loans.desk import (
+    Desk,
+    check_text,
+    record_event,
+    unit,
+    utcnow,
+    visible_application,
+)
 from recompense.loans.errors import LoanError, LoanForbidden
 from recompense.loans.lifecycle import guard, move
 from recompense.loans.schedule import Instalment, allocate, lateness
@@ -96,10 +103,12 @@ def repay(
     on = on or now.date()
     if amount_cents <= 0:
         raise LoanError(f"--amount {format_usd(amount_cents)}: a repayment must be positive")
-    if not reference.strip():
+    if not reference.strip() or len(reference) > 150:
         raise LoanError(
-            "--reference: the payment's reference is required (it prevents double entry)"
+            f"--reference {reference!r}: the payment's reference, 1 to 150 characters, is "
+            f"required (it prevents recording a payment twice)"
         )
+    check_text("--reference", reference)
     key = f"loan:{app_id}:repay:{reference}"
     with unit(desk, actor) as conn:
         row = guard(conn, actor, app_id, "repay")

@@ -20,6 +20,7 @@ from recompense.loans.desk import (
     SENSITIVE,
     Desk,
     as_utc,
+    check_text,
     log_access,
     unit,
     utcnow,
@@ -164,7 +165,7 @@ def access_log(
     log = loan_access_log.c
     query = select(loan_access_log).order_by(log.id.desc())
     if app_id is not None:
-        query = query.where(log.application_id == app_id)
+        query = query.where(log.application_id == check_text("application", app_id))
     if since is not None:
         query = query.where(log.at >= datetime.combine(since, datetime.min.time()))
     with unit(desk, actor) as conn:

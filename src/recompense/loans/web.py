@@ -32,17 +32,27 @@ from pydantic import BaseModel, Field
 from recompense.loans import lifecycle, servicing, views
 from recompense.loans.actors import ACCOUNT_MANAGER, AUDITOR, COMMITTEE, Actor
 from recompense.loans.crypto import Keyring
-from recompense.loans.desk import Desk
+from recompense.loans.desk import Desk, is_plain
 from recompense.loans.errors import LoanError, LoanKeyError, LoanPolicyError
 from recompense.loans.policy import DEFAULT_POLICY, load_loan_policy
 from recompense.money import D, format_usd, to_cents
 from recompense.web import i18n, pages
 from recompense.web.auth import ROLES, Principal, allow
 from recompense.web.csrf import CSRF, csrf_token
+from recompense.web.models import ERRORS, ErrorOut
 
-router = APIRouter()
+router = APIRouter(
+    responses={
+        **ERRORS,
+        400: {"model": ErrorOut, "description": "a request body that cannot be parsed"},
+        409: {"model": ErrorOut, "description": "not allowed in the current state, or fund full"},
+        503: {"model": ErrorOut, "description": "the loan desk's keys or policy are not set up"},
+    }
+)
 Caller = Annotated[Principal, allow(*ROLES)]  # everyone signed in; the library decides
-LoanId = Annotated[str, PathParam(min_length=1, max_length=36, description="application id")]
+LoanId = Annotated[
+    str, PathParam(min_length=1, max_length=36, pattern=r"^[0-9a-f-]+$", description="a UUID")
+]
 Action = Literal[
     "submit", "approve", "reject", "withdraw", "undo-approval", "disburse", "write-off"
 ]
@@ -205,7 +215,11 @@ def console_detail(
     return render(request, "loans_detail.html", who, loan=data, actions=actions, reason=reason)
 
 
-@router.post("/console/loans/{loan_id}/{action}", dependencies=[CSRF])
+@router.post(
+    "/console/loans/{loan_id}/{action}",
+    dependencies=[CSRF],
+    responses={303: {"description": "done: back to the application's page"}},
+)
 def console_transition(
     request: Request,
     loan_id: LoanId,
@@ -257,7 +271,7 @@ def render(
 
 def _insider(principal: Principal) -> Actor:
     """The caller as an actor; roles that may never see a loan get 404 right away."""
-    if principal.role not in INSIDERS:
+    if principal.role not in INSIDERS or not is_plain(principal.subject):
         raise HTTPException(404, "not found")
     return Actor(principal.role, principal.subject)
 
@@ -290,7 +304,7 @@ def _allowed_actions(actor: Actor, state: str) -> list[str]:
 def _cents(field: str, value: str) -> int:
     try:
         return to_cents(D(value))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, ArithmeticError) as exc:
         raise LoanError(f"{field} {value!r}: not a USD amount with at most cents") from exc
 
 
