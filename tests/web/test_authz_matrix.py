@@ -11,6 +11,7 @@ user's), and the staff roles. Someone else's resource answers 404, never 403.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +106,22 @@ def test_unknown_ids_are_not_found_for_staff_too(served):
     """Staff probing a voucher id that does not exist gets 404 like anyone else."""
     with served.client() as client:
         for role in ("ops", "auditor"):
-            answer = client.get("/api/vouchers/no-such-voucher", headers=served.bearer(role))
+            answer = client.get(f"/api/vouchers/{uuid.uuid4()}", headers=served.bearer(role))
             assert answer.status_code == 404
+
+
+def test_malformed_voucher_ids_never_reach_the_database(served):
+    """Not a UUID (a NUL, a quote, too long): 422 before any query, on every backend."""
+    with served.client() as client:
+        for bad in ("a%00b", "x'--", "0" * 37, "no-such-voucher"):
+            for method, path in (
+                ("GET", f"/api/vouchers/{bad}"),
+                ("POST", f"/api/vouchers/{bad}/redeem"),
+                ("GET", f"/hub?redeemed={bad}"),
+            ):
+                headers = served.bearer("user", served.owner)
+                answer = client.request(method, path, headers=headers)
+                assert answer.status_code == 422, (method, path, answer.text)
 
 
 def test_a_route_without_roles_is_refused_at_startup(served, monkeypatch):

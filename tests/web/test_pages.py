@@ -217,3 +217,17 @@ def test_the_language_on_file_for_the_user_comes_before_the_browsers(served):
     assert '<html lang="es">' in page.text
     me = client.get("/api/me", headers={"Accept": "application/json"}).json()
     assert me["locale"] == "es"
+
+
+def test_a_refused_redemption_says_why_on_the_hub(served):
+    from recompense.ledger.vouchers import revoke
+
+    voucher = served.voucher(served.owner)
+    revoke(connect(served.url), voucher, reason="test")
+    client = signed_in(served, "user", served.owner)
+    token = csrf_of(client.get("/hub").text)
+    answer = client.post(f"/vouchers/{voucher}/redeem", data={"csrf_token": token})
+    assert answer.status_code == 200  # after the redirect to the hub
+    assert f'data-testid="redeem-failed" data-voucher-id="{voucher}"' in answer.text
+    assert EN["status_revoked"] in answer.text
+    assert credited(served) == 0

@@ -13,7 +13,9 @@ from recompense.web.service import Service
 MAX_ID = 2**63 - 1
 UserId = Annotated[int, Path(ge=0, le=MAX_ID, description="the exchange's user id")]
 ProgramId = Annotated[str, Path(min_length=1, max_length=64, description="programme id")]
-VoucherId = Annotated[str, Path(min_length=1, max_length=36, description="voucher id")]
+# Voucher ids are UUIDs: anything else is refused (422) before it reaches the database.
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+VoucherId = Annotated[str, Path(pattern=UUID_PATTERN, description="voucher id (a UUID)")]
 
 # Who may read a user's programme data: the user (their own only) and the staff.
 UserOrStaff = Annotated[Principal, allow("user", *STAFF)]

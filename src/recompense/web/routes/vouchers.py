@@ -28,6 +28,7 @@ from recompense.web.models import (
     VouchersOut,
 )
 from recompense.web.routes.common import (
+    UUID_PATTERN,
     UserId,
     UserOnly,
     UserOrStaff,
@@ -83,8 +84,8 @@ def redeem_api(request: Request, voucher_id: VoucherId, principal: UserOnly) -> 
 def hub_page(
     request: Request,
     principal: UserOnly,
-    redeemed: Annotated[str | None, Query(max_length=36)] = None,
-    failed: Annotated[str | None, Query(max_length=300)] = None,
+    redeemed: Annotated[str | None, Query(pattern=UUID_PATTERN)] = None,
+    failed: Annotated[str | None, Query(pattern=UUID_PATTERN)] = None,
 ) -> HTMLResponse:
     """Each programme's result, the vouchers with Redeem buttons, and the credit history."""
     user_id = principal.user_id
