@@ -109,3 +109,17 @@ def test_reconcile_finds_vouchers_that_do_not_match_their_entry(small_run, ledge
     checks = {c.name: c for c in reconcile(small_run, ledger_url)}
     assert not checks["one state per voucher"].passed
     assert "1 issue entries not equal to their vouchers" in checks["one state per voucher"].detail
+
+
+def test_a_voucher_names_an_existing_programme_which_then_stays(ledger):
+    with pytest.raises(DBAPIError, match=r"existing programme|FOREIGN KEY"), ledger.begin() as conn:
+        fund, liability = accounts(conn)
+        entry = open_entry(conn, [Posting(fund, -300, "USDC"), Posting(liability, 300, "USDC")])
+        conn.execute(
+            text(VOUCHER.replace(":program", "'no-such-programme'")),
+            {"id": "00000000-0000-8000-8000-000000000001", "user": 10**9, "cents": 300,
+             "now": NOW, "until": NOW + timedelta(days=14), "entry": entry},
+        )  # fmt: skip
+    for sql in ("DELETE FROM programs", "UPDATE programs SET id = 'renamed'"):
+        with pytest.raises(DBAPIError, match=r"cannot be deleted|FOREIGN KEY"), ledger.begin() as c:
+            c.execute(text(sql))

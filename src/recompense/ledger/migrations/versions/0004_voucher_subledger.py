@@ -12,7 +12,11 @@ used to carry (see ``docs/ledger.md``):
 - a voucher's identity and money (id, programme, user, amount, currency, issue entry)
   never change, and vouchers are never deleted: corrections are revocations.
 
-``ix_vouchers_issue_entry`` serves that check (and reconcile). The outbox loses
+``ix_vouchers_issue_entry`` serves that check (and reconcile). On PostgreSQL the foreign
+key from vouchers to programs is checked by the same statement trigger (one ``KEY SHARE``
+lock per programme per statement instead of a lookup and lock per row: 3.5 s of server
+time at a million vouchers), and a programme with vouchers cannot be deleted or renamed
+(a row trigger on programs); SQLite keeps the foreign key. The outbox loses
 ``uq_notifications_voucher_channel``: a notification's primary key is already
 UUIDv5(voucher, channel), and its rows are only written in the transaction that creates
 the voucher, which ``uq_vouchers_program_user`` keeps unique; ``ix_notifications_user``
@@ -45,6 +49,8 @@ OPEN_MESSAGE = (
     "a voucher must name an open issue entry: post its lines, insert the vouchers, "
     "then the entry row"
 )
+PROGRAM_MESSAGE = "a voucher must name an existing programme"
+PROGRAM_KEPT_MESSAGE = "a programme with vouchers cannot be deleted or renamed"
 FROZEN_MESSAGE = "the amount and identity of a voucher never change; vouchers are never deleted"
 
 SQLITE_UP = [
@@ -81,8 +87,21 @@ POSTGRES_UP = [
       END IF;
       RETURN NULL;
     END $$""",
+    # The foreign key to programs becomes part of this statement trigger: one KEY SHARE
+    # lock per programme per statement (what the key took per row, 3.5 s at 1M rows).
+    "ALTER TABLE vouchers DROP CONSTRAINT vouchers_program_id_fkey",
     f"""CREATE FUNCTION recompense_vouchers_entry_open() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+      named integer;
+      found integer;
     BEGIN
+      SELECT COUNT(DISTINCT program_id) INTO named FROM new_rows;
+      SELECT COUNT(*) INTO found FROM (
+        SELECT 1 FROM programs p WHERE p.id IN (SELECT program_id FROM new_rows) FOR KEY SHARE
+      ) locked;
+      IF found <> named THEN
+        RAISE EXCEPTION '{PROGRAM_MESSAGE}' USING ERRCODE = 'foreign_key_violation';
+      END IF;
       IF EXISTS (SELECT 1 FROM (SELECT DISTINCT issue_entry_id AS id FROM new_rows) n
                  WHERE EXISTS (SELECT 1 FROM journal_entries e WHERE e.id = n.id)
                     OR NOT EXISTS (SELECT 1 FROM postings p WHERE p.entry_id = n.id)) THEN
@@ -90,6 +109,15 @@ POSTGRES_UP = [
       END IF;
       RETURN NULL;
     END $$""",
+    f"""CREATE FUNCTION recompense_programs_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF EXISTS (SELECT 1 FROM vouchers v WHERE v.program_id = OLD.id) THEN
+        RAISE EXCEPTION '{PROGRAM_KEPT_MESSAGE}' USING ERRCODE = 'foreign_key_violation';
+      END IF;
+      RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+    END $$""",
+    """CREATE TRIGGER programs_keep BEFORE DELETE OR UPDATE OF id ON programs FOR EACH ROW
+    EXECUTE FUNCTION recompense_programs_keep()""",
     """CREATE TRIGGER vouchers_entry_open AFTER INSERT ON vouchers
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
     EXECUTE FUNCTION recompense_vouchers_entry_open()""",
@@ -109,11 +137,15 @@ POSTGRES_UP = [
 ]
 
 POSTGRES_DOWN = [
+    "DROP TRIGGER IF EXISTS programs_keep ON programs",
+    "DROP FUNCTION IF EXISTS recompense_programs_keep()",
     "DROP TRIGGER IF EXISTS vouchers_no_delete ON vouchers",
     "DROP TRIGGER IF EXISTS vouchers_frozen ON vouchers",
     "DROP TRIGGER IF EXISTS vouchers_entry_open ON vouchers",
     "DROP FUNCTION IF EXISTS recompense_vouchers_frozen()",
     "DROP FUNCTION IF EXISTS recompense_vouchers_entry_open()",
+    "ALTER TABLE vouchers ADD CONSTRAINT vouchers_program_id_fkey "
+    "FOREIGN KEY (program_id) REFERENCES programs (id)",
     """CREATE OR REPLACE FUNCTION recompense_entries_balanced() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
