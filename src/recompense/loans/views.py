@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
-from recompense.loans.actors import AUDITOR, COMMITTEE, Actor
+from recompense.loans.actors import ACCOUNT_MANAGER, AUDITOR, COMMITTEE, Actor
 from recompense.loans.crypto import key_id_of
 from recompense.loans.desk import (
     SENSITIVE,
@@ -26,7 +26,7 @@ from recompense.loans.desk import (
     utcnow,
     visible_application,
 )
-from recompense.loans.errors import LoanForbidden
+from recompense.loans.errors import LoanError, LoanForbidden
 from recompense.loans.fund import Dashboard, dashboard
 from recompense.loans.schedule import lateness
 from recompense.loans.schema import (
@@ -126,15 +126,17 @@ def list_applications(
     query = select(loan_applications).where(apps.fund_id == desk.policy.fund_id)
     if state is not None:
         if state not in STATES:
-            from recompense.loans.errors import LoanError
-
             raise LoanError(f"--state {state!r}: one of {', '.join(STATES)}")
         query = query.where(apps.state == state)
+    if actor.role == ACCOUNT_MANAGER:
+        query = query.where(apps.account_manager_id == actor.id)
+    elif actor.role not in (COMMITTEE, AUDITOR):
+        return []  # sees none: nothing read, nothing to log
     with unit(desk, actor) as conn:
         rows = [
             r
             for r in conn.execute(query.order_by(apps.created_at, apps.id))
-            if actor.can_see(r.account_manager_id)
+            if actor.can_see(r.account_manager_id)  # the rule, once more
         ]
         log_access(conn, actor, [r.id for r in rows], "list", reason, now)
         return [summary(r, desk, now) for r in rows]
