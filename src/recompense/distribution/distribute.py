@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,19 @@ NOTIFICATION_COLUMNS = (
 
 
 @dataclass(frozen=True, slots=True)
+class Accounts:
+    """The programme's fund and voucher-liability account ids: an issue entry's two lines.
+
+    One line per side, not one per voucher: the vouchers naming the entry are the
+    liability's subsidiary ledger, and the database ties them to the line when the
+    entry row arrives (``docs/ledger.md``, "The voucher subsidiary ledger").
+    """
+
+    fund: int
+    liability: int
+
+
+@dataclass(frozen=True, slots=True)
 class DistributionResult:
     program_id: str
     issued_now: int
@@ -130,7 +143,7 @@ def distribute(
     programme = _programme(manifest, run_fingerprint(run))
     engine = connect(url)
     require_schema(engine)
-    _register(engine, programme, manifest, run, now())
+    accounts = _register(engine, programme, manifest, run, now())
     user_ids = allocations["user_id"].to_pylist()
     amounts = allocations["amount_cents"].to_pylist()
     total, issued_now, amount_now = len(user_ids), 0, 0
@@ -140,10 +153,11 @@ def distribute(
     def build(bounds: tuple[int, int]) -> Prepared:
         first, last = bounds
         users, cents = user_ids[first:last], amounts[first:last]
-        return prepare(programme, users, cents, contacts, now(), sqlite_times=sqlite_times)
+        batch = prepare(programme, users, cents, contacts, now(), sqlite_times=sqlite_times)
+        return batch if sqlite_times else _encoded(batch)
 
     for (_, end), batch in zip(slices, _ahead(build, slices), strict=True):
-        added, added_cents = _issue_batch(engine, programme, batch)
+        added, added_cents = _issue_batch(engine, programme, accounts, batch)
         issued_now += added
         amount_now += added_cents
         checkpoint("between-batches")
@@ -169,8 +183,11 @@ def _programme(manifest: dict[str, Any], fingerprint: str) -> Programme:
 
 def _register(
     engine: Engine, programme: Programme, manifest: dict[str, Any], run: Path, now: datetime
-) -> None:
-    """Create the programme (once), check the run, fund the programme (once)."""
+) -> Accounts:
+    """Create the programme (once), check the run, fund the programme (once).
+
+    Returns the programme's fund and liability accounts (created here if needed).
+    """
     settings = manifest["policy"]["parameters"]["distribution"]
     insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
     with engine.begin() as conn:
@@ -202,21 +219,30 @@ def _register(
                 f"{programme.fingerprint[:12]}… ({run}). "
                 "Corrections are revocations, not a second run."
             )
-        _fund(conn, programme, manifest["allocated_cents"], now)
+        currency = programme.currency
+        accounts = Accounts(
+            fund=ensure_account(
+                conn, fund_code(programme.id), "fund", currency, now, program_id=programme.id
+            ),
+            liability=ensure_account(
+                conn,
+                liability_code(programme.id),
+                "liability",
+                currency,
+                now,
+                program_id=programme.id,
+            ),
+        )
+        _fund(conn, programme, manifest["allocated_cents"], accounts.fund, now)
+        return accounts
 
 
-def _fund(conn: Connection, programme: Programme, amount: int, now: datetime) -> None:
+def _fund(conn: Connection, programme: Programme, amount: int, fund: int, now: datetime) -> None:
     key = f"fund:{programme.id}"
     if amount == 0 or entry_exists(conn, key):
         return
     currency = programme.currency
     treasury = ensure_account(conn, treasury_code(currency), "external", currency, now)
-    fund = ensure_account(
-        conn, fund_code(programme.id), "fund", currency, now, program_id=programme.id
-    )
-    ensure_account(
-        conn, liability_code(programme.id), "liability", currency, now, program_id=programme.id
-    )
     lines = [Posting(treasury, -amount, currency), Posting(fund, amount, currency)]
     post(conn, program_id=programme.id, kind="fund", idempotency_key=key, lines=lines, now=now)
 
@@ -239,23 +265,35 @@ def _ahead(
             yield batch
 
 
-def _issue_batch(engine: Engine, programme: Programme, batch: Prepared) -> tuple[int, int]:
+def _issue_batch(
+    engine: Engine, programme: Programme, accounts: Accounts, batch: Prepared
+) -> tuple[int, int]:
     """Issue the missing vouchers of one slice in one transaction; (count, cents) added.
 
     Order inside the transaction (the database checks it): the issue entry's two
     postings, the vouchers naming the entry, the entry row (its trigger ties the
-    liability line to the vouchers' sum), then the outbox rows.
+    liability line to the vouchers' sum), then the outbox rows. Few round trips: while
+    the main thread waits on one, the preparing thread may hold the GIL for up to the
+    interpreter's switch interval (5 ms), so each one costs more than the network.
     """
     with engine.begin() as conn:
-        _lock_programme(conn, programme.id)
+        row = _lock_programme(conn, programme.id)
         have = _existing_users(conn, programme.id, batch.users[0], batch.users[-1])
         todo = batch.without(have) if have else batch
         if not todo.users:
             return 0, 0
         amount = sum(todo.cents)
-        entry = _open_issue_entry(conn, programme, todo, amount)
-        postgres = conn.dialect.name == "postgresql"
-        _insert(conn, postgres, vouchers, VOUCHER_COLUMNS, todo.vouchers)
+        currency = programme.currency
+        lines = [
+            Posting(accounts.fund, -amount, currency),
+            Posting(accounts.liability, amount, currency),
+        ]
+        entry = open_entry(conn, lines, entry_id=todo.entry_id)
+        if conn.dialect.name == "postgresql":
+            todo = _encoded(todo)  # already, unless some users were dropped
+            bulk.copy_data(conn, vouchers, VOUCHER_COLUMNS, todo.voucher_data or b"")
+        else:
+            bulk.insert_tuples(conn, vouchers, VOUCHER_COLUMNS, todo.vouchers)
         checkpoint("mid-batch")
         first, last = todo.users[0], todo.users[-1]
         close_entry(
@@ -266,39 +304,28 @@ def _issue_batch(engine: Engine, programme: Programme, batch: Prepared) -> tuple
             idempotency_key=f"issue:{programme.id}:{first}-{last}:{len(todo.users)}",
             now=todo.now,
         )
-        outbox = [row for rows in todo.outbox for row in rows]
-        _insert(conn, postgres, notifications, NOTIFICATION_COLUMNS, outbox)
-        conn.execute(
-            update(programs)
-            .where(programs.c.id == programme.id, programs.c.started_at.is_(None))
-            .values(started_at=todo.now)
-        )
+        if todo.outbox_data is not None:
+            bulk.copy_data(conn, notifications, NOTIFICATION_COLUMNS, todo.outbox_data)
+        else:
+            bulk.insert_tuples(conn, notifications, NOTIFICATION_COLUMNS, todo.outbox_rows())
+        if row.started_at is None:
+            conn.execute(
+                update(programs).where(programs.c.id == programme.id).values(started_at=todo.now)
+            )
         checkpoint("before-commit")
     checkpoint("after-commit")
     return len(todo.users), amount
 
 
-def _open_issue_entry(conn: Connection, programme: Programme, batch: Prepared, amount: int) -> str:
-    """The batch's entry, left open for its vouchers: the fund pays, the liability owes.
-
-    One line per side, not one per voucher: the vouchers naming the entry are the
-    liability's subsidiary ledger, and the database ties them to the line when the
-    entry row arrives (``docs/ledger.md``, "The voucher subsidiary ledger").
-    """
-    currency = programme.currency
-    fund = ensure_account(conn, fund_code(programme.id), "fund", currency, batch.now)
-    liability = ensure_account(conn, liability_code(programme.id), "liability", currency, batch.now)
-    lines = [Posting(fund, -amount, currency), Posting(liability, amount, currency)]
-    return open_entry(conn, lines, entry_id=batch.entry_id)
-
-
-def _insert(
-    conn: Connection, postgres: bool, table: Any, columns: tuple[str, ...], rows: list[Any]
-) -> None:
-    if postgres:
-        bulk.copy_binary(conn, table, columns, rows)
-    else:
-        bulk.insert_tuples(conn, table, columns, rows)
+def _encoded(batch: Prepared) -> Prepared:
+    """The batch with its rows in binary COPY format (PostgreSQL), if not already."""
+    if batch.voucher_data is not None and batch.outbox_data is not None:
+        return batch
+    return replace(
+        batch,
+        voucher_data=bulk.binary_copy_data(vouchers, VOUCHER_COLUMNS, batch.vouchers),
+        outbox_data=bulk.binary_copy_data(notifications, NOTIFICATION_COLUMNS, batch.outbox_rows()),
+    )
 
 
 def _lock_programme(conn: Connection, program_id: str) -> Any:

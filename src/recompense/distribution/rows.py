@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 NAMESPACE = uuid.UUID("6f1c1d1e-6a53-4a8c-9d1f-7c1a2b3c4d5e")
 _NAMESPACE_BYTES = NAMESPACE.bytes
@@ -93,11 +94,14 @@ class Prepared:
     now: datetime
     users: list[int]
     cents: list[int]
-    vouchers: list[object]
-    outbox: list[list[object]]
+    vouchers: list[Any]
+    outbox: list[list[Any]]
+    # PostgreSQL: the rows above in binary COPY format, built by the preparing thread.
+    voucher_data: bytes | None = None
+    outbox_data: bytes | None = None
 
     def without(self, have: set[int]) -> Prepared:
-        """The batch minus the users that already have a voucher."""
+        """The batch minus the users that already have a voucher (not encoded)."""
         keep = [i for i, user in enumerate(self.users) if user not in have]
         return Prepared(
             self.entry_id,
@@ -107,6 +111,9 @@ class Prepared:
             [self.vouchers[i] for i in keep],
             [self.outbox[i] for i in keep],
         )
+
+    def outbox_rows(self) -> list[Any]:
+        return [row for rows in self.outbox for row in rows]
 
 
 def prepare(
@@ -147,14 +154,14 @@ def _rows(
     now: datetime,
     entry: str,
     sqlite_times: bool,
-) -> tuple[list[object], list[list[object]]]:
+) -> tuple[list[Any], list[list[Any]]]:
     expires = now + programme.validity
     head, middle, tail = payload_parts(programme, expires)
     program, currency = programme.id, programme.currency
     stamp: object = now.strftime(SQLITE_TIME) if sqlite_times else now
     until: object = expires.strftime(SQLITE_TIME) if sqlite_times else expires
-    vouchers: list[object] = []
-    outbox: list[list[object]] = []
+    vouchers: list[Any] = []
+    outbox: list[list[Any]] = []
     for user, amount in zip(users, cents, strict=True):
         voucher = voucher_id(program, user)
         vouchers.append((voucher, program, user, amount, currency, "issued", stamp, until, entry))

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from recompense.ledger.errors import LedgerError
 
+SMALL = 100  # rows up to which a plain INSERT beats COPY / executemany
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's storage format for DateTime on SQLite
 
 
@@ -28,7 +29,9 @@ def insert_rows(
     """Insert ``rows`` (tuples in the order of ``columns``) into ``table``."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
+    if len(rows) <= SMALL:  # one INSERT round trip; COPY takes two or three
+        conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+    elif conn.dialect.name == "postgresql":
         with _copy(conn, table, columns) as copy:
             for row in rows:
                 copy.write_row(row)
@@ -52,6 +55,37 @@ def copy_binary(
         copy.set_types(types)
         for row in rows:
             copy.write_row(row)
+
+
+def binary_copy_data(table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
+    """``rows`` in PostgreSQL's binary COPY format, signature and trailer included.
+
+    Pure, so another thread can build a batch's data while this one talks to the
+    database: the thread that then sends it (:func:`copy_data`) holds the GIL for
+    almost nothing. Uses psycopg's own C row formatter (0.3 µs a row).
+    """
+    from psycopg import adapt, postgres
+    from psycopg._copy_base import (  # the formatter psycopg's Copy.write_row uses
+        _binary_signature,
+        _binary_trailer,
+        format_row_binary,
+    )
+    from psycopg.pq import Format
+
+    transformer = adapt.Transformer()
+    oids = [postgres.types[_binary_type(table.c[name].type)].oid for name in columns]
+    transformer.set_dumper_types(oids, Format.BINARY)
+    data = bytearray(_binary_signature)
+    for row in rows:
+        format_row_binary(row, transformer, data)
+    data += _binary_trailer
+    return bytes(data)
+
+
+def copy_data(conn: Connection, table: Table, columns: Sequence[str], data: bytes) -> None:
+    """PostgreSQL: COPY the output of :func:`binary_copy_data` into ``table``."""
+    with _copy(conn, table, columns, binary=True) as copy:
+        copy.write(data)
 
 
 def _binary_type(kind: Any) -> str:
