@@ -8,7 +8,7 @@ SEED ?= 7
 # $300M for a 50M-user exchange, scaled to the demo exchange: $6 per user.
 DEMO_BUDGET_USD ?= $(shell echo $$(( $(USERS) * 6 )))
 
-.PHONY: demo test lint typecheck bench clean install browser
+.PHONY: demo test lint typecheck bench clean install browser bench-web
 
 install: $(STAMP)
 
@@ -55,6 +55,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py --users 1000000
+
+# Load test of the web service (wrk on loopback, PostgreSQL behind); installs wrk if missing.
+BENCH_WEB_USERS ?= 1000000
+bench-web: $(STAMP)
+	command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python benchmarks/bench_web.py --users $(BENCH_WEB_USERS)
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

@@ -1,0 +1,639 @@
+"""Load test of the web service on loopback: the voucher list and eligibility endpoints
+with PostgreSQL behind them, driven by ``wrk``, against baselines in the same run.
+
+Usage::
+
+    python benchmarks/bench_web.py [--users 1000000] [--duration 15] [--connections 16]
+    python benchmarks/bench_web.py --users 25000000 --nodelay    # serve with TCP_NODELAY
+    python benchmarks/bench_web.py --users 25000000 --breakdown-only  # where the time goes
+    make bench-web                                               # installs wrk if missing
+
+Method:
+
+1. The published run: ``programs/together-2025-10.toml`` run on the synthetic exchange
+   of ``--users`` users, budget $12 per exchange user (the what-if benchmark's run
+   folder, shared with it under ``benchmarks/data/whatif-runs/``, made once if missing).
+   At 25,000,000 exchange users that is 994,180 liquidated users and 472,076 vouchers
+   (the programme's own $300M budget); at 1,000,000, 39,507 and 18,945.
+2. A fresh PostgreSQL schema ``bench_web_*`` (dropped afterwards), migrated; the run is
+   distributed into it with ``recompense.distribution.distribute`` (timed), then
+   ``ANALYZE``. Connections carry ``application_name=bench_web`` so that the CPU of
+   their PostgreSQL backends can be read from ``/proc``.
+3. The service with ``--workers`` (default 2: one per core) on a free loopback port:
+   ``recompense serve`` as shipped, or with ``--nodelay`` the same app factory under
+   uvicorn with TCP_NODELAY on every connection (:class:`NoDelayH11`: with several
+   workers uvicorn's own listening socket leaves it off, and each answer waits ~40 ms
+   for the client's delayed ACK). ``wrk`` (``--threads``, ``--connections``) runs a
+   generated Lua script that rotates over ``--sample`` users, each with their own
+   bearer token (HS256, minted as ``recompense token`` does). Per target: ``--warmup``
+   seconds unmeasured, then ``--duration`` seconds measured.
+4. Targets, in the same run:
+
+   - ``uvicorn floor``: a bare ASGI app answering ``ok`` under the same uvicorn, worker
+     count and TCP setting — the most this server stack can do on this machine now;
+   - ``GET /healthz``: the service's own cheapest route (routing, middleware, no
+     authentication, no database);
+   - ``vouchers``: ``GET /api/users/{id}/vouchers`` for eligible users (token, two
+     indexed queries);
+   - ``eligibility``: ``GET /api/programs/{p}/users/{id}/eligibility`` for liquidated
+     users (token, binary search in the run index, the explanation in words);
+   - ``mixed``: the two alternating.
+
+5. Per target: requests/s, latency p50/p90/p99 (``wrk``'s histogram), errors (non-2xx
+   answers and socket errors), the ratio of requests/s to the two baselines, and CPU
+   milliseconds per request of the server processes and of their PostgreSQL backends
+   (from ``/proc``: robust to other processes sharing the cores, unlike wall-clock
+   figures; the capacity of two idle cores is estimated from it). The 1-minute load
+   average is printed per target. The target (≥ 1,000 requests/s with p99 ≤ 50 ms) is
+   reported as met or missed, never enforced.
+6. ``--breakdown N``: where a request's time goes, in this process, N calls per step,
+   CPU time: token verification (first use, cached), pool checkout with and without
+   the pre-ping, the two voucher queries, the eligibility story, and whole requests
+   through the app's ASGI interface (no socket).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+ROOT = HERE.parent
+PROGRAM_FILE = ROOT / "programs" / "together-2025-10.toml"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+SECRET = "bench-web-" + "k" * 40
+USD_PER_USER = 12
+TARGET_RPS, TARGET_P99_MS = 1000, 50.0
+
+LUA = """
+local users = {%(users)s}
+local mode, program = "%(mode)s", "%(program)s"
+local n, i = #users, 0
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("start", counter * 7919)
+end
+function init(args)
+  i = start or 0
+end
+function request()
+  i = i + 1
+  local u = users[(i %% n) + 1]
+  local path
+  local kind = mode
+  if mode == "mixed" then kind = (i %% 2 == 0) and "vouchers" or "eligibility" end
+  if kind == "vouchers" then
+    path = "/api/users/" .. u[1] .. "/vouchers"
+  elseif kind == "eligibility" then
+    path = "/api/programs/" .. program .. "/users/" .. u[1] .. "/eligibility"
+  else
+    path = mode
+  end
+  return wrk.format("GET", path, {["Authorization"] = "Bearer " .. u[2]})
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %%d, "seconds": %%f, "p50_us": %%d, "p90_us": %%d, "p99_us": %%d, '
+    .. '"max_us": %%d, "status_errors": %%d, "socket_errors": %%d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+class NoDelayH11(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with TCP_NODELAY set on each connection.
+
+    With ``--workers`` > 1 uvicorn binds the listening socket itself with protocol 0,
+    and asyncio only sets TCP_NODELAY when the protocol is ``IPPROTO_TCP``: answers
+    written in two segments (headers, then body) then wait for the client's delayed
+    ACK, about 40 ms each. With one worker asyncio binds the socket and sets it.
+    """
+
+    def connection_made(self, transport: Any) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
+
+RUNNER = """
+import sys, uvicorn, bench_web
+app, factory, nodelay, port, _, workers = sys.argv[1:]
+uvicorn.run(app, factory=factory == "1", http=bench_web.NoDelayH11 if nodelay == "1" else "h11",
+            host="127.0.0.1", port=int(port), workers=int(workers), log_level="warning")
+"""
+
+
+async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The ``uvicorn floor`` baseline: the least an ASGI app can do."""
+    if scope["type"] != "http":  # lifespan: accept startup and shutdown
+        while (message := await receive())["type"] != "lifespan.shutdown":
+            await send({"type": message["type"] + ".complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    headers = [(b"content-type", b"text/plain"), (b"content-length", b"2")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def main() -> None:
+    args = _arguments()
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        sys.exit("wrk is not installed: `make bench-web` installs it (apt-get install wrk)")
+    run = ensure_run(args.users)
+    manifest = json.loads((run / "manifest.json").read_text())
+    program = manifest["program"]["id"]
+    print(
+        f"run: {run.name}: {manifest['counts']['liquidated']:,} liquidated users, "
+        f"{manifest['counts']['eligible']:,} vouchers"
+    )
+    with pg_schema() as url:
+        seconds = _distribute(run, url)
+        print(f"distributed into PostgreSQL in {seconds:.1f} s (then ANALYZE)")
+        users = sample_users(run, args.sample)
+        env = {**os.environ, "RECOMPENSE_JWT_SECRET": SECRET}
+        env.pop("RECOMPENSE_JWT_PUBLIC_KEY", None)
+        results = [] if args.breakdown_only else measure_all(args, url, users, program, env)
+        if args.breakdown:
+            breakdown(url, users, program, args.breakdown)
+    if results:
+        report(results, args)
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=1_000_000, help="exchange users")
+    parser.add_argument("--duration", type=int, default=15, help="measured seconds per target")
+    parser.add_argument("--warmup", type=int, default=3, help="unmeasured seconds first")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers")
+    parser.add_argument("--sample", type=int, default=5000, help="users rotated over")
+    parser.add_argument(
+        "--nodelay", action="store_true", help="serve with TCP_NODELAY (uvicorn, same app)"
+    )
+    parser.add_argument("--breakdown", type=int, default=2000, help="calls per step (0: none)")
+    parser.add_argument("--breakdown-only", action="store_true", help="skip the load test")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    return parser.parse_args()
+
+
+def ensure_run(users: int) -> Path:
+    """The what-if benchmark's published run for ``users`` exchange users (made if missing)."""
+    from recompense.runs import execute_run
+
+    data = DATA / f"users-{users}-seed-7"
+    if not data.exists():
+        command = [sys.executable, "-m", "recompense.cli", "synth", "--users", str(users)]
+        subprocess.run([*command, "--seed", "7", "--out", str(data), "--json"], check=True)
+    budget = Decimal(USD_PER_USER * users)
+    run = DATA / "whatif-runs" / f"{data.name}-budget-{budget}"
+    if not run.exists():
+        execute_run(PROGRAM_FILE, data, run, budget_usd=budget)
+    return run
+
+
+@contextlib.contextmanager
+def pg_schema() -> Iterator[str]:
+    import psycopg
+
+    from recompense.ledger.db import upgrade
+
+    plain = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    schema = f"bench_web_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}&application_name=bench_web"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        from recompense.ledger.db import connect
+
+        connect(url).dispose()
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def _distribute(run: Path, url: str) -> float:
+    import sqlalchemy as sa
+
+    from recompense.distribution.distribute import distribute
+    from recompense.ledger.db import connect
+
+    start = time.perf_counter()
+    distribute(run, url)
+    seconds = time.perf_counter() - start
+    with connect(url).begin() as conn:
+        conn.execute(sa.text("ANALYZE"))
+    return seconds
+
+
+def sample_users(run: Path, count: int) -> dict[str, list[tuple[int, str]]]:
+    """Random liquidated users, and random eligible ones, each with a bearer token."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from recompense.web.auth import mint_token
+    from recompense.web.settings import Settings
+
+    table = pq.read_table(run / "eligibility.parquet", columns=["user_id", "eligible"])
+    ids = np.asarray(table["user_id"].to_numpy())
+    eligible = np.asarray(table["eligible"].to_numpy(), dtype=bool)
+    rng = np.random.default_rng(7)
+    settings = Settings.from_env({"RECOMPENSE_JWT_SECRET": SECRET}, db_url="unused")
+
+    def with_tokens(pool: Any) -> list[tuple[int, str]]:
+        chosen = rng.choice(pool, size=min(count, len(pool)), replace=False)
+        ttl = 4 * 3600
+        return [
+            (int(u), mint_token(settings, role="user", user_id=int(u), ttl_s=ttl)) for u in chosen
+        ]
+
+    return {"eligible": with_tokens(ids[eligible]), "liquidated": with_tokens(ids)}
+
+
+def measure_all(
+    args: argparse.Namespace, url: str, users: dict[str, Any], program: str, env: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The floor, then the service: ``recompense serve`` as shipped, or with TCP_NODELAY."""
+    results = []
+    env = {**env, "PYTHONPATH": os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])}
+    env["RECOMPENSE_DB_URL"] = url
+    env.setdefault("RECOMPENSE_SESSION_SECRET", "bench-web-session-" + "s" * 40)
+    nodelay = "1" if args.nodelay else "0"
+
+    def runner(app: str, factory: str) -> Any:
+        return lambda port: [sys.executable, "-c", RUNNER, app, factory, nodelay, str(port)]
+
+    with server(runner("bench_web:hello", "0"), args.workers, env) as (base, pid):
+        results.append(measure(args, base, pid, "uvicorn floor", "/", users["eligible"], program))
+    if args.nodelay:
+        serve = runner("recompense.web.app:create_app", "1")
+    else:
+        serve = lambda port: [  # noqa: E731
+            *(sys.executable, "-m", "recompense.cli", "serve", "--db", url),
+            *("--port", str(port), "--log-level", "warning"),
+        ]
+    with server(serve, args.workers, env) as (base, pid):
+        targets = [
+            ("GET /healthz", "/healthz", users["eligible"]),
+            ("vouchers", "vouchers", users["eligible"]),
+            ("eligibility", "eligibility", users["liquidated"]),
+            ("mixed", "mixed", users["eligible"]),
+        ]
+        for name, mode, pool in targets:
+            results.append(measure(args, base, pid, name, mode, pool, program))
+    return results
+
+
+@contextlib.contextmanager
+def server(command: Any, workers: int, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """A server on a free port: ``command(port)`` plus the worker count; (base URL, pid)."""
+    import httpx
+
+    port = _free_port()
+    full = [*command(port), "--workers", str(workers)]
+    log = tempfile.TemporaryFile()  # noqa: SIM115  (closed in the finally below)
+    process = subprocess.Popen(full, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                sys.exit(f"server did not start: {log.read().decode(errors='replace')}")
+            time.sleep(0.5)
+        yield base, process.pid
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def measure(
+    args: argparse.Namespace,
+    base: str,
+    pid: int,
+    name: str,
+    mode: str,
+    pool: list[tuple[int, str]],
+    program: str,
+) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        rows = ",".join(f'{{"{u}","{t}"}}' for u, t in pool)
+        script.write(LUA % {"users": rows, "mode": mode, "program": program})
+    try:
+        _wrk(args, base, script.name, args.warmup)
+        load_before = os.getloadavg()[0]
+        cpu_before = _server_cpu(pid), _postgres_cpu()
+        result = _wrk(args, base, script.name, args.duration)
+        cpu_after = _server_cpu(pid), _postgres_cpu()
+    finally:
+        os.unlink(script.name)
+    done = max(result["requests"], 1)
+    result.update(
+        name=name,
+        rps=result["requests"] / result["seconds"],
+        server_cpu_ms=(cpu_after[0] - cpu_before[0]) * 1000 / done,
+        postgres_cpu_ms=max(cpu_after[1] - cpu_before[1], 0.0) * 1000 / done,
+        load_before=load_before,
+        load_after=os.getloadavg()[0],
+    )
+    print(_line(result), flush=True)
+    return result
+
+
+def _wrk(args: argparse.Namespace, base: str, script: str, seconds: int) -> dict[str, Any]:
+    command = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds}s"]
+    out = subprocess.run(
+        [*command, "--timeout", "5s", "-s", script, base], capture_output=True, text=True
+    )
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            found: dict[str, Any] = json.loads(line[len("RESULT ") :])
+            return found
+    sys.exit(f"wrk failed: {out.stdout}\n{out.stderr}")
+
+
+def _server_cpu(pid: int) -> float:
+    """CPU seconds of the server process and all its workers."""
+    import psutil
+
+    total = 0.0
+    root = psutil.Process(pid)
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds of the PostgreSQL backends serving ``application_name=bench_web``."""
+    import psutil
+    import psycopg
+
+    plain = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain) as conn:
+        pids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'bench_web'"
+            )
+        ]
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def breakdown(url: str, users: dict[str, Any], program: str, count: int) -> None:
+    """CPU microseconds per call of each step behind the two endpoints, one call at a time
+    in this process (``time.process_time``: every thread, no other process counted)."""
+    import sqlalchemy as sa
+
+    from recompense.ledger.db import connect
+    from recompense.web import queries
+    from recompense.web.auth import Verifier
+    from recompense.web.i18n import Translator
+    from recompense.web.routes.eligibility import eligibility_out
+    from recompense.web.service import Service
+    from recompense.web.settings import Settings
+    from recompense.web.story import story
+
+    settings = Settings.from_env({"RECOMPENSE_JWT_SECRET": SECRET}, db_url=url)
+    eligible, liquidated = users["eligible"][:count], users["liquidated"][:count]
+    engine, plain = connect(url), sa.create_engine(url)  # plain: no pool pre-ping
+    index = Service(settings).index(program)
+    warm = Verifier(settings)
+    for _, token in eligible:
+        warm.verify(token)
+    steps: list[tuple[str, list[tuple[int, str]], Any]] = [
+        ("token verified (first use: HS256)", eligible, lambda u, t: Verifier(settings).verify(t)),
+        ("token verified (cached)", eligible, lambda u, t: warm.verify(t)),
+        ("pool checkout with pre-ping", eligible, lambda u, t: engine.connect().close()),
+        ("pool checkout without pre-ping", eligible, lambda u, t: plain.connect().close()),
+        (
+            "vouchers + credits (2 queries)",
+            eligible,
+            lambda u, t: queries.vouchers_and_credits(engine, u),
+        ),
+        (
+            "story + eligibility_out",
+            liquidated,
+            lambda u, t: eligibility_out(story(index, u), Translator("en")),
+        ),
+    ]
+    held = engine.connect()  # closed below: an open transaction would block DROP SCHEMA
+    raw = held.connection.driver_connection
+    sql = "SELECT * FROM vouchers WHERE user_id = %s ORDER BY issued_at, id"
+    steps += [
+        ("voucher query on a held connection", eligible, lambda u, t: _held(held, u)),
+        ("the same query in plain psycopg", eligible, lambda u, t: _raw(raw, sql, u)),
+    ]
+    steps += _asgi_steps(settings, program, eligible, liquidated)
+    print(f"\nWhere the time goes: CPU µs per call, in-process, {count:,} calls each")
+    for name, pool, step in steps:
+        for user, token in pool[:50]:
+            step(user, token)  # warm caches and the pool
+        start = time.process_time()
+        for user, token in pool:
+            step(user, token)
+        print(f"  {name:<44} {(time.process_time() - start) * 1e6 / len(pool):8.0f}")
+    held.close()
+    by_package(settings, "/api/users/{u}/vouchers", eligible)
+    by_package(settings, f"/api/programs/{program}/users/{{u}}/eligibility", liquidated)
+
+
+def _held(conn: Any, user: int) -> None:
+    from recompense.web import queries
+
+    queries._user_vouchers(conn, user)
+
+
+def _raw(conn: Any, sql: str, user: int) -> None:
+    conn.execute(sql, (user,)).fetchall()
+
+
+def _asgi_steps(
+    settings: Any, program: str, eligible: list[Any], liquidated: list[Any]
+) -> list[tuple[str, list[tuple[int, str]], Any]]:
+    """Whole requests through the app's ASGI interface (no socket, no uvicorn)."""
+    import asyncio
+
+    import httpx
+
+    from recompense.web.app import create_app
+
+    app = create_app(settings)
+    loop = asyncio.new_event_loop()
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b")
+
+    def get(path: str, token: str) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        answer = loop.run_until_complete(client.get(path, headers=headers))
+        assert answer.status_code == 200, answer.text
+
+    def request(template: str) -> Any:
+        return lambda u, t: get(template.format(u=u, p=program), t)
+
+    return [
+        ("ASGI request: GET /healthz (incl. httpx client)", eligible, request("/healthz")),
+        ("ASGI request: vouchers", eligible, request("/api/users/{u}/vouchers")),
+        (
+            "ASGI request: eligibility",
+            liquidated,
+            request("/api/programs/{p}/users/{u}/eligibility"),
+        ),
+    ]
+
+
+def by_package(settings: Any, path: str, pool: list[tuple[int, str]]) -> None:
+    """CPU of whole requests to ``path`` through the ASGI app, by package, under cProfile.
+
+    FastAPI runs sync endpoints, dependencies and response validation in a thread pool,
+    which cProfile does not follow: for this measurement they run inline instead (the
+    thread hops themselves are then not counted).
+    """
+    import asyncio
+    import cProfile
+    import pstats
+
+    import fastapi.dependencies.utils
+    import fastapi.routing
+
+    from recompense.web.app import create_app
+
+    async def inline(func: Any, *args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    saved = fastapi.routing.run_in_threadpool, fastapi.dependencies.utils.run_in_threadpool
+    fastapi.routing.run_in_threadpool = fastapi.dependencies.utils.run_in_threadpool = inline
+    app = create_app(settings)
+
+    async def call(url: str, token: str) -> None:
+        scope = {
+            **{"type": "http", "http_version": "1.1", "method": "GET", "scheme": "http"},
+            **{"path": url, "raw_path": url.encode(), "query_string": b"", "root_path": ""},
+            "headers": [(b"host", b"b"), (b"authorization", f"Bearer {token}".encode())],
+            **{"client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)},
+        }
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                assert message["status"] == 200, message
+
+        await app(scope, receive, send)
+
+    async def all_calls() -> None:
+        for user, token in pool:
+            await call(path.format(u=user), token)
+
+    try:
+        asyncio.run(all_calls())  # warm: tokens, run index, pool
+        profiler = cProfile.Profile(time.process_time)
+        profiler.runcall(asyncio.run, all_calls())
+    finally:
+        fastapi.routing.run_in_threadpool, fastapi.dependencies.utils.run_in_threadpool = saved
+    stats: dict[str, float] = {}
+    for (filename, _, _), (_, _, tottime, _, _) in pstats.Stats(profiler).stats.items():  # type: ignore[attr-defined]
+        stats[_package(filename)] = stats.get(_package(filename), 0.0) + tottime
+    total = sum(stats.values())
+    print(f"  {path}: {total * 1e6 / len(pool):.0f} µs CPU per request under cProfile, by package:")
+    for name, seconds in sorted(stats.items(), key=lambda kv: -kv[1])[:9]:
+        print(f"    {name:<24} {100 * seconds / total:5.1f} %")
+
+
+def _package(filename: str) -> str:
+    if "site-packages/" in filename:
+        return filename.split("site-packages/")[1].split("/")[0].removesuffix(".py")
+    if "/src/recompense/" in filename:
+        return "recompense." + filename.split("/src/recompense/")[1].split("/")[0]
+    if filename.startswith("~") or "/lib/python3" in filename:
+        return "Python (stdlib, builtins)"
+    return filename
+
+
+def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    floor = next(r for r in results if r["name"] == "uvicorn floor")["rps"]
+    health = next(r for r in results if r["name"] == "GET /healthz")["rps"]
+    print(
+        f"\n{args.workers} workers, wrk {args.threads} thread(s) {args.connections} "
+        f"connections, {args.duration} s per target, {os.cpu_count()} cores"
+    )
+    columns = "target | req/s | × floor | × healthz | p50 | p90 | p99 | errors | CPU ms/req"
+    print(f"| {columns} (server + PG) |\n|" + "---|" * 9)
+    for r in results:
+        print(
+            f"| {r['name']} | {r['rps']:,.0f} | {r['rps'] / floor:.2f} | {r['rps'] / health:.2f} "
+            f"| {r['p50_us'] / 1000:.1f} ms | {r['p90_us'] / 1000:.1f} ms "
+            f"| {r['p99_us'] / 1000:.1f} ms | {r['status_errors'] + r['socket_errors']} "
+            f"| {r['server_cpu_ms']:.2f} + {r['postgres_cpu_ms']:.2f} |"
+        )
+    for r in results:
+        if r["name"] in ("vouchers", "eligibility", "mixed"):
+            met = r["rps"] >= TARGET_RPS and r["p99_us"] / 1000 <= TARGET_P99_MS
+            cores = os.cpu_count() or 1
+            capacity = cores * 1000 / max(r["server_cpu_ms"] + r["postgres_cpu_ms"], 1e-9)
+            print(
+                f"{r['name']}: target ≥ {TARGET_RPS:,} req/s with p99 ≤ {TARGET_P99_MS:.0f} ms: "
+                f"{'MET' if met else 'MISSED'} ({r['rps']:,.0f} req/s, p99 "
+                f"{r['p99_us'] / 1000:.1f} ms); CPU-bound ceiling on {cores} idle cores "
+                f"≈ {capacity:,.0f} req/s"
+            )
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+def _line(r: dict[str, Any]) -> str:
+    return (
+        f"{r['name']:>28}: {r['rps']:8,.0f} req/s  p50 {r['p50_us'] / 1000:6.1f} ms  "
+        f"p99 {r['p99_us'] / 1000:6.1f} ms  errors {r['status_errors'] + r['socket_errors']}  "
+        f"CPU/req {r['server_cpu_ms']:.2f} + {r['postgres_cpu_ms']:.2f} ms  "
+        f"load {r['load_before']:.1f}"
+    )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+if __name__ == "__main__":
+    main()
