@@ -240,3 +240,18 @@ def test_ops_opens_the_dashboard_and_runs_a_what_if(site: Site, page) -> None:
     assert expected.eligible < published  # the change did something
     site.shot(page, "9-whatif")
     assert (site.run / "manifest.json").read_bytes() == manifest  # never changes the run
+
+
+def test_ops_finds_a_user_sees_their_page_and_the_audit_trail(site: Site, page) -> None:
+    user = site.eligible[6]
+    page.goto(site.link("ops"))
+    page.fill("#user_id", str(user))
+    page.get_by_test_id("user-search-button").click()
+    assert page.get_by_test_id("user-view").get_attribute("data-user-id") == str(user)
+    row = page.locator(f'[data-testid=voucher][data-voucher-id="{voucher_id(PROGRAM, user)}"]')
+    assert row.get_attribute("data-status") == "issued"
+    assert page.get_by_test_id("redeem-button").count() == 0  # staff never redeem for them
+    assert page.get_by_test_id("audit-entries").locator("tbody tr").count() >= 1
+    accesses = page.get_by_test_id("audit-accesses").inner_text()
+    assert "user page" in accesses and "ops" in accesses  # this very look is on record
+    site.shot(page, "10-ops-user")
