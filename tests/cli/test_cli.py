@@ -179,3 +179,12 @@ def _dead(path: Path) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+def test_distribute_cli_batch_default_is_the_library_default():
+    import inspect
+
+    from recompense.cli.ledger_cmd import distribute
+    from recompense.distribution.distribute import DEFAULT_BATCH
+
+    assert inspect.signature(distribute).parameters["batch_size"].default == DEFAULT_BATCH

@@ -38,7 +38,8 @@ def db_upgrade(db: DB = DEFAULT_URL) -> None:
 def distribute(
     run_dir: Annotated[Path, typer.Option("--run", help="Run folder to distribute.")],
     db: DB = DEFAULT_URL,
-    batch_size: Annotated[int, typer.Option(min=1, help="Vouchers per transaction.")] = 5_000,
+    # distribution.DEFAULT_BATCH (not imported here: the CLI starts without pyarrow).
+    batch_size: Annotated[int, typer.Option(min=1, help="Vouchers per transaction.")] = 20_000,
     as_json: JSON = False,
 ) -> None:
     """Issue one voucher per eligible user, exactly once (safe to re-run and to run twice).

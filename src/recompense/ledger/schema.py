@@ -44,8 +44,21 @@ TS = DateTime(timezone=True)
 BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
 VOUCHER_STATES = ("issued", "redeemed", "expired", "revoked")
 NOTIFICATION_STATES = ("pending", "sending", "sent", "failed")
-ENTRY_KINDS = ("fund", "issue", "redeem", "expire", "revoke", "reversal")
-ACCOUNT_KINDS = ("external", "fund", "liability", "wallet")
+ENTRY_KINDS = (
+    "fund",
+    "issue",
+    "redeem",
+    "expire",
+    "revoke",
+    "reversal",
+    # The loan fund's entries (migration 0003).
+    "loan-disburse",
+    "loan-accrue",
+    "loan-fee",
+    "loan-repay",
+    "loan-write-off",
+)
+ACCOUNT_KINDS = ("external", "fund", "liability", "wallet", "receivable", "income")
 CHANNELS = ("email", "push")
 
 
