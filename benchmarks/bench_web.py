@@ -73,6 +73,9 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+if "BENCH_WEB_SWITCH_INTERVAL" in os.environ:  # --switch-interval, in the workers too
+    sys.setswitchinterval(float(os.environ["BENCH_WEB_SWITCH_INTERVAL"]))
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 ROOT = HERE.parent
@@ -193,6 +196,11 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--nodelay", action="store_true", help="serve with TCP_NODELAY (uvicorn, same app)"
     )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        help="sys.setswitchinterval in the workers (with --nodelay; default Python's 0.005 s)",
+    )
     parser.add_argument("--breakdown", type=int, default=2000, help="calls per step (0: none)")
     parser.add_argument("--breakdown-only", action="store_true", help="skip the load test")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -283,6 +291,8 @@ def measure_all(
     env["RECOMPENSE_DB_URL"] = url
     env.setdefault("RECOMPENSE_SESSION_SECRET", "bench-web-session-" + "s" * 40)
     nodelay = "1" if args.nodelay else "0"
+    if args.switch_interval:
+        env["BENCH_WEB_SWITCH_INTERVAL"] = str(args.switch_interval)
 
     def runner(app: str, factory: str) -> Any:
         return lambda port: [sys.executable, "-c", RUNNER, app, factory, nodelay, str(port)]
