@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from web_support import Keys, settings_for
 
 from recompense.distribution.distribute import distribute, voucher_id
 from recompense.web.app import create_app
@@ -29,15 +30,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-SECRET = "s" * 48
-ISSUER, AUDIENCE = "https://id.example.test", "recompense-web"
 PROGRAM = "together-2025-10"
-
-
-@dataclass(frozen=True)
-class Keys:
-    private_pem: bytes
-    public_pem: str
 
 
 @dataclass
@@ -89,18 +82,6 @@ def web_run(small_run, tmp_path_factory) -> Path:
     shutil.copytree(small_run, run)
     commit_run(run, workers=1, environ={})
     return run
-
-
-def settings_for(url: str, keys: Keys) -> Settings:
-    return Settings.from_env(
-        {
-            "RECOMPENSE_JWT_SECRET": SECRET,
-            "RECOMPENSE_JWT_PUBLIC_KEY": keys.public_pem,
-            "RECOMPENSE_JWT_ISSUER": ISSUER,
-            "RECOMPENSE_JWT_AUDIENCE": AUDIENCE,
-        },
-        db_url=url,
-    )
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ import pytest
 from browser_support import fresh_ledger
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from web_support import settings_for
 
-from conftest import settings_for
 from recompense.distribution.distribute import distribute, voucher_id
 from recompense.web.app import create_app
 

@@ -7,8 +7,8 @@ import time
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from web_support import AUDIENCE, ISSUER, SECRET, settings_for
 
-from conftest import AUDIENCE, ISSUER, SECRET, settings_for
 from recompense.web.app import create_app
 from recompense.web.auth import COOKIE, Principal, TokenError, Verifier
 from recompense.web.errors import WebSettingsError

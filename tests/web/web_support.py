@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from recompense.web.settings import Settings
+
+SECRET = "s" * 48
+ISSUER, AUDIENCE = "https://id.example.test", "recompense-web"
 CALLERS = ("anon", "own", "other", "ops", "auditor", "account_manager", "credit_committee")
 PROGRAM = "together-2025-10"
 
@@ -46,3 +51,21 @@ def call(served: Any, client: Any, method: str, path: str, caller: str) -> Any:
             follow_redirects=False,
         )
     return client.post(url, headers=headers, follow_redirects=False)
+
+
+@dataclass(frozen=True)
+class Keys:
+    private_pem: bytes
+    public_pem: str
+
+
+def settings_for(url: str, keys: Keys) -> Settings:
+    return Settings.from_env(
+        {
+            "RECOMPENSE_JWT_SECRET": SECRET,
+            "RECOMPENSE_JWT_PUBLIC_KEY": keys.public_pem,
+            "RECOMPENSE_JWT_ISSUER": ISSUER,
+            "RECOMPENSE_JWT_AUDIENCE": AUDIENCE,
+        },
+        db_url=url,
+    )
