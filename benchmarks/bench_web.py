@@ -4,7 +4,6 @@ with PostgreSQL behind them, driven by ``wrk``, against baselines in the same ru
 Usage::
 
     python benchmarks/bench_web.py [--users 1000000] [--duration 15] [--connections 16]
-    python benchmarks/bench_web.py --users 25000000 --nodelay    # serve with TCP_NODELAY
     python benchmarks/bench_web.py --users 25000000 --breakdown-only  # where the time goes
     make bench-web                                               # installs wrk if missing
 
@@ -20,17 +19,15 @@ Method:
    ``ANALYZE``. Connections carry ``application_name=bench_web`` so that the CPU of
    their PostgreSQL backends can be read from ``/proc``.
 3. The service with ``--workers`` (default 2: one per core) on a free loopback port:
-   ``recompense serve`` as shipped, or with ``--nodelay`` the same app factory under
-   uvicorn with TCP_NODELAY on every connection (:class:`NoDelayH11`: with several
-   workers uvicorn's own listening socket leaves it off, and each answer waits ~40 ms
-   for the client's delayed ACK). ``wrk`` (``--threads``, ``--connections``) runs a
+   ``recompense serve`` itself (uvicorn with TCP_NODELAY on every connection:
+   :class:`recompense.web.server.NoDelayH11`). ``wrk`` (``--threads``, ``--connections``) runs a
    generated Lua script that rotates over ``--sample`` users, each with their own
    bearer token (HS256, minted as ``recompense token`` does). Per target: ``--warmup``
    seconds unmeasured, then ``--duration`` seconds measured.
 4. Targets, in the same run:
 
    - ``uvicorn floor``: a bare ASGI app answering ``ok`` under the same uvicorn, worker
-     count and TCP setting — the most this server stack can do on this machine now;
+     count and protocol class — the most this server stack can do on this machine now;
    - ``GET /healthz``: the service's own cheapest route (routing, middleware, no
      authentication, no database);
    - ``vouchers``: ``GET /api/users/{id}/vouchers`` for eligible users (token, two
@@ -70,11 +67,6 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-
-from uvicorn.protocols.http.h11_impl import H11Protocol
-
-if "BENCH_WEB_SWITCH_INTERVAL" in os.environ:  # --switch-interval, in the workers too
-    sys.setswitchinterval(float(os.environ["BENCH_WEB_SWITCH_INTERVAL"]))
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -123,27 +115,12 @@ end
 """
 
 
-class NoDelayH11(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol with TCP_NODELAY set on each connection.
-
-    With ``--workers`` > 1 uvicorn binds the listening socket itself with protocol 0,
-    and asyncio only sets TCP_NODELAY when the protocol is ``IPPROTO_TCP``: answers
-    written in two segments (headers, then body) then wait for the client's delayed
-    ACK, about 40 ms each. With one worker asyncio binds the socket and sets it.
-    """
-
-    def connection_made(self, transport: Any) -> None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
-
-
 RUNNER = """
-import sys, uvicorn, bench_web
-app, factory, nodelay, port, _, workers = sys.argv[1:]
-uvicorn.run(app, factory=factory == "1", http=bench_web.NoDelayH11 if nodelay == "1" else "h11",
-            host="127.0.0.1", port=int(port), workers=int(workers), log_level="warning")
+import sys, uvicorn
+from recompense.web.server import NoDelayH11
+app, port, _, workers = sys.argv[1:]
+uvicorn.run(app, http=NoDelayH11, host="127.0.0.1", port=int(port), workers=int(workers),
+            log_level="warning")
 """
 
 
@@ -193,14 +170,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers")
     parser.add_argument("--sample", type=int, default=5000, help="users rotated over")
-    parser.add_argument(
-        "--nodelay", action="store_true", help="serve with TCP_NODELAY (uvicorn, same app)"
-    )
-    parser.add_argument(
-        "--switch-interval",
-        type=float,
-        help="sys.setswitchinterval in the workers (with --nodelay; default Python's 0.005 s)",
-    )
     parser.add_argument("--breakdown", type=int, default=2000, help="calls per step (0: none)")
     parser.add_argument("--breakdown-only", action="store_true", help="skip the load test")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -285,27 +254,23 @@ def sample_users(run: Path, count: int) -> dict[str, list[tuple[int, str]]]:
 def measure_all(
     args: argparse.Namespace, url: str, users: dict[str, Any], program: str, env: dict[str, str]
 ) -> list[dict[str, Any]]:
-    """The floor, then the service: ``recompense serve`` as shipped, or with TCP_NODELAY."""
+    """The floor (a bare ASGI app, same uvicorn set-up), then ``recompense serve``."""
     results = []
     env = {**env, "PYTHONPATH": os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])}
     env["RECOMPENSE_DB_URL"] = url
     env.setdefault("RECOMPENSE_SESSION_SECRET", "bench-web-session-" + "s" * 40)
-    nodelay = "1" if args.nodelay else "0"
-    if args.switch_interval:
-        env["BENCH_WEB_SWITCH_INTERVAL"] = str(args.switch_interval)
 
-    def runner(app: str, factory: str) -> Any:
-        return lambda port: [sys.executable, "-c", RUNNER, app, factory, nodelay, str(port)]
+    def floor(port: int) -> list[str]:
+        return [sys.executable, "-c", RUNNER, "bench_web:hello", str(port)]
 
-    with server(runner("bench_web:hello", "0"), args.workers, env) as (base, pid):
-        results.append(measure(args, base, pid, "uvicorn floor", "/", users["eligible"], program))
-    if args.nodelay:
-        serve = runner("recompense.web.app:create_app", "1")
-    else:
-        serve = lambda port: [  # noqa: E731
+    def serve(port: int) -> list[str]:
+        return [
             *(sys.executable, "-m", "recompense.cli", "serve", "--db", url),
             *("--port", str(port), "--log-level", "warning"),
         ]
+
+    with server(floor, args.workers, env) as (base, pid):
+        results.append(measure(args, base, pid, "uvicorn floor", "/", users["eligible"], program))
     with server(serve, args.workers, env) as (base, pid):
         targets = [
             ("GET /healthz", "/healthz", users["eligible"]),
@@ -444,7 +409,8 @@ def breakdown(url: str, users: dict[str, Any], program: str, count: int) -> None
     settings = Settings.from_env({"RECOMPENSE_JWT_SECRET": SECRET}, db_url=url)
     eligible, liquidated = users["eligible"][:count], users["liquidated"][:count]
     engine, plain = connect(url), sa.create_engine(url)  # plain: no pool pre-ping
-    index = Service(settings).index(program)
+    svc = Service(settings)
+    index = svc.index(program)
     warm = Verifier(settings)
     for _, token in eligible:
         warm.verify(token)
@@ -454,9 +420,14 @@ def breakdown(url: str, users: dict[str, Any], program: str, count: int) -> None
         ("pool checkout with pre-ping", eligible, lambda u, t: engine.connect().close()),
         ("pool checkout without pre-ping", eligible, lambda u, t: plain.connect().close()),
         (
-            "vouchers + credits (2 queries)",
+            "vouchers + credits, ledger engine (pre-ping, ROLLBACK)",
             eligible,
             lambda u, t: queries.vouchers_and_credits(engine, u),
+        ),
+        (
+            "vouchers + credits, the service's read engine",
+            eligible,
+            lambda u, t: queries.vouchers_and_credits(svc.reads, u),
         ),
         (
             "story + eligibility_out",
@@ -481,8 +452,9 @@ def breakdown(url: str, users: dict[str, Any], program: str, count: int) -> None
         start = time.process_time()
         for user, token in pool:
             step(user, token)
-        print(f"  {name:<44} {(time.process_time() - start) * 1e6 / len(pool):8.0f}")
+        print(f"  {name:<56} {(time.process_time() - start) * 1e6 / len(pool):8.0f}")
     held.close()
+    svc.reads.dispose()
     by_package(settings, "/api/users/{u}/vouchers", eligible)
     by_package(settings, f"/api/programs/{program}/users/{{u}}/eligibility", liquidated)
 
@@ -663,8 +635,6 @@ def _line(r: dict[str, Any]) -> str:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

@@ -91,9 +91,10 @@ def _fresh_postgres(request) -> str:
         pytest.skip(f"PostgreSQL not reachable at {base} (set RECOMPENSE_TEST_POSTGRES_URL): {exc}")
 
     def drop() -> None:
-        from recompense.ledger.db import connect
+        from recompense.ledger.db import connect, connect_reads
 
         connect(url).dispose()
+        connect_reads(url).dispose()
         with psycopg.connect(plain, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 

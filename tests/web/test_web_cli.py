@@ -11,8 +11,8 @@ import time
 
 import httpx
 from typer.testing import CliRunner
+from web_support import SECRET
 
-from conftest import SECRET
 from recompense.cli.main import app
 from recompense.web.auth import Principal, Verifier
 from recompense.web.settings import Settings
@@ -73,7 +73,18 @@ def test_serve_runs_the_service(served):
     for name in JWT_VARS[1:]:
         env.pop(name, None)
     server = subprocess.Popen(
-        [sys.executable, "-m", "recompense.cli", "serve", "--db", served.url, "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "recompense.cli",
+            "serve",
+            "--db",
+            served.url,
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

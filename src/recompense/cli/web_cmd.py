@@ -30,9 +30,8 @@ def serve(
 
     Example: recompense serve --db sqlite:///demo/ledger.db --port 8000
     """
-    import uvicorn
-
     from recompense.ledger.db import connect, require_schema
+    from recompense.web.server import run
     from recompense.web.settings import Settings
 
     guard(lambda: Settings.from_env(db_url=db))
@@ -41,15 +40,7 @@ def serve(
     os.environ["RECOMPENSE_DB_URL"] = db
     os.environ.setdefault("RECOMPENSE_SESSION_SECRET", secrets.token_hex(32))
     out.print(f"Serving on http://{host}:{port}/  (API schema: /api/openapi.json)")
-    uvicorn.run(
-        "recompense.web.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        proxy_headers=False,
-    )
+    run(host=host, port=port, workers=workers, log_level=log_level)
 
 
 @app.command()

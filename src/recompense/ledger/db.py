@@ -44,6 +44,26 @@ def connect(url: str = DEFAULT_URL) -> Engine:
     return engine
 
 
+@cache
+def connect_reads(url: str = DEFAULT_URL) -> Engine:
+    """A pooled engine for one-statement reads (cached per process; the web service's).
+
+    On PostgreSQL each checkout of :func:`connect`'s engine pings the server and each
+    return rolls back: two round trips around a one-query read. This engine reads in
+    autocommit with no pre-ping; a dropped connection fails the request it was serving,
+    the pool is invalidated and the next request reconnects. Writes keep using
+    :func:`connect`, in transactions. SQLite has no round trips to save: the same engine.
+    """
+    if not normalize_url(url).startswith("postgresql"):
+        return connect(url)
+    try:
+        return create_engine(
+            normalize_url(url), isolation_level="AUTOCOMMIT", pool_size=16, max_overflow=24
+        )
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise LedgerError(f"--db {url}: cannot use this database URL: {exc}") from exc
+
+
 def upgrade(url: str = DEFAULT_URL) -> str:
     """Apply every migration; return the revision the database is at."""
     from alembic import command

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     insert,
     select,
 )
@@ -139,7 +140,7 @@ def vouchers_and_credits(engine: Engine, user_id: int) -> tuple[list[Voucher], l
 
 def voucher(engine: Engine, voucher_id: str) -> Voucher | None:
     with engine.connect() as conn:
-        row = conn.execute(select(*_VOUCHER_COLUMNS).where(vouchers.c.id == voucher_id)).first()
+        row = conn.execute(_VOUCHER_BY_ID, {"voucher_id": voucher_id}).first()
     return None if row is None else _voucher(row)
 
 
@@ -150,11 +151,7 @@ def credits(engine: Engine, user_id: int, currencies: set[str]) -> list[Credit]:
 
 
 def _user_vouchers(conn: Connection, user_id: int) -> list[Voucher]:
-    rows = conn.execute(
-        select(*_VOUCHER_COLUMNS)
-        .where(vouchers.c.user_id == user_id)
-        .order_by(vouchers.c.issued_at, vouchers.c.id)
-    ).fetchall()
+    rows = conn.execute(_USER_VOUCHERS, {"user_id": user_id}).fetchall()
     return [_voucher(row) for row in rows]
 
 
@@ -162,25 +159,7 @@ def _credits(conn: Connection, user_id: int, currencies: set[str]) -> list[Credi
     codes = [wallet_code(user_id, currency) for currency in sorted(currencies)]
     if not codes:
         return []
-    query = (
-        select(
-            journal_entries.c.id,
-            journal_entries.c.kind,
-            journal_entries.c.program_id,
-            postings.c.voucher_id,
-            postings.c.amount_cents,
-            postings.c.currency,
-            journal_entries.c.created_at,
-        )
-        .select_from(
-            postings.join(ledger_accounts, ledger_accounts.c.id == postings.c.account_id).join(
-                journal_entries, journal_entries.c.id == postings.c.entry_id
-            )
-        )
-        .where(ledger_accounts.c.code.in_(codes))
-        .order_by(journal_entries.c.created_at, journal_entries.c.id)
-    )
-    rows = conn.execute(query).fetchall()
+    rows = conn.execute(_CREDITS, {"codes": codes}).fetchall()
     return [Credit(r[0], r[1], r[2], r[3], int(r[4]), r[5], aware(r[6])) for r in rows]
 
 
@@ -287,6 +266,34 @@ _VOUCHER_COLUMNS = (
     vouchers.c.issue_entry_id,
     vouchers.c.close_entry_id,
 )
+
+
+# The hot path's statements, built once: SQLAlchemy then reuses their cache key and
+# compiled form instead of rebuilding a select() (coercions, cache key) per request.
+_USER_VOUCHERS = (
+    select(*_VOUCHER_COLUMNS)
+    .where(vouchers.c.user_id == bindparam("user_id"))
+    .order_by(vouchers.c.issued_at, vouchers.c.id)
+)
+_CREDITS = (
+    select(
+        journal_entries.c.id,
+        journal_entries.c.kind,
+        journal_entries.c.program_id,
+        postings.c.voucher_id,
+        postings.c.amount_cents,
+        postings.c.currency,
+        journal_entries.c.created_at,
+    )
+    .select_from(
+        postings.join(ledger_accounts, ledger_accounts.c.id == postings.c.account_id).join(
+            journal_entries, journal_entries.c.id == postings.c.entry_id
+        )
+    )
+    .where(ledger_accounts.c.code.in_(bindparam("codes", expanding=True)))
+    .order_by(journal_entries.c.created_at, journal_entries.c.id)
+)
+_VOUCHER_BY_ID = select(*_VOUCHER_COLUMNS).where(vouchers.c.id == bindparam("voucher_id"))
 
 
 def _voucher(row: Any) -> Voucher:

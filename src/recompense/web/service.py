@@ -18,7 +18,7 @@ from fastapi import HTTPException
 from sqlalchemy import Engine
 
 from recompense.errors import RecompenseError
-from recompense.ledger.db import connect, require_schema
+from recompense.ledger.db import connect, connect_reads, require_schema
 from recompense.web import queries
 from recompense.web.runindex import RunIndex, load_run
 from recompense.web.settings import Settings
@@ -34,6 +34,7 @@ class Service:
         self.settings = settings
         self.engine: Engine = connect(settings.db_url)
         require_schema(self.engine)
+        self.reads: Engine = connect_reads(settings.db_url)
         self._lock = threading.Lock()
         self._programmes: dict[str, queries.Programme] = {}
         self._read_at = 0.0
@@ -44,7 +45,7 @@ class Service:
     def programmes(self) -> list[queries.Programme]:
         now = time.monotonic()
         if now - self._read_at > REFRESH_S:
-            self._programmes = {p.id: p for p in queries.programmes(self.engine)}
+            self._programmes = {p.id: p for p in queries.programmes(self.reads)}
             self._read_at = now
         return list(self._programmes.values())
 
