@@ -84,12 +84,11 @@ def build_schedule(
         )
     periods = term_days // period_days
     payment = instalment_cents(principal_cents, apr, periods, period_days)
-    rate = periodic_rate(apr, period_days)
     balance, rows = principal_cents, []
     for n in range(1, periods + 1):
-        with localcontext() as ctx:
-            ctx.prec = PRECISION
-            interest = round_cents(balance * rate)
+        # balance × APR × days / 365 with the division last: rounding the periodic rate
+        # first can turn an exact half cent into 0.4999… (then rounded down).
+        interest = interest_for_days(balance, apr, period_days)
         principal = balance if n == periods else min(balance, max(payment - interest, 0))
         rows.append(Instalment(n, start + timedelta(days=n * period_days), principal, interest))
         balance -= principal
