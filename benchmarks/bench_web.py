@@ -19,11 +19,11 @@ Method:
    ``ANALYZE``. Connections carry ``application_name=bench_web`` so that the CPU of
    their PostgreSQL backends can be read from ``/proc``.
 3. The service with ``--workers`` (default 2: one per core) on a free loopback port:
-   ``recompense serve`` itself (uvicorn with TCP_NODELAY on every connection:
-   :class:`recompense.web.server.NoDelayH11`). ``wrk`` (``--threads``, ``--connections``) runs a
-   generated Lua script that rotates over ``--sample`` users, each with their own
-   bearer token (HS256, minted as ``recompense token`` does). Per target: ``--warmup``
-   seconds unmeasured, then ``--duration`` seconds measured.
+   ``recompense serve`` itself (uvicorn on httptools and uvloop with TCP_NODELAY on every
+   connection: :data:`recompense.web.server.UVICORN_OPTIONS`). ``wrk`` (``--threads``,
+   ``--connections``) runs a generated Lua script that rotates over ``--sample`` users,
+   each with their own bearer token (HS256, minted as ``recompense token`` does). Per
+   target: ``--warmup`` seconds unmeasured, then ``--duration`` seconds measured.
 4. Targets, in the same run:
 
    - ``uvicorn floor``: a bare ASGI app answering ``ok`` under the same uvicorn, worker
@@ -117,10 +117,10 @@ end
 
 RUNNER = """
 import sys, uvicorn
-from recompense.web.server import NoDelayH11
+from recompense.web.server import UVICORN_OPTIONS
 app, port, _, workers = sys.argv[1:]
-uvicorn.run(app, http=NoDelayH11, host="127.0.0.1", port=int(port), workers=int(workers),
-            log_level="warning")
+uvicorn.run(app, host="127.0.0.1", port=int(port), workers=int(workers), log_level="warning",
+            **UVICORN_OPTIONS)
 """
 
 
