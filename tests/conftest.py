@@ -117,6 +117,16 @@ def ledger_url(request, tmp_path) -> str:
     return url
 
 
+@pytest.fixture
+def postgres_ledger_url(request) -> str:
+    """An empty, migrated ledger on PostgreSQL only, for what SQLite cannot show."""
+    from recompense.ledger.db import upgrade
+
+    url = _fresh_postgres(request)
+    upgrade(url)
+    return url
+
+
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory):
     """A finished run with ~600 vouchers: small enough for many kills, big enough for batches."""

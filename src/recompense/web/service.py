@@ -1,7 +1,8 @@
 """The application's state: the ledger engine, its programmes, and their runs in memory.
 
-One :class:`Service` per process. Programmes are re-read from the ledger at most every
-few seconds (a newly distributed programme appears without a restart); each
+One :class:`Service` per process. The list of programmes is read once, then re-read in
+the background when it is more than a few seconds old (a newly distributed programme
+appears without a restart, and no request waits for the read); each
 programme's run folder is loaded once into a :class:`~recompense.web.runindex.RunIndex`
 and its proofs store opened once (a :class:`~recompense.proofs.Prover`), both keyed by
 the run fingerprint the ledger recorded, so a lookup never touches Parquet.
@@ -9,6 +10,7 @@ the run fingerprint the ledger recorded, so a lookup never touches Parquet.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from recompense.proofs import Prover
 
 REFRESH_S = 5.0
+log = logging.getLogger(__name__)
 
 
 class Service:
@@ -37,24 +40,66 @@ class Service:
         self.reads: Engine = connect_reads(settings.db_url)
         self._lock = threading.Lock()
         self._programmes: dict[str, queries.Programme] = {}
-        self._read_at = 0.0
+        self._read_at: float | None = None  # never read yet
+        self._refreshing = threading.Lock()  # at most one background read at a time
         self._indexes: dict[tuple[str, str], RunIndex] = {}
         self._provers: dict[tuple[str, str], Prover | str] = {}
         self.cache: dict[tuple[str, str, str], Any] = {}  # derived figures per run
 
     def programmes(self) -> list[queries.Programme]:
-        now = time.monotonic()
-        if now - self._read_at > REFRESH_S:
-            self._programmes = {p.id: p for p in queries.programmes(self.reads)}
-            self._read_at = now
+        """The programmes in the ledger as last read (read now only the first time).
+
+        A list older than :data:`REFRESH_S` is re-read by a background thread while
+        requests go on with the one they have: a read on a request's own thread
+        competes for the GIL with the event loop and every other request, and under
+        load such reads were seen to take seconds, with every request in flight at
+        the moment of expiry reading too (``docs/benchmarks.md``, "Web service").
+        """
+        if self._read_at is None:
+            self.refresh()
+        elif time.monotonic() - self._read_at > REFRESH_S and self._refreshing.acquire(
+            blocking=False
+        ):
+            threading.Thread(
+                target=self._refresh_in_background, name="programmes-refresh", daemon=True
+            ).start()
         return list(self._programmes.values())
+
+    def in_memory(self, program_id: str | None = None) -> bool:
+        """Whether an answer needs no I/O: the programmes read; with ``program_id``, also
+        that programme among them and every programme's run loaded (a user's locale is
+        looked up in all of them). Routes that compute in memory answer on the event loop
+        when this holds, and from the thread pool when it does not."""
+        if self._read_at is None:
+            return False
+        if program_id is None:
+            return True
+        known = self.programmes()
+        if all(p.id != program_id for p in known):
+            return False
+        return all((p.id, p.run_fingerprint) in self._indexes for p in known)
+
+    def refresh(self) -> None:
+        """Read the programmes from the ledger now."""
+        read_at = time.monotonic()
+        self._programmes = {p.id: p for p in queries.programmes(self.reads)}
+        self._read_at = read_at
+
+    def _refresh_in_background(self) -> None:
+        try:
+            self.refresh()
+        except Exception as exc:  # the ledger unreachable for a moment: keep the last list
+            self._read_at = time.monotonic()  # and try again after REFRESH_S, not at once
+            log.warning("re-reading the programmes failed (the last list is kept): %s", exc)
+        finally:
+            self._refreshing.release()
 
     def programme(self, program_id: str) -> queries.Programme:
         """The programme, or 404 (after one fresh read, for one just distributed)."""
         found = {p.id: p for p in self.programmes()}.get(program_id)
         if found is None:
-            self._read_at = 0.0
-            found = {p.id: p for p in self.programmes()}.get(program_id)
+            self.refresh()
+            found = self._programmes.get(program_id)
         if found is None:
             raise HTTPException(404, f"no programme {program_id!r}")
         return found

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from recompense.report.template import CSS as CHART_CSS
 from recompense.web import pages
@@ -95,8 +96,11 @@ def logout(request: Request, _: AnyRole) -> Response:
 
 
 @router.get("/healthz", dependencies=[PUBLIC])
-def health(request: Request) -> Health:
-    return Health(status="ok", programmes=len(service(request).programmes()))
+async def health(request: Request) -> Health:
+    """Up, with the number of programmes (on the event loop once they have been read)."""
+    svc = service(request)
+    found = svc.programmes() if svc.in_memory() else await run_in_threadpool(svc.programmes)
+    return Health(status="ok", programmes=len(found))
 
 
 @router.get("/assets/charts.css", dependencies=[PUBLIC], response_class=Response)
