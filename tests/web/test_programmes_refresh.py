@@ -42,16 +42,18 @@ def _plain(url: str) -> tuple[str, str]:
 def test_a_programme_distributed_later_appears_without_a_restart(
     ledger_url, web_run, rsa_keys, monkeypatch
 ):
-    svc = Service(settings_for(ledger_url, rsa_keys))
-    assert _ids(svc) == []  # the first call reads the ledger, now
+    asked, listed = (Service(settings_for(ledger_url, rsa_keys)) for _ in range(2))
+    assert _ids(asked) == [] and _ids(listed) == []  # the first call reads the ledger, now
     distribute(web_run, ledger_url, batch_size=500)
-    assert _ids(svc) == []  # fresh enough: not read again
+    assert _ids(asked) == [] and _ids(listed) == []  # fresh enough: not read again
     # Asked for by id, a programme the list does not have yet is read at once.
-    assert svc.programme(PROGRAM).id == PROGRAM
+    assert asked.programme(PROGRAM).id == PROGRAM
+    # Once the list is old, a background re-read brings the programme in, its run loaded
+    # before the list shows it: the first request about it needs no I/O.
     monkeypatch.setattr(service_module, "REFRESH_S", 0.0)
-    svc._programmes = {}
-    assert _eventually(lambda: _ids(svc) == [PROGRAM])
-    _close(svc, monkeypatch)
+    assert _eventually(lambda: _ids(listed) == [PROGRAM])
+    assert listed.in_memory(PROGRAM)
+    _close(monkeypatch, asked, listed)
 
 
 def test_no_request_waits_for_the_re_read(postgres_ledger_url, web_run, rsa_keys, monkeypatch):
@@ -72,7 +74,7 @@ def test_no_request_waits_for_the_re_read(postgres_ledger_url, web_run, rsa_keys
         blocker.rollback()  # the lock goes; the re-read finishes
     assert _eventually(lambda: not svc._refreshing.locked())
     assert answered_in < 0.5  # 20 answers while the read was blocked for 0.5 s and more
-    _close(svc, monkeypatch)
+    _close(monkeypatch, svc)
 
 
 def test_a_failed_re_read_keeps_the_last_list(
@@ -93,15 +95,17 @@ def test_a_failed_re_read_keeps_the_last_list(
         admin.execute(f"ALTER TABLE {schema}.programs_away RENAME TO programs")
     svc._programmes = {}
     assert _eventually(lambda: _ids(svc) == [PROGRAM])  # read again once the table is back
-    _close(svc, monkeypatch)
+    _close(monkeypatch, svc)
 
 
-def _close(svc: Service, monkeypatch) -> None:
-    """No new re-read, the one under way finished, then the engines closed."""
+def _close(monkeypatch, *services: Service) -> None:
+    """No new re-read, those under way finished, then the engines (shared) closed."""
     monkeypatch.setattr(service_module, "REFRESH_S", 3600.0)
-    assert _eventually(lambda: not svc._refreshing.locked())
-    svc.engine.dispose()
-    svc.reads.dispose()
+    for svc in services:
+        assert _eventually(lambda svc=svc: not svc._refreshing.locked())
+    for svc in services:
+        svc.engine.dispose()
+        svc.reads.dispose()
 
 
 def test_in_memory_says_when_an_answer_needs_no_io(ledger_url, web_run, rsa_keys, monkeypatch):
@@ -117,4 +121,4 @@ def test_in_memory_says_when_an_answer_needs_no_io(ledger_url, web_run, rsa_keys
     svc.index(PROGRAM)
     assert svc.in_memory(PROGRAM)
     assert not svc.in_memory("no-such-programme")  # unknown: the thread pool reads again
-    _close(svc, monkeypatch)
+    _close(monkeypatch, svc)

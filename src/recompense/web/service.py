@@ -10,6 +10,7 @@ the run fingerprint the ledger recorded, so a lookup never touches Parquet.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -49,8 +50,9 @@ class Service:
     def programmes(self) -> list[queries.Programme]:
         """The programmes in the ledger as last read (read now only the first time).
 
-        A list older than :data:`REFRESH_S` is re-read by a background thread while
-        requests go on with the one they have: a read on a request's own thread
+        A list older than :data:`REFRESH_S` is re-read by a background thread (which
+        also loads the run of a programme distributed since, before the list shows it)
+        while requests go on with the one they have: a read on a request's own thread
         competes for the GIL with the event loop and every other request, and under
         load such reads were seen to take seconds, with every request in flight at
         the moment of expiry reading too (``docs/benchmarks.md``, "Web service").
@@ -87,7 +89,11 @@ class Service:
 
     def _refresh_in_background(self) -> None:
         try:
-            self.refresh()
+            read_at = time.monotonic()
+            found = {p.id: p for p in queries.programmes(self.reads)}
+            for p in found.values():  # one distributed since: its run is loaded here, first,
+                self._load_quietly(p)  # so that no request has to load it
+            self._programmes, self._read_at = found, read_at
         except Exception as exc:  # the ledger unreachable for a moment: keep the last list
             self._read_at = time.monotonic()  # and try again after REFRESH_S, not at once
             log.warning("re-reading the programmes failed (the last list is kept): %s", exc)
@@ -106,7 +112,9 @@ class Service:
 
     def index(self, program_id: str) -> RunIndex:
         """The programme's run in memory; 503 if its run folder cannot be read."""
-        p = self.programme(program_id)
+        return self._index_of(self.programme(program_id))
+
+    def _index_of(self, p: queries.Programme) -> RunIndex:
         key = (p.id, p.run_fingerprint)
         index = self._indexes.get(key)
         if index is not None:
@@ -120,6 +128,12 @@ class Service:
                     raise HTTPException(503, f"programme {p.id}: {exc}") from exc
                 self._indexes[key] = index
         return index
+
+    def _load_quietly(self, p: queries.Programme) -> None:
+        """Load the run unless it is loaded; a run that cannot be read is reported per
+        request, with its reason (503)."""
+        with contextlib.suppress(HTTPException):
+            self._index_of(p)
 
     def prover(self, program_id: str) -> Prover:
         """The programme's proofs, opened once; 404 while no commitment is published."""
@@ -138,10 +152,7 @@ class Service:
     def warm(self) -> None:
         """Load every programme's run now, so the first request is not the slow one."""
         for p in self.programmes():
-            try:
-                self.index(p.id)
-            except HTTPException:
-                continue  # reported per request with its reason
+            self._load_quietly(p)
 
     @staticmethod
     def _open_prover(run: Path) -> Prover | str:
