@@ -21,7 +21,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from recompense.web.app import SWITCH_INTERVAL_S
+from recompense.gil import SWITCH_INTERVAL_S
 from recompense.web.server import NoDelayHttpTools
 
 

@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recompense import __version__
+from recompense.gil import SWITCH_INTERVAL_S
 from recompense.loans import web as loans
 from recompense.web import pages
 from recompense.web.auth import PublicRoute, RoleCheck, Verifier
@@ -98,10 +99,6 @@ def create_app(
     return app
 
 
-# The GIL's switch interval in a serving process (CPython's default: 5 ms).
-SWITCH_INTERVAL_S = 0.0005
-
-
 def tune_process() -> None:
     """Set a worker process up for serving, once its start-up is done.
 
@@ -110,11 +107,11 @@ def tune_process() -> None:
       all (70–85 ms in a worker under load, every few seconds, finding nothing to free)
       and every request arriving meanwhile waited. Frozen, they are no longer scanned
       (0.8 ms a full collection); CPython's documentation recommends it for servers.
-    - The GIL's switch interval, 5 ms → 0.5 ms: the voucher list reads PostgreSQL from
-      the thread pool while the event loop thread keeps parsing requests, and psycopg
-      gives the GIL back at every wait on the socket; each time, taking it back cost up
-      to a full interval, so one query took 5–36 ms instead of 0.1 ms, and seconds in
-      a convoy under load. Measured in ``docs/benchmarks.md`` ("Web service").
+    - The GIL's switch interval, 5 ms → 0.5 ms (:mod:`recompense.gil`): the voucher list
+      reads PostgreSQL from the thread pool while the event loop thread keeps parsing
+      requests, and psycopg gives the GIL back at every wait on the socket; each time,
+      taking it back cost up to a full interval. Measured in ``docs/benchmarks.md``
+      ("Web service").
     """
     gc.collect()
     gc.freeze()
