@@ -81,19 +81,19 @@ class Service:
             return False
         return all((p.id, p.run_fingerprint) in self._indexes for p in known)
 
-    def refresh(self) -> None:
-        """Read the programmes from the ledger now."""
+    def refresh(self, *, load_runs: bool = False) -> None:
+        """Read the programmes from the ledger now; with ``load_runs``, load the run of
+        any programme not loaded yet before the new list shows it."""
         read_at = time.monotonic()
-        self._programmes = {p.id: p for p in queries.programmes(self.reads)}
-        self._read_at = read_at
+        found = {p.id: p for p in queries.programmes(self.reads)}
+        if load_runs:
+            for p in found.values():
+                self._load_quietly(p)
+        self._programmes, self._read_at = found, read_at
 
     def _refresh_in_background(self) -> None:
         try:
-            read_at = time.monotonic()
-            found = {p.id: p for p in queries.programmes(self.reads)}
-            for p in found.values():  # one distributed since: its run is loaded here, first,
-                self._load_quietly(p)  # so that no request has to load it
-            self._programmes, self._read_at = found, read_at
+            self.refresh(load_runs=True)  # so that no request has to load a new run
         except Exception as exc:  # the ledger unreachable for a moment: keep the last list
             self._read_at = time.monotonic()  # and try again after REFRESH_S, not at once
             log.warning("re-reading the programmes failed (the last list is kept): %s", exc)
@@ -102,7 +102,8 @@ class Service:
 
     def programme(self, program_id: str) -> queries.Programme:
         """The programme, or 404 (after one fresh read, for one just distributed)."""
-        found = {p.id: p for p in self.programmes()}.get(program_id)
+        self.programmes()  # read the first time; re-read in the background when old
+        found = self._programmes.get(program_id)
         if found is None:
             self.refresh()
             found = self._programmes.get(program_id)
