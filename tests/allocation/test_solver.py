@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 
 from recompense.allocation import AllocationError, allocate
+from recompense.allocation.solver import round_to_budget
 from strategies import allocation_problems
 
 
@@ -193,3 +194,50 @@ def test_two_million_users_allocate_exactly():
     )
     assert int(result.amount_cents.sum()) == 30_000_000_000
     assert result.amount_cents.min() >= 400 and result.amount_cents.max() <= 600_000
+
+
+EXTREME_IDS = [-(2**63), -5, 0, 2**63 - 1]
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [[-5, 2**63 - 1], [-(2**63), 2**63 - 1], [2**63 - 1, 0, -5, -(2**63)], EXTREME_IDS],
+    ids=["-5,max", "min,max", "all-reversed", "all"],
+)
+def test_any_int64_user_ids_are_accepted(ids):
+    # -5 and 2⁶³−1 are further apart than int64 holds: a check by differences wrapped.
+    ids = np.array(ids, dtype=np.int64)
+    n = len(ids)
+    result = allocate(
+        ids,
+        np.ones(n),
+        np.array([10**6] * n),
+        budget_cents=25 * n + n - 1,
+        min_payout_cents=0,
+        max_payout_cents=10**6,
+    )
+    paid = dict(zip(ids.tolist(), result.amount_cents.tolist(), strict=True))
+    # Equal weights: the n − 1 remainder cents go to the smallest ids, the largest gets none.
+    assert paid == {u: 25 if u == max(paid) else 26 for u in paid}
+
+
+def test_cents_taken_back_go_from_the_largest_ids_first_even_at_the_int64_edges():
+    # Rounding overshoots only through floating error, so call the rounding step itself.
+    ids = np.array(EXTREME_IDS, dtype=np.int64)
+    amount = round_to_budget(
+        np.full(4, 26.0), np.ones(4), ids, np.zeros(4, np.int64), np.full(4, 100), budget=102
+    )
+    assert amount.tolist() == [26, 26, 25, 25]
+
+
+@pytest.mark.parametrize("ids", [[-(2**63), 2**63 - 1, -(2**63)], [2**63 - 1, -5, 2**63 - 1]])
+def test_duplicate_extreme_ids_are_still_refused(ids):
+    with pytest.raises(AllocationError, match="duplicate"):
+        allocate(
+            np.array(ids, dtype=np.int64),
+            np.ones(3),
+            np.array([10**6] * 3),
+            budget_cents=10**5,
+            min_payout_cents=0,
+            max_payout_cents=600_000,
+        )

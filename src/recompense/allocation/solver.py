@@ -180,7 +180,9 @@ def round_to_budget(
     count = abs(missing)
     if count > len(room):  # pragma: no cover - floating error beyond one cent each
         raise AllocationError(f"internal: cannot place {missing} cents within the bounds")
-    chosen = _top_k(room, key, weight[room] * step, -user_id[room] * step, count)
+    # Ids order the last ties; ~id reverses their order without overflow (-id does not).
+    ids = user_id[room] if step > 0 else ~user_id[room]
+    chosen = _top_k(room, key, weight[room] * step, ids, count)
     amount[chosen] += step
     return amount
 
@@ -188,14 +190,14 @@ def round_to_budget(
 def _top_k(
     idx: np.ndarray, key: np.ndarray, tie1: np.ndarray, tie2: np.ndarray, k: int
 ) -> np.ndarray:
-    """``idx`` of the k largest ``key``; ties by larger ``tie1``, then larger ``tie2``."""
+    """``idx`` of the k largest ``key``; ties by larger ``tie1``, then smaller ``tie2``."""
     if k == len(idx):
         return idx
     kth = np.partition(key, len(key) - k)[len(key) - k]
     above = key > kth
     tied = np.flatnonzero(key == kth)
     need = k - int(above.sum())
-    tied = tied[np.lexsort((-tie2[tied], -tie1[tied]))][:need]
+    tied = tied[np.lexsort((tie2[tied], -tie1[tied]))][:need]
     return np.concatenate([idx[above], idx[tied]])
 
 
@@ -211,8 +213,8 @@ def _bounds(amount: np.ndarray, floor: np.ndarray, cap: np.ndarray, min_payout: 
 
 
 def _check_weights(user_id: np.ndarray, weight: np.ndarray) -> None:
-    ids = user_id if np.all(np.diff(user_id) > 0) else np.sort(user_id)
-    if len(ids) and not np.all(np.diff(ids) > 0):
+    ids = user_id if _increasing(user_id) else np.sort(user_id)
+    if not _increasing(ids):
         raise AllocationError("duplicate user ids in the allocation input")
     bad = ~np.isfinite(weight) | (weight < 0)
     if bad.any():
@@ -223,6 +225,11 @@ def _check_weights(user_id: np.ndarray, weight: np.ndarray) -> None:
             f"the weight formula gave {int(bad.sum())} eligible user(s) a weight that is "
             f"negative, NaN or missing ({shown}); weights must be finite and ≥ 0"
         )
+
+
+def _increasing(ids: np.ndarray) -> bool:
+    """Strictly increasing, by comparison: ``np.diff`` overflows on extreme int64 ids."""
+    return bool(np.all(ids[1:] > ids[:-1]))
 
 
 def _usd(cents: int) -> str:
