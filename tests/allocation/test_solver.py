@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recompense.allocation import AllocationError, allocate
 from recompense.allocation.solver import round_to_budget
@@ -86,6 +87,38 @@ def test_same_inputs_same_outputs_whatever_the_input_order(problem):
         cap_at_loss=cap_at_loss,
     )
     assert np.array_equal(moved.amount_cents, first.amount_cents[shuffled])
+
+
+@settings(max_examples=200, deadline=None)
+@given(allocation_problems(), st.data())
+def test_weights_spanning_280_orders_of_magnitude_still_pay_the_budget_exactly(problem, data):
+    # e.g. pow(account_age_days, vip_tier): prefix sums of such weights cancelled, λ came
+    # out millions of cents wrong and rounding failed with an internal error.
+    ids, weight, loss, budget, lo, hi, cap_at_loss = problem
+    exponents = data.draw(st.lists(st.integers(-140, 140), min_size=len(ids), max_size=len(ids)))
+    wild = np.where(weight > 0, 10.0 ** np.array(exponents, dtype=np.float64), 0.0)
+    result = run((ids, wild, loss, budget, lo, hi, cap_at_loss))
+    assert int(result.amount_cents.sum()) == result.allocated_cents
+    assert result.allocated_cents == budget or result.unallocated_cents > 0
+    assert np.all(result.floor_cents <= result.amount_cents)
+    assert np.all(result.amount_cents <= result.cap_cents)
+    amount, floor, cap = result.amount_cents, result.floor_cents, result.cap_cents
+    same_bounds = (floor[:, None] == floor) & (cap[:, None] == cap)
+    heavier = (wild[:, None] > wild) & same_bounds
+    assert np.all((amount[:, None] >= amount)[heavier])
+
+
+def test_weights_beyond_what_float64_can_share_out_are_refused_with_the_numbers():
+    # The budget needs the 1e-300 weight to earn 9,000 cents: λ ≈ 1e304, λ·1e300 = ∞.
+    with pytest.raises(AllocationError, match=r"span 1e-300 to 1e\+300.*rescale"):
+        allocate(
+            np.array([1, 2]),
+            np.array([1e300, 1e-300]),
+            np.array([1000, 10**6]),
+            budget_cents=10_000,
+            min_payout_cents=0,
+            max_payout_cents=10**6,
+        )
 
 
 def test_the_budget_binds_with_a_known_answer():

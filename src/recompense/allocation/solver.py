@@ -81,11 +81,13 @@ def allocate(
     if reach_total <= budget_cents:
         bound = _bounds(reach, floor, cap, min_payout_cents)
         return Allocation(reach, floor, cap, bound, 0.0, budget_cents, reach_total)
-    lam = solve_lambda(weight, floor.astype(np.float64), cap.astype(np.float64), budget_cents)
-    real = np.clip(lam * weight, floor, cap)
+    lam, scale = _solve(weight, floor.astype(np.float64), cap.astype(np.float64), budget_cents)
+    real = np.clip(lam * (weight * scale), floor, cap)  # scaled: λ·w cannot overflow
     amount = round_to_budget(real, weight, user_id, floor, cap, budget_cents)
     bound = _bounds(amount, floor, cap, min_payout_cents)
-    return Allocation(amount, floor, cap, bound, lam, budget_cents, budget_cents)
+    with np.errstate(over="ignore"):  # ∞ only for weights all below 1e-290
+        per_weight = float(lam * scale)
+    return Allocation(amount, floor, cap, bound, per_weight, budget_cents, budget_cents)
 
 
 def solve_lambda(weight: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: float) -> float:
@@ -93,62 +95,79 @@ def solve_lambda(weight: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: flo
 
     Requires Σlo ≤ budget < Σ_{w>0} hi + Σ_{w=0} lo (zero weights stay at their floor).
 
-    With a = lo/w (user leaves the floor) and b = hi/w (user reaches the cap), sorted
-    with prefix sums of w, lo and hi,
-
-        S(λ) = Σlo + Σ_{a ≤ λ} (λ·w − lo) − Σ_{b ≤ λ} (λ·w − hi),
-
-    is evaluated at any λ in O(log n). A bisection over the sorted breakpoints finds the
-    last breakpoint with S ≤ budget; on the segment after it S is linear and λ follows.
+    S(λ) = Σ clamp(λ·w, lo, hi) is non-decreasing and piecewise linear, with
+    breakpoints at a = lo/w (a user leaves the floor) and b = hi/w (reaches the cap). A
+    bisection over the sorted breakpoints finds the last one with S ≤ budget; on the
+    segment after it S is linear and λ follows. S and the segment's slope are summed
+    directly, O(n) per step: prefix sums were O(log n) per step, but their differences
+    cancel when weights span many orders of magnitude (``pow(account_age_days,
+    vip_tier)``) and λ came out millions of cents wrong. The weights are scaled by a
+    power of two (exact) so that the largest is about 1: lo/w stays finite for weights
+    down to 1e-290 of the largest, whatever their magnitude.
     """
+    lam, scale = _solve(weight, lo, hi, budget)
+    return lam * scale
+
+
+def _solve(
+    weight: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: float
+) -> tuple[float, float]:
+    """(λ for the scaled weights, the scale): see :func:`solve_lambda`."""
     active = weight > 0
-    base = float(lo.sum())
+    base = float(lo[~active].sum())
     w, lo_a, hi_a = weight[active], lo[active], hi[active]
     if not len(w):
-        return 0.0
-    a, b = lo_a / w, hi_a / w
-    order_a, order_b = np.argsort(a), np.argsort(b)
-    a, b = a[order_a], b[order_b]
-    zero = np.zeros(1)
-    wa = np.concatenate([zero, np.cumsum(w[order_a])])
-    la = np.concatenate([zero, np.cumsum(lo_a[order_a])])
-    wb = np.concatenate([zero, np.cumsum(w[order_b])])
-    hb = np.concatenate([zero, np.cumsum(hi_a[order_b])])
+        return 0.0, 1.0
+    scale = _scale(w)
+    w = w * scale
+    a, b = _breakpoints(lo_a, w), _breakpoints(hi_a, w)
 
-    def state(lam: float) -> tuple[float, float]:
-        """(constant, slope) of S on the segment starting at ``lam``."""
-        i = int(np.searchsorted(a, lam, side="right"))
-        j = int(np.searchsorted(b, lam, side="right"))
-        return base - la[i] + hb[j], wa[i] - wb[j]
+    def total(lam: float) -> float:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return base + float(np.clip(lam * w, lo_a, hi_a).sum())
 
-    def value(lam: float) -> float:
-        const, slope = state(lam)
-        return const + slope * lam
-
-    points = _merged_bisect(a, b, lambda lam: value(lam) <= budget)
-    const, slope = state(points)
-    if slope <= 0:
-        return points
-    return max(points, (budget - const) / slope)
+    point = _last_breakpoint(np.unique(np.concatenate([a, b])), lambda x: total(x) <= budget)
+    # On the segment after `point`: users with a > point at their floor, b ≤ point at cap.
+    const = base + float(lo_a[a > point].sum()) + float(hi_a[b <= point].sum())
+    slope = float(w[(a <= point) & (b > point)].sum())
+    with np.errstate(over="ignore"):
+        lam = point if slope <= 0 else max(point, (budget - const) / slope)
+    if not np.isfinite(lam) or total(lam) < budget - len(w):  # not within a cent each
+        low, high = float(weight[active].min()), float(weight[active].max())
+        raise AllocationError(
+            f"no λ pays the budget in float64: the positive weights span {low:.3g} to "
+            f"{high:.3g}, and sharing it out needs λ·weight beyond 1e308 for the smallest; "
+            f"rescale the weight formula"
+        )
+    return lam, scale
 
 
-def _merged_bisect(a: np.ndarray, b: np.ndarray, ok: Callable[[float], bool]) -> float:
-    """The largest breakpoint (from sorted ``a`` ∪ ``b``, or 0) where ``ok`` holds.
+def _scale(weight: np.ndarray) -> float:
+    """A power of two bringing the largest weight to [0.5, 1): exact, order-preserving."""
+    largest = float(weight.max()) if len(weight) else 0.0
+    exponent = int(np.frexp(largest)[1]) if largest > 0 else 0
+    return 2.0 ** -max(exponent, -1000)  # 2¹⁰⁰⁰ at most: 2¹⁰⁷⁴ would overflow
+
+
+def _breakpoints(bound: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """λ where λ·w reaches ``bound``: 0 for a zero bound, ∞ past the float range."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return np.where(bound == 0, 0.0, bound / w)
+
+
+def _last_breakpoint(points: np.ndarray, ok: Callable[[float], bool]) -> float:
+    """The largest of the sorted ``points`` (or 0) where ``ok`` holds.
 
     ``ok`` is true up to some point and false after (S is non-decreasing).
     """
-    best = 0.0
-    for sorted_points in (a, b):
-        lo_i, hi_i = 0, len(sorted_points)  # invariant: ok(points[< lo_i]) holds
-        while lo_i < hi_i:
-            mid = (lo_i + hi_i) // 2
-            if ok(float(sorted_points[mid])):
-                lo_i = mid + 1
-            else:
-                hi_i = mid
-        if lo_i:
-            best = max(best, float(sorted_points[lo_i - 1]))
-    return best
+    lo_i, hi_i = 0, len(points)  # invariant: ok(points[< lo_i]) holds
+    while lo_i < hi_i:
+        mid = (lo_i + hi_i) // 2
+        if ok(float(points[mid])):
+            lo_i = mid + 1
+        else:
+            hi_i = mid
+    return float(points[lo_i - 1]) if lo_i else 0.0
 
 
 def round_to_budget(
