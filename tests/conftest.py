@@ -11,6 +11,15 @@ PROGRAM = ROOT / "programs" / "together-2025-10.toml"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fuzz-examples",
+        type=int,
+        default=25,
+        help="examples of the differential fuzz (make fuzz runs thousands)",
+    )
+
+
 @pytest.fixture
 def program_path() -> Path:
     return PROGRAM

@@ -8,6 +8,7 @@
     │   ├── policy.FormulaError       a weight formula that does not parse or names unknowns
     │   ├── data.DataError            a dataset that breaks the contract
     │   ├── engine.PriceMissingError  no price within the staleness limit
+    │   ├── engine.AmountRangeError   a USD value outside the contract's range
     │   ├── allocation.AllocationError  a budget that cannot be honoured
     │   └── runs.RunFolderError       a run folder that exists, or is not a run folder
     └── (packages add their own internal errors under RecompenseError)

@@ -94,13 +94,19 @@ def test_duplicate_ids_are_listed(duckdb_backend, tmp_path):
 def test_nan_and_negative_values_are_listed_by_row_key(duckdb_backend, tmp_path):
     world = world_with_fills()
     world.liquidations[0]["realized_pnl"] = float("nan")
-    world.liquidations[1]["clearance_fee"] = -1.0
-    message = expect_error(
+    world.liquidations[1]["realized_pnl"] = float("-inf")
+    expect_error(
         duckdb_backend,
-        world.write(tmp_path),
-        "column 'realized_pnl': 1 NaN or infinite values (e.g. fill_id 1)",
+        world.write(tmp_path / "nan"),
+        "column 'realized_pnl': 2 NaN or infinite values (e.g. fill_id 1 = nan, fill_id 2 = -inf)",
     )
-    assert "column 'clearance_fee': 1 negative values (must be ≥ 0) (e.g. fill_id 2)" in message
+    world = world_with_fills()
+    world.liquidations[1]["clearance_fee"] = -1.0
+    expect_error(
+        duckdb_backend,
+        world.write(tmp_path / "negative"),
+        "column 'clearance_fee': 1 negative values (must be ≥ 0) (e.g. fill_id 2)",
+    )
 
 
 def test_negative_balance_and_liability_are_refused(duckdb_backend, tmp_path):

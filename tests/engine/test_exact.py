@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import ibis
 import pyarrow as pa
@@ -11,9 +12,11 @@ from recompense.engine.exact import (
     epoch_micros,
     floor_div,
     hour_s,
+    micros_to_cents,
     minute_s,
     round_micros_to_cents,
 )
+from recompense.money import round_to_cents
 
 BIG = 2**62
 
@@ -29,10 +32,13 @@ def test_floor_div_is_exact_for_negative_and_huge_integers(backend):
     assert got == [v // 10_000 for v in values]
 
 
-def test_cents_round_half_up(backend):
-    micros = [4_999, 5_000, 15_000, -5_000, -5_001, 123_456_789_995_000]
+def test_cents_round_half_away_from_zero_like_money(backend):
+    """One rule everywhere: the engine rounds −$10.005 as money.round_to_cents does."""
+    micros = [4_999, 5_000, 15_000, -4_999, -5_000, -5_001, -10_005_000, 123_456_789_995_000]
     got = evaluate(backend, pa.array(micros, pa.int64()), round_micros_to_cents)
-    assert got == [0, 1, 2, 0, -1, 12_345_679_000]
+    assert got == [0, 1, 2, 0, -1, -1, -1001, 12_345_679_000]
+    expected = [round_to_cents(Decimal(m) / 1_000_000) for m in micros]
+    assert got == expected == [micros_to_cents(m) for m in micros]
 
 
 def test_minute_and_hour_keys_floor_to_the_microsecond(backend):

@@ -11,8 +11,17 @@ Column kinds:
 - ``enum``: text restricted to ``allowed``;
 - ``ts``: a timezone-aware UTC timestamp (naive timestamps are refused unless the
   caller says they are UTC);
-- ``num``: an amount in asset units or USD; float or decimal accepted, converted to
-  float64 inside the engine (the engine rounds to integer cents exactly once).
+- ``num``: an amount in asset units or USD. Read exactly as a decimal with
+  :data:`SCALE` (12) decimal places (``decimal(38, 12)``): integers and decimals of up
+  to 38 digits are taken as they are, and refused if they carry a non-zero digit beyond
+  the 12th decimal place; CSV text is parsed as decimal text (``0E-8``, ``1.5e-3``);
+  floats, which are not exact, are taken as the nearest 12-decimal number. Every value
+  must lie strictly inside ±:data:`AMOUNT_LIMIT`. The engine multiplies amounts by
+  prices exactly (``decimal(38, 24)``) and rounds once to micro-dollars.
+
+Ranges (so that every integer the engine forms fits 64 bits with room to spare): each
+fill's or balance row's USD value, and each user's loss and net assets, must be below
+:data:`USD_LIMIT` in magnitude; the engine refuses, naming rows, anything outside.
 
 ``docs/data.md`` is the human-readable version of this module; keep them in step.
 """
@@ -23,6 +32,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 ColumnKind = Literal["int", "str", "enum", "ts", "num"]
+
+SCALE = 12  # decimal places every ``num`` value carries
+NUMBER_TYPE = f"decimal(38, {SCALE})"  # the engine's type for ``num`` columns
+MAX_DECIMAL_PRECISION = 38  # wider decimals (decimal256) are refused, not misread
+AMOUNT_LIMIT = 10**15  # |value| of any ``num`` column, in its own units
+USD_LIMIT = 10**12  # |USD value| of one row, and of one user's loss or net assets
 
 USER_TYPES = ("retail", "vip", "institutional")
 ACCOUNT_KINDS = ("master", "sub")

@@ -1,8 +1,9 @@
 """Open a dataset folder as Ibis tables on any backend (DuckDB by default, PySpark).
 
 Files are not loaded: the backend reads them lazily (``read_parquet``/``read_csv``), so
-inputs larger than memory stream through DuckDB's out-of-core operators. Columns are
-normalised to the engine's types (ids int64, amounts float64, timestamps UTC) by
+inputs larger than memory stream through DuckDB's out-of-core operators. CSV columns are
+read as text and parsed by us. Columns are normalised to the engine's types (ids int64,
+amounts ``decimal(38, 12)``, timestamps UTC) by
 :func:`normalized`; the checks that the data obeys the contract live in
 :mod:`recompense.data.validation`.
 """
@@ -14,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recompense.data.contract import TABLES, TableSpec
+from recompense.data.contract import NUMBER_TYPE, TABLES, TableSpec
 from recompense.data.errors import DataError, backend_errors, out_of_memory_errors
+from recompense.data.parquet import footer_problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,20 +45,33 @@ class Dataset:
 
 
 def find_files(folder: Path, spec: TableSpec) -> tuple[tuple[Path, ...], str] | None:
-    """Locate ``<name>.parquet``, ``<name>.csv`` or a folder ``<name>/`` of Parquet parts."""
+    """Locate ``<name>.parquet``, ``<name>.csv`` or a folder ``<name>/`` of parts.
+
+    Exactly one of them, holding one format: a table found twice (``liquidations.parquet``
+    and ``liquidations.csv``, or a file and a folder, or a folder of both kinds) is
+    refused as ambiguous rather than one of them silently ignored.
+    """
+    found: list[tuple[tuple[Path, ...], str]] = []
     for fmt in ("parquet", "csv"):
         path = folder / f"{spec.name}.{fmt}"
         if path.is_file():
-            return (path,), fmt
+            found.append(((path,), fmt))
     directory = folder / spec.name
     if directory.is_dir():
-        parts = tuple(sorted(p for p in directory.glob("*.parquet") if p.is_file()))
-        if parts:
-            return parts, "parquet"
-        parts = tuple(sorted(p for p in directory.glob("*.csv") if p.is_file()))
-        if parts:
-            return parts, "csv"
-    return None
+        for fmt in ("parquet", "csv"):
+            parts = tuple(sorted(p for p in directory.glob(f"*.{fmt}") if p.is_file()))
+            if parts:
+                found.append((parts, fmt))
+    if len(found) > 1:
+        shown = ", ".join(_shown(paths, fmt) for paths, fmt in found)
+        raise DataError(
+            f"{folder}: table '{spec.name}' is ambiguous: found {shown}; keep exactly one"
+        )
+    return found[0] if found else None
+
+
+def _shown(paths: tuple[Path, ...], fmt: str) -> str:
+    return str(paths[0]) if len(paths) == 1 else f"{paths[0].parent}/*.{fmt}"
 
 
 def open_dataset(backend: Any, folder: Path, *, naive_timestamps_are_utc: bool = False) -> Dataset:
@@ -75,6 +90,14 @@ def open_dataset(backend: Any, folder: Path, *, naive_timestamps_are_utc: bool =
         files[spec.name], formats[spec.name] = found
     if missing:
         raise DataError(f"{folder}: missing file(s): {', '.join(missing)}")
+    footers = [
+        line
+        for spec in TABLES
+        if formats[spec.name] == "parquet"
+        for line in footer_problems(spec, files[spec.name], naive_ok=naive_timestamps_are_utc)
+    ]
+    if footers:
+        raise DataError("dataset does not match the contract:\n" + "\n".join(footers))
     for spec in TABLES:
         paths = [str(p) for p in files[spec.name]]
         source = _source(backend, paths, folder / spec.name)
@@ -83,8 +106,9 @@ def open_dataset(backend: Any, folder: Path, *, naive_timestamps_are_utc: bool =
             if formats[spec.name] == "parquet":
                 raw[spec.name] = backend.read_parquet(source, table_name=table_name)
             else:
-                typed = {"types": _csv_types(spec)} if backend.name == "duckdb" else {}
-                raw[spec.name] = backend.read_csv(source, table_name=table_name, **typed)
+                raw[spec.name] = backend.read_csv(
+                    source, table_name=table_name, **_csv_options(backend, spec)
+                )
         except backend_errors() as exc:
             if isinstance(exc, out_of_memory_errors()):
                 raise
@@ -97,7 +121,13 @@ def open_dataset(backend: Any, folder: Path, *, naive_timestamps_are_utc: bool =
 
 
 def normalized(dataset: Dataset, name: str) -> Any:
-    """The table with contract columns only, cast to engine types (int64/float64/UTC)."""
+    """The table with contract columns only, cast to engine types.
+
+    Ids become int64, amounts ``decimal(38, 12)`` (exact: see :mod:`contract`),
+    timestamps UTC instants, text stays text. CSV columns arrive as text and are parsed
+    here; :func:`recompense.data.validation.validate` has checked beforehand that every
+    value parses and fits, so these casts cannot fail or round a decimal input.
+    """
     spec = next(s for s in TABLES if s.name == name)
     table = dataset.raw[name]
     casts = {}
@@ -106,13 +136,26 @@ def normalized(dataset: Dataset, name: str) -> Any:
         if col.kind == "int":
             casts[col.name] = column.cast("int64")
         elif col.kind == "num":
-            casts[col.name] = column.cast("float64")
+            casts[col.name] = as_number(column)
         elif col.kind == "ts":
             aware = dataset.is_instant(name, col.name) and column.type().timezone
             casts[col.name] = column if aware else column.cast("timestamp('UTC')")
         else:
             casts[col.name] = column.cast("string")
     return table.select(**casts)
+
+
+def as_number(column: Any) -> Any:
+    """A stored number as the engine's exact ``decimal(38, 12)``.
+
+    A float goes through its shortest decimal text (``repr``: 8621655511.78 stays
+    8621655511.78): the backends' direct casts scale it in binary floating point first
+    (DuckDB turns that value into 8621655511.780001054720), which would make the 12th
+    decimal noise. Decimal text is then rounded half away from zero to 12 places.
+    """
+    if column.type().is_floating():
+        return column.cast("string").cast(NUMBER_TYPE)
+    return column.cast(NUMBER_TYPE)
 
 
 def _instant_columns(backend: Any, table: Any) -> frozenset[str]:
@@ -134,14 +177,17 @@ def _source(backend: Any, paths: list[str], directory: Path) -> str | list[str]:
     return str(directory) if backend.name == "pyspark" else paths
 
 
-def _csv_types(spec: TableSpec) -> dict[str, str]:
-    """Declared CSV column types, so an empty file or a column of blanks still types right.
+def _csv_options(backend: Any, spec: TableSpec) -> dict[str, Any]:
+    """Read every contract column of a CSV file as text, on every backend.
 
-    Timestamps are left to detection: whether a text timestamp carries an offset decides
-    if it is UTC-aware or naive, and naive timestamps need ``--naive-timestamps-are-utc``.
+    Parsing is ours, not the reader's guess: numbers as exact decimal text, timestamps
+    with or without an offset decided per value (a column mixing ``+02:00`` and naive
+    values is refused, not half-converted), ids as integers — with the same checks and
+    messages on DuckDB and Spark (:mod:`recompense.data.validation`).
     """
-    kinds = {"int": "BIGINT", "num": "DOUBLE", "str": "VARCHAR", "enum": "VARCHAR"}
-    return {col.name: kinds[col.kind] for col in spec.columns if col.kind in kinds}
+    if backend.name == "pyspark":
+        return {"inferSchema": False, "header": True}
+    return {"header": True, "types": {col.name: "VARCHAR" for col in spec.columns}}
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,20 +1,41 @@
 """Check that a dataset obeys the contract before the engine touches it.
 
 Checks run in order and return their findings as data (:class:`Problem`), beancount
-style; :func:`validate` raises one :class:`DataError` listing every problem. Each
-table is scanned once for all of its column checks (nulls, NaN, signs, enums,
-uniqueness of single-column keys); composite keys and foreign keys take one query each.
-Examples of offending values are fetched only for checks that failed.
+style; :func:`validate` raises one :class:`DataError` listing every problem. Each stage
+runs only when the one before it found nothing, because each relies on it:
+
+1. :func:`check_schema` — columns present, types acceptable (Parquet footers were
+   checked file by file when the dataset was opened: :mod:`recompense.data.parquet`);
+2. :func:`check_raw_values` — on the values as stored: CSV text parses (integers,
+   decimal numbers, timestamps with an offset), numbers are finite, inside
+   ±``AMOUNT_LIMIT`` and carry no digit beyond the 12th decimal place — so that the
+   casts of :func:`~recompense.data.readers.normalized` can neither fail nor round;
+3. :func:`check_values` — on normalised values: nulls, signs, enums, whole price
+   minutes, single-column keys;
+4. :func:`check_keys` — composite and foreign keys.
+
+Each table is scanned once per stage for all of its column checks; composite keys and
+foreign keys take one query each. Examples of offending rows are fetched only for
+checks that failed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from recompense.data.contract import FOREIGN_KEYS, TABLES, UNIQUE_KEYS, Column, TableSpec
+from recompense.data.contract import (
+    FOREIGN_KEYS,
+    SCALE,
+    TABLES,
+    UNIQUE_KEYS,
+    Column,
+    TableSpec,
+)
 from recompense.data.errors import DataError, backend_errors, out_of_memory_errors
 from recompense.data.readers import Dataset, normalized
+from recompense.data.stored import stored_checks
 
 EXAMPLES = 5
 # The column shown to identify offending rows, per table.
@@ -44,6 +65,8 @@ def validate(dataset: Dataset) -> None:
     """Raise :class:`DataError` listing every contract violation; return if clean."""
     problems = check_schema(dataset)
     if not problems:
+        problems = check_raw_values(dataset)
+    if not problems:
         problems = check_values(dataset)
     if not problems:
         problems = check_keys(dataset)
@@ -52,7 +75,7 @@ def validate(dataset: Dataset) -> None:
 
 
 def check_schema(dataset: Dataset) -> list[Problem]:
-    """Missing columns, wrong types, naive timestamps."""
+    """Missing columns, wrong types, naive timestamps (CSV columns are text: stage 2)."""
     problems: list[Problem] = []
     for spec in TABLES:
         schema = dataset.raw[spec.name].schema()
@@ -60,13 +83,20 @@ def check_schema(dataset: Dataset) -> list[Problem]:
             if col.name not in schema:
                 problems.append(Problem(dataset.describe(spec.name), col.name, "missing column"))
                 continue
-            dtype = schema[col.name]
-            if col.kind == "ts" and dtype.is_string() and _empty_csv(dataset, spec.name):
-                continue  # a header-only CSV: nothing to type; normalized() casts it
+            if dataset.formats[spec.name] == "csv":
+                continue
             naive = not dataset.is_instant(spec.name, col.name)
-            wrong = _type_problem(col, dtype, naive, dataset.naive_timestamps_are_utc)
+            wrong = _type_problem(col, schema[col.name], naive, dataset.naive_timestamps_are_utc)
             if wrong:
                 problems.append(Problem(dataset.describe(spec.name), col.name, wrong))
+    return problems
+
+
+def check_raw_values(dataset: Dataset) -> list[Problem]:
+    """Stage 2: every stored value parses, is finite, fits and is exact at 12 decimals."""
+    problems: list[Problem] = []
+    for spec in TABLES:
+        problems += _guarded(dataset, spec.name, lambda s=spec: _raw_checks(dataset, s))
     return problems
 
 
@@ -92,12 +122,6 @@ def check_keys(dataset: Dataset) -> list[Problem]:
             ),
         )
     return problems
-
-
-def _empty_csv(dataset: Dataset, name: str) -> bool:
-    return (
-        dataset.formats[name] == "csv" and int(dataset.raw[name].count().to_pyarrow().as_py()) == 0
-    )
 
 
 def _type_problem(col: Column, dtype: Any, naive: bool, naive_ok: bool) -> str | None:
@@ -127,6 +151,16 @@ def _type_problem(col: Column, dtype: Any, naive: bool, naive_ok: bool) -> str |
     return None
 
 
+def _raw_checks(dataset: Dataset, spec: TableSpec) -> list[Problem]:
+    table = dataset.raw[spec.name]
+    checks: dict[str, tuple[Column, str, Any]] = {}
+    for col in spec.columns:
+        found = stored_checks(col, table[col.name], naive_ok=dataset.naive_timestamps_are_utc)
+        for i, (message, predicate) in enumerate(found):
+            checks[f"{col.name}__{i}"] = (col, message, predicate)
+    return _run_checks(dataset, spec, table, checks, show_value=True)[0]
+
+
 def _column_checks(dataset: Dataset, spec: TableSpec) -> list[Problem]:
     table = normalized(dataset, spec.name)
     checks: dict[str, tuple[Column, str, Any]] = {}
@@ -134,12 +168,11 @@ def _column_checks(dataset: Dataset, spec: TableSpec) -> list[Problem]:
         column = table[col.name]
         if not col.nullable:
             checks[f"{col.name}__null"] = (col, "null values", column.isnull())
-        if col.kind == "num":
-            checks[f"{col.name}__nan"] = (col, "NaN or infinite values", _not_finite(column))
         if col.non_negative:
             checks[f"{col.name}__neg"] = (col, "negative values (must be ≥ 0)", column < 0)
         if col.positive:
-            checks[f"{col.name}__pos"] = (col, "values ≤ 0 (must be > 0)", column <= 0)
+            message = f"values ≤ 0 at {SCALE} decimal places (must be > 0)"
+            checks[f"{col.name}__pos"] = (col, message, column <= 0)
         if col.kind == "enum":
             bad = column.notnull() & ~column.isin(list(col.allowed))
             checks[f"{col.name}__enum"] = (
@@ -147,6 +180,26 @@ def _column_checks(dataset: Dataset, spec: TableSpec) -> list[Problem]:
                 f"unknown values; allowed: {', '.join(col.allowed)}",
                 bad,
             )
+    if spec.name == "prices":
+        minute = table["minute"]
+        message = "timestamps that are not whole minutes (seconds must be 0)"
+        checks["minute__whole"] = (spec.column("minute"), message, minute.truncate("m") != minute)
+    problems, counts = _run_checks(dataset, spec, table, checks, show_value=spec.name == "prices")
+    for col in spec.columns:
+        if col.unique and counts[f"{col.name}__distinct"] != counts["__rows"]:
+            problems += _unique(dataset, spec.name, (col.name,))
+    return problems
+
+
+def _run_checks(
+    dataset: Dataset,
+    spec: TableSpec,
+    table: Any,
+    checks: dict[str, tuple[Column, str, Any]],
+    *,
+    show_value: bool,
+) -> tuple[list[Problem], dict[str, Any]]:
+    """Count every check's failures in one scan; fetch examples for those that failed."""
     metrics = {
         key: predicate.fill_null(False).cast("int64").sum()
         for key, (_, _, predicate) in checks.items()
@@ -161,22 +214,31 @@ def _column_checks(dataset: Dataset, spec: TableSpec) -> list[Problem]:
     key = ROW_KEY[spec.name]
     for name, (col, message, predicate) in checks.items():
         failing = int(counts[name] or 0)
-        if failing:
-            shown_col = col.name if col.kind == "enum" else key
-            examples = _examples(table.filter(predicate.fill_null(False)), shown_col)
-            label = "" if shown_col == col.name else f"{shown_col} "
-            problems.append(
-                Problem(file, col.name, f"{failing} {message}", tuple(label + e for e in examples))
-            )
-    for col in spec.columns:
-        if col.unique and counts[f"{col.name}__distinct"] != counts["__rows"]:
-            problems += _unique(dataset, spec.name, (col.name,))
-    return problems
+        if not failing:
+            continue
+        rows = table.filter(predicate.fill_null(False))
+        if col.kind == "enum":
+            examples = _examples(rows, col.name)
+        elif show_value and col.name != key:
+            examples = _keyed_examples(rows, key, col.name)
+        else:
+            examples = [f"{key} {e}" for e in _examples(rows, key)]
+        problems.append(Problem(file, col.name, f"{failing} {message}", tuple(examples)))
+    return problems, counts
 
 
-def _not_finite(column: Any) -> Any:
-    # isnan/isinf on a NULL are NULL; nulls are reported by the null check.
-    return column.isnan() | column.isinf()
+def _keyed_examples(table: Any, key: str, column: str) -> list[str]:
+    """``fill_id 17 = '1e30'``: the row's key and the offending value as stored."""
+    rows = table.select(key, column).order_by(key).limit(EXAMPLES).to_pyarrow().to_pylist()
+    return [f"{key} {_shown(r[key], quote=False)} = {_shown(r[column])}" for r in rows]
+
+
+def _shown(value: Any, *, quote: bool = True) -> str:
+    if isinstance(value, str):
+        return repr(value) if quote else value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
 
 
 def _unique(dataset: Dataset, name: str, columns: tuple[str, ...]) -> list[Problem]:
@@ -228,4 +290,4 @@ def _guarded(dataset: Dataset, name: str, check: Any) -> list[Problem]:
     return result
 
 
-__all__ = ["Problem", "check_keys", "check_schema", "check_values", "validate"]
+__all__ = ["Problem", "check_keys", "check_raw_values", "check_schema", "check_values", "validate"]

@@ -59,6 +59,9 @@ def _spark(master: str) -> Any:
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.ansi.enabled", "true")
+        # Exact decimals: decimal(38, 12) × decimal(38, 12) stays decimal(38, 24) instead
+        # of being rounded to 6 places (which would round twice: see engine.exact).
+        .config("spark.sql.decimalOperations.allowPrecisionLoss", "false")
     )
     if master.startswith("local"):
         # 200 shuffle partitions (Spark's default) is meant for clusters; on one machine
@@ -77,4 +80,10 @@ def _spark_conf() -> dict[str, str]:
     bad = [item for item in pairs if len(item) != 2 or not item[0].strip().startswith("spark.")]
     if bad:
         raise InputError(f"RECOMPENSE_SPARK_CONF: expected spark.key=value;… got {raw!r}")
-    return {key.strip(): value.strip() for key, value in pairs}
+    conf = {key.strip(): value.strip() for key, value in pairs}
+    if conf.get("spark.sql.decimalOperations.allowPrecisionLoss", "false").lower() != "false":
+        raise InputError(
+            "RECOMPENSE_SPARK_CONF: spark.sql.decimalOperations.allowPrecisionLoss must stay "
+            "false: with it, Spark rounds products of amounts and prices before the engine does"
+        )
+    return conf

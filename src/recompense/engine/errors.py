@@ -3,7 +3,8 @@
 ::
 
     InputError
-    └── PriceMissingError     a fill or balance has no price within the staleness limit
+    ├── PriceMissingError     a fill or balance has no price within the staleness limit
+    └── AmountRangeError      a USD value outside the contract's range (names rows)
     RecompenseError
     └── EngineResourceError   the backend ran out of memory or disk (terminal for this run)
 """
@@ -15,6 +16,10 @@ from recompense.errors import InputError, RecompenseError
 
 class PriceMissingError(InputError):
     """No price for an asset at a minute, nor within the staleness limit before it."""
+
+
+class AmountRangeError(InputError):
+    """A fill's or balance row's USD value, or a user's total, is outside ±$10¹²."""
 
 
 class EngineResourceError(RecompenseError):

@@ -1,5 +1,11 @@
 """Exact integer arithmetic and time keys as Ibis expressions, portable across backends.
 
+Money: amounts and prices are ``decimal(38, 12)``; their product is exact in
+``decimal(38, 24)`` (both DuckDB and Spark — the latter with precision loss switched
+off, see :mod:`recompense.engine.backends`) and is rounded to integer micro-dollars
+once. Every rounding in the engine is **half away from zero** (``ROUND_HALF_UP`` of
+Python's ``decimal``; SQL ``ROUND`` on decimals), like :func:`recompense.money.round_to_cents`.
+
 Ibis compiles ``//`` through floating point and DuckDB's ``date_trunc`` on time-zone-aware
 timestamps is slow (it goes through the calendar), so the engine builds both from two
 primitives that every backend has: ``%`` on integers and the timestamp's epoch in
@@ -15,6 +21,7 @@ from typing import Any
 import ibis
 import ibis.expr.datatypes as dt
 
+from recompense.data.contract import USD_LIMIT
 from recompense.errors import InputError
 
 MICROS_PER_CENT = 10_000
@@ -49,14 +56,51 @@ def hour_s(ts: Any, epoch_us: EpochMicros) -> Any:
     return floor_div(epoch_us(ts), US_PER_HOUR) * 3600
 
 
-def to_micros(usd: Any) -> Any:
-    """float USD → int64 micro-dollars, rounded half-up (NULL stays NULL)."""
-    return (usd * 1_000_000 + 0.5).floor().cast("int64")
+MICROS_LIMIT = USD_LIMIT * 1_000_000
+TOTAL_TYPE = "decimal(38, 0)"  # sums of micro-dollars: cannot overflow, on any backend
+
+
+def usd_micros(amount: Any, price: Any) -> tuple[Any, Any]:
+    """Exact ``round(amount × price)`` in micro-dollars, and whether it is in range.
+
+    ``amount`` and ``price`` are ``decimal(38, 12)``. The exact product is only formed
+    where a float estimate says it is below 2 × ``USD_LIMIT`` (so ``decimal(38, 24)``
+    cannot overflow); the returned micro-dollars are NULL where the price is NULL or the
+    value is out of range, and ``in_range`` is false where the rounded value is
+    ≥ ``USD_LIMIT`` in magnitude (the contract's limit, applied exactly).
+    """
+    estimate = amount.cast("float64") * price.cast("float64")
+    safe = estimate.abs() < 2.0 * USD_LIMIT
+    exact = ((amount * price).round(6) * 1_000_000).cast("int64")
+    micros = ibis.ifelse(safe, exact, ibis.null("int64"))
+    in_range = (micros.abs() < MICROS_LIMIT).fill_null(False) | price.isnull()
+    return ibis.ifelse(in_range, micros, ibis.null("int64")), in_range
+
+
+def total(micros: Any) -> Any:
+    """Sum of int64 micro-dollars, exact and overflow-free (``decimal(38, 0)``)."""
+    return micros.cast(TOTAL_TYPE).sum()
+
+
+def in_limit(total_micros: Any) -> Any:
+    """A user's total (``decimal(38, 0)``) is inside ±``USD_LIMIT``: safe as int64 cents."""
+    return total_micros.abs() < ibis.literal(MICROS_LIMIT).cast(TOTAL_TYPE)
 
 
 def round_micros_to_cents(micros: Any) -> Any:
-    """int64 micro-dollars → int64 cents, half-up, exact for every int64."""
-    return floor_div(micros + MICROS_PER_CENT // 2, MICROS_PER_CENT)
+    """int64 micro-dollars → int64 cents, half away from zero, exact for |micros| < 2⁶²."""
+    half = MICROS_PER_CENT // 2
+    return ibis.ifelse(
+        micros >= 0,
+        floor_div(micros + half, MICROS_PER_CENT),
+        -floor_div(half - micros, MICROS_PER_CENT),
+    )
+
+
+def micros_to_cents(micros: int) -> int:
+    """The same rounding in Python: half away from zero."""
+    cents = (abs(micros) + MICROS_PER_CENT // 2) // MICROS_PER_CENT
+    return cents if micros >= 0 else -cents
 
 
 def floor_div(a: Any, m: int) -> Any:

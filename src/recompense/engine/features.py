@@ -1,10 +1,15 @@
 """Per-user features as Ibis expressions: loss, net assets, ratio, incident loss, …
 
-Exactness: each fill's (or balance row's) USD value is computed in float64 once and
-rounded half-up to integer micro-dollars (1e-6 USD); micro-dollars are summed exactly
-as int64 — so sums do not depend on the order a parallel engine adds them in — and each
-user's total is rounded half-up to integer cents exactly once. All later comparisons
-are on integer cents, with exact integer helpers from :mod:`recompense.engine.exact`.
+Exactness: amounts and prices are ``decimal(38, 12)``; each fill's (or balance row's)
+USD value is their exact product, rounded half away from zero to integer micro-dollars
+(1e-6 USD) once; micro-dollars are summed exactly (``decimal(38, 0)``, so sums neither
+overflow nor depend on the order a parallel engine adds them in) and each user's total
+is rounded half away from zero to integer cents exactly once. All later comparisons are
+on integer cents, with exact integer helpers from :mod:`recompense.engine.exact`.
+
+Range: a row whose USD value reaches $10¹² (``USD_LIMIT``), or a user whose loss or net
+assets do, is carried as NULL and counted (``out_of_range``), and the pipeline refuses
+the run naming them, as it does for a missing price.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from recompense.engine.exact import (
     EpochMicros,
     floor_div,
     hour_s,
+    in_limit,
     minute_s,
     round_micros_to_cents,
-    to_micros,
+    total,
+    usd_micros,
 )
 from recompense.policy import Policy
 
@@ -58,17 +65,18 @@ def fill_losses(fills: Any, grid: Any) -> Any:
     joined = fills.left_join(
         prices, [fills.margin_asset == prices.g_asset, fills.minute_s == prices.g_minute_s]
     )
-    loss_usd = (joined.clearance_fee - joined.realized_pnl) * joined.usd
-    return joined.mutate(loss_micros=to_micros(loss_usd))
+    micros, in_range = usd_micros(joined.clearance_fee - joined.realized_pnl, joined.usd)
+    return joined.mutate(loss_micros=micros, out_of_range=~in_range)
 
 
 def user_hour_losses(losses: Any) -> Any:
     """Losses per (user, hour): the one pass over fills both user totals and hourly charts use."""
     return losses.group_by(["user_id", "hour_s"]).aggregate(
         fills=losses.count(),
-        loss_micros=losses.loss_micros.sum(),
-        incident_micros=ibis.ifelse(losses.in_incident, losses.loss_micros, 0).sum(),
+        loss_micros=total(losses.loss_micros),
+        incident_micros=total(ibis.ifelse(losses.in_incident, losses.loss_micros, 0)),
         unpriced=losses.usd.isnull().cast("int64").sum(),
+        out_of_range=losses.out_of_range.cast("int64").sum(),
     )
 
 
@@ -79,6 +87,7 @@ def user_losses(per_hour: Any) -> Any:
         loss_micros=per_hour.loss_micros.sum(),
         incident_micros=per_hour.incident_micros.sum(),
         unpriced_fills=per_hour.unpriced.sum(),
+        out_of_range_fills=per_hour.out_of_range.sum(),
     )
 
 
@@ -92,10 +101,12 @@ def net_assets(balances: Any, accounts: Any, users: Any, grid: Any, snapshot: da
     prices = grid.filter(grid.minute_s == snap_s).select(g_asset="asset", usd="usd")
     joined = rows.left_join(prices, rows.asset == prices.g_asset)
     amount = joined.balance - joined.liability + joined.unrealized_pnl
-    valued = joined.mutate(value_micros=to_micros(amount * joined.usd))
+    micros, in_range = usd_micros(amount, joined.usd)
+    valued = joined.mutate(value_micros=micros, out_of_range=~in_range)
     return valued.group_by("user_id").aggregate(
-        net_micros=valued.value_micros.sum(),
+        net_micros=total(valued.value_micros),
         unpriced_balances=valued.usd.isnull().cast("int64").sum(),
+        out_of_range_balances=valued.out_of_range.cast("int64").sum(),
     )
 
 
@@ -104,7 +115,10 @@ def user_features(
 ) -> Any:
     """One row per liquidated user with every feature the rules and the formula use."""
     n = net.select(
-        n_user_id="user_id", net_micros="net_micros", unpriced_balances="unpriced_balances"
+        n_user_id="user_id",
+        net_micros="net_micros",
+        unpriced_balances="unpriced_balances",
+        out_of_range_balances="out_of_range_balances",
     )
     u = users.select(
         u_user_id="user_id",
@@ -119,11 +133,15 @@ def user_features(
     t = t.left_join(u, t.user_id == u.u_user_id)
     t = t.left_join(c, t.user_id == c.c_user_id)
     snap_us = int(policy.program.snapshot_at.timestamp()) * 1_000_000
-    loss_cents = ibis.greatest(round_micros_to_cents(t.loss_micros), 0)
+    net_total = t.net_micros.fill_null(ibis.literal(0).cast(t.net_micros.type()))
+    zero = ibis.literal(0).cast(t.loss_micros.type())
+    in_range = in_limit(t.loss_micros.fill_null(zero)) & in_limit(net_total)
+    loss_cents = ibis.greatest(round_micros_to_cents(_int64(t.loss_micros, in_range)), 0)
     incident_cents = ibis.least(
-        ibis.greatest(round_micros_to_cents(t.incident_micros), 0), loss_cents
+        ibis.greatest(round_micros_to_cents(_int64(t.incident_micros, in_range)), 0),
+        loss_cents,
     )
-    net_cents = round_micros_to_cents(t.net_micros.fill_null(0))
+    net_cents = round_micros_to_cents(_int64(net_total, in_range))
     age_days = floor_div(snap_us - epoch_us(t.registered_at), US_PER_DAY)
     features = t.select(
         user_id=t.user_id,
@@ -139,6 +157,9 @@ def user_features(
         already_compensated=t.c_user_id.notnull(),
         unpriced_fills=t.unpriced_fills,
         unpriced_balances=t.unpriced_balances.fill_null(0),
+        out_of_range=(
+            t.out_of_range_fills + t.out_of_range_balances.fill_null(0) + (~in_range).cast("int64")
+        ),
     )
     return with_formula_inputs(features)
 
@@ -159,6 +180,11 @@ def with_formula_inputs(f: Any) -> Any:
         loss_ratio=ratio,
         loss_ratio_capped=ibis.ifelse(positive_net, ibis.least(ratio, 1.0), 1.0),
     )
+
+
+def _int64(micros: Any, in_range: Any) -> Any:
+    """A total known to be in range as int64; 0 where it is not (the run is refused)."""
+    return ibis.ifelse(in_range, micros, ibis.literal(0).cast(micros.type())).cast("int64")
 
 
 def _in_incident(ts: Any, policy: Policy) -> Any:

@@ -24,11 +24,12 @@ import ibis
 import pyarrow as pa
 
 from recompense.data import Dataset, normalized, validate
+from recompense.data.contract import USD_LIMIT
 from recompense.data.errors import out_of_memory_errors
 from recompense.engine import features as feat
 from recompense.engine.eligibility import RULES, apply_rules
-from recompense.engine.errors import EngineResourceError, PriceMissingError
-from recompense.engine.exact import MICROS_PER_CENT, EpochMicros, epoch_micros
+from recompense.engine.errors import AmountRangeError, EngineResourceError, PriceMissingError
+from recompense.engine.exact import EpochMicros, epoch_micros, micros_to_cents
 from recompense.engine.prices import price_grid, window_minutes
 from recompense.policy import Policy
 from recompense.policy.formula import compile_expr
@@ -108,9 +109,10 @@ def _evaluate(
             hourly = _hourly(per_hour)
             users = _features(tables, per_hour, grid, policy, epoch_us).to_pyarrow()
             _check_prices(users, losses, tables, grid, policy, dataset.describe("prices"))
+            _check_ranges(users, losses, dataset)
     finally:
         per_hour.release()
-    for name in ("unpriced_fills", "unpriced_balances"):
+    for name in ("unpriced_fills", "unpriced_balances", "out_of_range"):
         users = users.drop_columns([name])
     return EngineResult(users=users, hourly=hourly, timings=timings)
 
@@ -134,9 +136,8 @@ def _features(
     with_weight = verdicts.mutate(
         weight=ibis.ifelse(verdicts.eligible, weight, ibis.null("float64"))
     )
-    return with_weight.select(*OUTPUT_COLUMNS, "unpriced_fills", "unpriced_balances").order_by(
-        "user_id"
-    )
+    extra = ("unpriced_fills", "unpriced_balances", "out_of_range")
+    return with_weight.select(*OUTPUT_COLUMNS, *extra).order_by("user_id")
 
 
 def _hourly(per_hour: Any) -> pa.Table:
@@ -155,14 +156,10 @@ def _hourly(per_hour: Any) -> pa.Table:
             "fills": pa.array([r["fills"] for r in rows], pa.int64()),
             "users": pa.array([r["users"] for r in rows], pa.int64()),
             "loss_cents": pa.array(
-                [_micros_to_cents(r["loss_micros"] or 0) for r in rows], pa.int64()
+                [micros_to_cents(int(r["loss_micros"] or 0)) for r in rows], pa.int64()
             ),
         }
     )
-
-
-def _micros_to_cents(micros: int) -> int:
-    return (micros + MICROS_PER_CENT // 2) // MICROS_PER_CENT
 
 
 def _check_prices(
@@ -205,6 +202,26 @@ def _check_prices(
             f"{prices_file}: no price within {limit} minutes of the snapshot "
             f"{_iso(snap_s)} for asset(s) {asset_names} (used in balances)"
         )
+
+
+def _check_ranges(users: pa.Table, losses: Any, dataset: Dataset) -> None:
+    """Fail, naming fills and users, when a USD value is outside the contract's range."""
+    import pyarrow.compute as pc
+
+    if not pc.sum(users["out_of_range"]).as_py():
+        return
+    limit = f"${USD_LIMIT:.0e}".replace("e+", "e")
+    bad_users = pc.filter(users["user_id"], pc.greater(users["out_of_range"], 0))
+    shown_users = ", ".join(str(u) for u in bad_users.to_pylist()[:5])
+    fills = losses.filter(losses.out_of_range).order_by("fill_id").limit(5)
+    shown_fills = ", ".join(str(f) for f in fills.fill_id.to_pyarrow().to_pylist())
+    where = f"fill_id {shown_fills} in {dataset.describe('liquidations')}; " if shown_fills else ""
+    raise AmountRangeError(
+        f"USD values outside the contract's range (|value| < {limit} per fill, balance row "
+        f"and user total; an amount in the wrong unit, e.g. wei?): {where}"
+        f"{len(bad_users)} user(s), e.g. user_id {shown_users} "
+        f"(see {dataset.describe('balances')} for their snapshot balances)"
+    )
 
 
 def _iso(epoch_s: int) -> str:

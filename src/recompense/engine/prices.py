@@ -22,6 +22,7 @@ from typing import Any
 
 import ibis
 
+from recompense.data.contract import NUMBER_TYPE
 from recompense.engine.exact import EpochMicros, minute_s
 
 
@@ -52,7 +53,7 @@ def price_grid(prices: Any, minutes: Any, staleness: timedelta, epoch_us: EpochM
     grid = assets.cross_join(minutes).select(
         asset="asset",
         minute_s="minute_s",
-        usd=ibis.null("float64"),
+        usd=ibis.null(NUMBER_TYPE),
         is_grid=ibis.literal(1, type="int8"),
     )
     both = rows.union(grid)
