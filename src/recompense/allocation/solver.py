@@ -11,12 +11,19 @@ Contract, all amounts in integer cents:
   their floor.)
 - Otherwise λ solves Σ clamp(λ·wᵢ, floorᵢ, capᵢ) = budget exactly. The sum is
   piecewise linear and non-decreasing in λ, with breakpoints at floorᵢ/wᵢ and capᵢ/wᵢ:
-  sort them, sweep the running constant and slope, and solve the one linear segment
-  that crosses the budget — no iteration to a tolerance.
+  bisect the sorted breakpoints for the one linear segment that crosses the budget and
+  solve it — no iteration to a tolerance.
 - Real-valued payouts are floored to cents and the remaining cents go one each to the
   largest fractional remainders (ties: larger weight first, then smaller user id), so
   the sum equals the budget to the cent, bounds hold, payouts are monotone in weight
   and the result is deterministic.
+
+Errors::
+
+    InputError
+    └── AllocationError      the budget cannot be honoured (minimums exceed it)
+        └── WeightsError     a weight is NaN, infinite or negative, or the weights span
+                             more than float64 can share out (the formula's fault)
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ BOUND_SHARE = "share"
 
 class AllocationError(InputError):
     """The budget cannot be honoured (minimums exceed it, or weights are invalid)."""
+
+
+class WeightsError(AllocationError):
+    """The weights themselves cannot be allocated over: fix the formula, not the budget."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +145,7 @@ def _solve(
         lam = point if slope <= 0 else max(point, (budget - const) / slope)
     if not np.isfinite(lam) or total(lam) < budget - len(w):  # not within a cent each
         low, high = float(weight[active].min()), float(weight[active].max())
-        raise AllocationError(
+        raise WeightsError(
             f"no λ pays the budget in float64: the positive weights span {low:.3g} to "
             f"{high:.3g}, and sharing it out needs λ·weight beyond 1e308 for the smallest; "
             f"rescale the weight formula"
@@ -240,7 +251,7 @@ def _check_weights(user_id: np.ndarray, weight: np.ndarray) -> None:
         shown = ", ".join(
             f"user {u}: {w}" for u, w in zip(user_id[bad][:5], weight[bad][:5], strict=True)
         )
-        raise AllocationError(
+        raise WeightsError(
             f"the weight formula gave {int(bad.sum())} eligible user(s) a weight that is "
             f"negative, NaN or missing ({shown}); weights must be finite and ≥ 0"
         )

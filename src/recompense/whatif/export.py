@@ -4,6 +4,12 @@ The starting policy is the published run's own file when it is still where the r
 read it and its SHA-256 matches the manifest; otherwise it is rebuilt from the
 manifest's parameters (only the incidents' free-text descriptions are then lost).
 The published run is never modified: the caller decides where the text goes.
+
+Exported from a run (its folder or its loaded :class:`Population`), the changes are
+first simulated on that run's users, with the engine's rules: what the engine would
+refuse on the same data (a formula giving an eligible user a NULL or negative weight,
+minimum payouts above the budget) is refused here, naming the field, rather than by
+the new run later. A policy file or a ``Policy`` has no users to check against.
 """
 
 from __future__ import annotations
@@ -20,16 +26,21 @@ from recompense.policy import Policy, load_policy, validate_policy
 from recompense.runs.artifacts import sha256_file
 from recompense.runs.folder import read_manifest
 from recompense.whatif.changes import Changes, Settings
-from recompense.whatif.population import Population
+from recompense.whatif.population import Population, load
+from recompense.whatif.simulate import payouts
 
 SECTIONS = ("program", "window", "eligibility", "payout", "prices", "distribution")
 
 
 def export_policy(source: Path | Policy | Population, changes: Changes) -> str:
     """A programme file: ``source``'s policy (a run folder, a policy file or a Policy)
-    with ``changes`` applied. The text is checked to load back to the same policy."""
+    with ``changes`` applied. The text is checked to load back to the same policy;
+    from a run, the changes are checked to be payable on its users (module docstring)."""
     policy = _policy_of(source)
     changes.apply(_settings(policy))  # cross-field checks, with the field named
+    population = _population_of(source)
+    if population is not None:
+        payouts(population, changes)  # raises ChangeError where the engine would refuse
     data = policy.model_dump()
     _set(data, "program", "budget_usd", changes.budget_usd)
     _set(data, "eligibility", "min_loss_usd", changes.min_loss_usd)
@@ -108,6 +119,12 @@ def _policy_of(source: Path | Policy | Population) -> Policy:
     if isinstance(source, Population):
         return policy_of_run(source.run)
     return policy_of_run(source) if source.is_dir() else load_policy(source)
+
+
+def _population_of(source: Path | Policy | Population) -> Population | None:
+    if isinstance(source, Population):
+        return source
+    return load(source) if isinstance(source, Path) and source.is_dir() else None
 
 
 def _settings(policy: Policy) -> Settings:

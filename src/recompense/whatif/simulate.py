@@ -29,6 +29,7 @@ from recompense.allocation import (
     AllocationError,
     allocate,
 )
+from recompense.allocation.solver import WeightsError
 from recompense.policy.formula import evaluate_numpy, parse
 from recompense.whatif.changes import Changes, Settings
 from recompense.whatif.errors import ChangeError
@@ -202,6 +203,8 @@ def _allocate(
             max_payout_cents=settings.max_payout_cents,
             cap_at_loss=settings.cap_at_loss,
         )
+    except WeightsError as exc:  # the formula's fault, not the budget's
+        raise ChangeError("weight", settings.weight, str(exc)) from None
     except AllocationError as exc:
         from recompense.money import format_usd
 

@@ -4,6 +4,10 @@ The computation is :mod:`recompense.whatif` (the published run loaded once per p
 and cached, then one :func:`~recompense.whatif.simulate` per request). The published
 run is only read: a what-if never changes it, and exporting writes nothing on the
 server: the new policy file is returned for download.
+
+Every input error of the simulator (a :class:`~recompense.whatif.ChangeError`, or any
+other ``InputError`` it lets through) is answered with 422 and its message: an
+operator's formula, however long or deep, never reaches a 500.
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from recompense.errors import RecompenseError
+from recompense.errors import InputError, RecompenseError
 from recompense.web import pages
 from recompense.web.charts import whatif_histogram_chart, whatif_lorenz_chart
 from recompense.web.csrf import CSRF
@@ -148,9 +152,15 @@ def whatif_page(request: Request, program_id: ProgramId, principal: Ops) -> HTML
 async def whatif_form(request: Request, program_id: ProgramId, principal: Ops) -> Response:
     """The form's Simulate (the page with the outcome) or Export (a TOML download)."""
     form = await request.form()
-    values = {k: str(form.get(k, "")) for k in FIELDS if k != "cap_at_loss"}
+    values: dict[str, Any] = {k: str(form.get(k, "")) for k in FIELDS if k != "cap_at_loss"}
     cap = str(form.get("cap_at_loss", ""))
-    body = WhatIfIn(**values, cap_at_loss=None if cap == "" else cap == "true")
+    values["cap_at_loss"] = None if cap == "" else cap == "true"
+    try:
+        body = WhatIfIn(**values)
+    except ValidationError as exc:  # e.g. a formula past the length limit: the page, 422
+        return _page(
+            request, program_id, principal, WhatIfIn.model_construct(**values), None, _problem(exc)
+        )
     if form.get("action") == "export":
         try:
             text = _export(request, program_id, body)
@@ -200,6 +210,13 @@ def _page(
     )
 
 
+def _problem(exc: ValidationError) -> str:
+    """The first problem of a form that does not fit :class:`WhatIfIn`, field first."""
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"])
+    return f"what-if {field}: {error['msg']}"
+
+
 def _population(request: Request, program_id: str) -> Any:
     from recompense.whatif import load
 
@@ -216,29 +233,29 @@ def _population(request: Request, program_id: str) -> Any:
 
 
 def _changes(body: WhatIfIn) -> Any:
-    from recompense.whatif import ChangeError, Changes
+    from recompense.whatif import Changes
 
     try:
         return Changes.from_form(body.model_dump())
-    except ChangeError as exc:
+    except InputError as exc:
         raise HTTPException(422, str(exc)) from exc
 
 
 def _simulate(request: Request, program_id: str, changes: Any) -> Any:
-    from recompense.whatif import ChangeError, simulate
+    from recompense.whatif import simulate
 
     population = _population(request, program_id)
     try:
         return simulate(population, changes)
-    except ChangeError as exc:
+    except InputError as exc:
         raise HTTPException(422, str(exc)) from exc
 
 
 def _export(request: Request, program_id: str, body: WhatIfIn) -> str:
-    from recompense.whatif import ChangeError, export_policy
+    from recompense.whatif import export_policy
 
     population = _population(request, program_id)
     try:
         return export_policy(population, _changes(body))
-    except ChangeError as exc:
+    except InputError as exc:
         raise HTTPException(422, str(exc)) from exc
