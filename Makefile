@@ -8,7 +8,7 @@ SEED ?= 7
 # $300M for a 50M-user exchange, scaled to the demo exchange: $6 per user.
 DEMO_BUDGET_USD ?= $(shell echo $$(( $(USERS) * 6 )))
 
-.PHONY: demo test lint typecheck bench clean install browser bench-web
+.PHONY: demo test lint typecheck bench clean install browser bench-web fuzz
 
 install: $(STAMP)
 
@@ -47,6 +47,11 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+# The long profile of the differential fuzz (engine vs an exact reference; make test runs 25).
+FUZZ_EXAMPLES ?= 3000
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest -q -s tests/engine/test_differential.py -k "not spark" --fuzz-examples $(FUZZ_EXAMPLES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

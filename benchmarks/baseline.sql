@@ -2,23 +2,28 @@
 --
 -- Reads the views users, accounts, balances, prices, liquidations, prior_compensation
 -- (created over the dataset's Parquet files by baseline_sql.py); parameters ($name)
--- come from the programme file (rules.py). Money: each fill's or balance row's USD
--- value is rounded half-up to int64 micro-dollars, summed exactly, and each user's
--- total rounded half-up to cents once (cents_half_up, exact for every int64).
+-- come from the programme file (rules.py). Money, as the data contract says: amounts
+-- and prices are decimals with 12 places (a float through its shortest text), each
+-- fill's or balance row's USD value is their exact product rounded half away from zero
+-- to int64 micro-dollars, summed exactly, and each user's total rounded half away
+-- from zero to cents once (cents_half_away).
 -- Minutes are integer epoch minutes (epoch_us // 60e6: exact, and far cheaper than
 -- date_trunc on TIMESTAMPTZ). Prices: a grid of every asset × window minute is priced
 -- once with an ASOF join (latest price at or before the minute, kept if within the
 -- staleness limit); fills then find their price by an equi-join on (asset, minute).
 
-CREATE OR REPLACE TEMP MACRO micros_half_up(usd) AS
-    CAST(floor(usd * 1000000 + 0.5) AS BIGINT);
+CREATE OR REPLACE TEMP MACRO dec(x) AS
+    CAST(CAST(x AS VARCHAR) AS DECIMAL(38, 12));
 
-CREATE OR REPLACE TEMP MACRO cents_half_up(m) AS
-    ((m + 5000) - (((m + 5000) % 10000) + 10000) % 10000) // 10000;
+CREATE OR REPLACE TEMP MACRO micros_half_away(usd) AS
+    CAST(round(usd, 6) * 1000000 AS BIGINT);
+
+CREATE OR REPLACE TEMP MACRO cents_half_away(m) AS
+    CASE WHEN m >= 0 THEN (m + 5000) // 10000 ELSE -((5000 - m) // 10000) END;
 
 WITH
 minute_prices AS (
-    SELECT asset, epoch_us(minute) // 60000000 AS m, CAST(usd AS DOUBLE) AS usd
+    SELECT asset, epoch_us(minute) // 60000000 AS m, dec(usd) AS usd
     FROM prices
 ),
 grid_prices AS (                   -- each asset's price at each minute of the window
@@ -36,7 +41,7 @@ counted AS (                       -- forced liquidations of listed products in 
         a.user_id,
         l.margin_asset,
         epoch_us(l.ts) // 60000000 AS m,
-        CAST(l.clearance_fee AS DOUBLE) - CAST(l.realized_pnl AS DOUBLE) AS loss_units,
+        dec(l.clearance_fee) - dec(l.realized_pnl) AS loss_units,
         list_bool_or(list_transform($incidents, i -> l.ts >= i.starts AND l.ts < i.ends))
             AS in_incident
     FROM liquidations AS l
@@ -49,7 +54,7 @@ priced AS (
     SELECT
         c.user_id,
         c.in_incident,
-        micros_half_up(c.loss_units * p.usd) AS micros,
+        micros_half_away(c.loss_units * p.usd) AS micros,
         p.usd IS NULL AS unpriced
     FROM counted AS c
     LEFT JOIN grid_prices AS p ON p.asset = c.margin_asset AND p.m = c.m
@@ -78,9 +83,8 @@ liquidated_accounts AS (
 net AS (                           -- net assets at the snapshot, liquidated users only
     SELECT
         a.user_id,
-        CAST(sum(micros_half_up(
-            (CAST(b.balance AS DOUBLE) - CAST(b.liability AS DOUBLE)
-             + CAST(b.unrealized_pnl AS DOUBLE)) * p.usd
+        CAST(sum(micros_half_away(
+            (dec(b.balance) - dec(b.liability) + dec(b.unrealized_pnl)) * p.usd
         )) AS BIGINT) AS net_micros,
         count(*) FILTER (WHERE p.usd IS NULL) AS unpriced_balances
     FROM balances AS b
@@ -97,9 +101,9 @@ cents AS (
     SELECT
         l.user_id,
         l.fills,
-        greatest(cents_half_up(l.loss_micros), 0) AS loss_cents,
-        cents_half_up(coalesce(n.net_micros, 0)) AS net_assets_cents,
-        greatest(cents_half_up(l.incident_micros), 0) AS incident_cents,
+        greatest(cents_half_away(l.loss_micros), 0) AS loss_cents,
+        cents_half_away(coalesce(n.net_micros, 0)) AS net_assets_cents,
+        greatest(cents_half_away(l.incident_micros), 0) AS incident_cents,
         u.user_type,
         CAST(u.vip_tier AS BIGINT) AS vip_tier,
         $snapshot_s - CAST(epoch(u.registered_at) AS BIGINT) AS age_s,

@@ -1,9 +1,9 @@
 """Baseline: the eligibility rules written the straightforward pandas way.
 
 Read the Parquet files with pandas, filter, ``merge``, ``merge_asof`` for the price at
-or before each fill's minute, ``groupby`` per user. Money exactly as the engine does
-it: each row's USD value rounded half-up to int64 micro-dollars, summed as int64,
-each user's total rounded half-up to cents once (numpy ``//`` floors exactly).
+or before each fill's minute, ``groupby`` per user. Money as the engine does
+it: each row's USD value rounded half away from zero to int64 micro-dollars (in float64:
+the contract multiplies exact decimals), summed as int64, each total rounded once to cents.
 Run as its own process by bench_engine.py; same interface as baseline_sql.py::
 
     python benchmarks/baseline_pandas.py --program programs/together-2025-10.toml \
@@ -121,9 +121,9 @@ def prior_compensated(data: Path, rules: Rules) -> pd.Index:
 
 def verdicts(t: pd.DataFrame, compensated: pd.Index, rules: Rules) -> pd.DataFrame:
     """Cents, the three rules, ``eligible`` and the weight, one row per user."""
-    t["loss_cents"] = np.maximum(cents_half_up(t["loss_micros"]), 0)
-    t["net_assets_cents"] = cents_half_up(t["net_micros"].fillna(0).astype("int64"))
-    incident = np.maximum(cents_half_up(t["incident_micros"]), 0)
+    t["loss_cents"] = np.maximum(cents_half_away(t["loss_micros"]), 0)
+    t["net_assets_cents"] = cents_half_away(t["net_micros"].fillna(0).astype("int64"))
+    incident = np.maximum(cents_half_away(t["incident_micros"]), 0)
     t["incident_loss_cents"] = np.minimum(incident, t["loss_cents"])
     loss, net = t["loss_cents"], t["net_assets_cents"]
     t["loss_ratio"] = (loss / net).where(net > 0)
@@ -151,12 +151,14 @@ def weight(t: pd.DataFrame) -> pd.Series:
 
 
 def to_micros(usd: pd.Series) -> np.ndarray:
-    """float USD → int64 micro-dollars, half-up."""
-    return np.floor(usd.to_numpy() * 1_000_000 + 0.5).astype(np.int64)
+    """float USD → int64 micro-dollars, half away from zero (float arithmetic: the
+    contract's exact decimal product can differ in the last micro-dollar)."""
+    values = usd.to_numpy() * 1_000_000
+    return (np.sign(values) * np.floor(np.abs(values) + 0.5)).astype(np.int64)
 
 
-def cents_half_up(micros: pd.Series) -> pd.Series:
-    return (micros + 5_000) // 10_000
+def cents_half_away(micros: pd.Series) -> pd.Series:
+    return np.sign(micros) * ((micros.abs() + 5_000) // 10_000)
 
 
 def _refuse_unpriced(usd: pd.Series, what: str) -> None:
