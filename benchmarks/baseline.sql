@@ -12,7 +12,7 @@
 -- once with an ASOF join (latest price at or before the minute, kept if within the
 -- staleness limit); fills then find their price by an equi-join on (asset, minute).
 
-CREATE OR REPLACE TEMP MACRO dec(x) AS
+CREATE OR REPLACE TEMP MACRO as_dec(x) AS
     CAST(CAST(x AS VARCHAR) AS DECIMAL(38, 12));
 
 CREATE OR REPLACE TEMP MACRO micros_half_away(usd) AS
@@ -23,7 +23,7 @@ CREATE OR REPLACE TEMP MACRO cents_half_away(m) AS
 
 WITH
 minute_prices AS (
-    SELECT asset, epoch_us(minute) // 60000000 AS m, dec(usd) AS usd
+    SELECT asset, epoch_us(minute) // 60000000 AS m, as_dec(usd) AS usd
     FROM prices
 ),
 grid_prices AS (                   -- each asset's price at each minute of the window
@@ -41,7 +41,7 @@ counted AS (                       -- forced liquidations of listed products in 
         a.user_id,
         l.margin_asset,
         epoch_us(l.ts) // 60000000 AS m,
-        dec(l.clearance_fee) - dec(l.realized_pnl) AS loss_units,
+        as_dec(l.clearance_fee) - as_dec(l.realized_pnl) AS loss_units,
         list_bool_or(list_transform($incidents, i -> l.ts >= i.starts AND l.ts < i.ends))
             AS in_incident
     FROM liquidations AS l
@@ -84,7 +84,7 @@ net AS (                           -- net assets at the snapshot, liquidated use
     SELECT
         a.user_id,
         CAST(sum(micros_half_away(
-            (dec(b.balance) - dec(b.liability) + dec(b.unrealized_pnl)) * p.usd
+            (as_dec(b.balance) - as_dec(b.liability) + as_dec(b.unrealized_pnl)) * p.usd
         )) AS BIGINT) AS net_micros,
         count(*) FILTER (WHERE p.usd IS NULL) AS unpriced_balances
     FROM balances AS b

@@ -10,6 +10,7 @@ verdicts and — when the budget covers every cap — their exact payouts.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -153,11 +154,17 @@ def _stored_refusals(tables: dict[str, Any], storage: dict[str, Any], outcome: O
 
 
 def _exact_row(name: str, row: dict[str, Any], *, floats: bool) -> dict[str, Any]:
-    """The value the contract reads: a float as its shortest decimal text (``repr``)."""
+    """The value the contract reads (docs/data.md): a float to 12 places, in float64."""
     exact = dict(row)
     for column in NUMBERS.get(name, ()):
-        value = Decimal(repr(float(row[column]))) if floats else row[column]
-        exact[column] = value.quantize(SCALE, rounding=ROUND_HALF_UP)
+        if floats:
+            x = float(row[column])
+            whole = math.floor(x)
+            scaled = (x - whole) * 1e12
+            units = math.floor(scaled) + (scaled - math.floor(scaled) >= 0.5)
+            exact[column] = Decimal(whole) + Decimal(units).scaleb(-12)
+        else:
+            exact[column] = row[column].quantize(SCALE, rounding=ROUND_HALF_UP)
     return exact
 
 

@@ -15,7 +15,8 @@ Column kinds:
   :data:`SCALE` (12) decimal places (``decimal(38, 12)``): integers and decimals of up
   to 38 digits are taken as they are, and refused if they carry a non-zero digit beyond
   the 12th decimal place; CSV text is parsed as decimal text (``0E-8``, ``1.5e-3``);
-  floats, which are not exact, are taken as the nearest 12-decimal number. Every value
+  floats, which are not exact, are taken as their binary value to 12 places
+  (:func:`recompense.data.readers.as_number`). Every value
   must lie strictly inside ±:data:`AMOUNT_LIMIT`. The engine multiplies amounts by
   prices exactly (``decimal(38, 24)``) and rounds once to micro-dollars.
 

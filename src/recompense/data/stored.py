@@ -9,7 +9,7 @@ without failing (a traceback from the backend) or silently rounding a decimal in
   round ``1.5`` to 2);
 - numbers must parse (CSV), be finite, lie strictly inside ±``AMOUNT_LIMIT`` and carry
   no non-zero digit beyond the ``SCALE``-th decimal place — floats excepted, which are
-  not exact to begin with and are taken as the nearest 12-decimal number;
+  not exact to begin with and are taken to 12 places (``readers.as_number``);
 - CSV timestamps must parse and, unless the operator says naive times are UTC, carry an
   offset (``Z``, ``+02:00``, ``-0530``), value by value: one naive row among aware ones
   is refused, not read in the session's time zone.
