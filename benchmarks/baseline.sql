@@ -3,7 +3,7 @@
 -- Reads the views users, accounts, balances, prices, liquidations, prior_compensation
 -- (created over the dataset's Parquet files by baseline_sql.py); parameters ($name)
 -- come from the programme file (rules.py). Money, as the data contract says: amounts
--- and prices are decimals with 12 places (a float through its shortest text), each
+-- and prices are decimals with 12 places (a float: its value to 12 places), each
 -- fill's or balance row's USD value is their exact product rounded half away from zero
 -- to int64 micro-dollars, summed exactly, and each user's total rounded half away
 -- from zero to cents once (cents_half_away).
@@ -12,8 +12,10 @@
 -- once with an ASOF join (latest price at or before the minute, kept if within the
 -- staleness limit); fills then find their price by an equi-join on (asset, minute).
 
-CREATE OR REPLACE TEMP MACRO as_dec(x) AS
-    CAST(CAST(x AS VARCHAR) AS DECIMAL(38, 12));
+CREATE OR REPLACE TEMP MACRO as_dec(x) AS       -- a float's value to 12 places (data.md)
+    CAST(CAST(floor(x) AS BIGINT) AS DECIMAL(38, 12))
+    + round(CAST(round((x - floor(x)) * 1e12) AS DECIMAL(38, 12))
+            * CAST(0.000000000001 AS DECIMAL(38, 12)), 12);
 
 CREATE OR REPLACE TEMP MACRO micros_half_away(usd) AS
     CAST(round(usd, 6) * 1000000 AS BIGINT);

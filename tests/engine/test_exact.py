@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import ibis
 import pyarrow as pa
@@ -15,6 +15,7 @@ from recompense.engine.exact import (
     micros_to_cents,
     minute_s,
     round_micros_to_cents,
+    usd_micros,
 )
 from recompense.money import round_to_cents
 
@@ -54,3 +55,35 @@ def test_minute_and_hour_keys_floor_to_the_microsecond(backend):
     expected = [int(s.replace(second=0, microsecond=0).timestamp()) for s in stamps]
     assert minutes == expected
     assert hours == [int(s.replace(minute=0, second=0, microsecond=0).timestamp()) for s in stamps]
+
+
+def test_usd_micros_round_half_away_from_zero_exactly(backend):
+    """Ties, near-ties and values past the float estimate's 2⁴⁰ shortcut, vs ``Decimal``."""
+    pairs = [
+        ("0.0000005", "1"),  # a tie: +1
+        ("-0.0000005", "1"),  # a tie: −1
+        ("-0.0001245", "1"),  # 124.5 micro-dollars: −125
+        ("-49.994875", "1"),
+        ("1.0000015", "3"),  # 3,000,004.5: a tie far from zero
+        ("0.000000499999", "1"),
+        ("123456.123456789012", "0.000006510000"),
+        ("8621655511.780000686646", "121500.5"),  # $1e15·: beyond 2⁴⁰ micro-dollars
+        ("1099511.6277755", "1"),  # just past 2⁴⁰ micro-dollars, with a tie
+        ("-1099511.6277745", "1"),
+        ("999999.999999999999", "999999.999999999999"),  # just below $10¹²
+    ]
+    table = ibis.memtable(
+        pa.table(
+            {
+                "a": pa.array([Decimal(a) for a, _ in pairs], pa.decimal128(38, 12)),
+                "p": pa.array([Decimal(p) for _, p in pairs], pa.decimal128(38, 12)),
+            }
+        )
+    )
+    micros, in_range = usd_micros(table.a, table.p)
+    got = backend.to_pyarrow(table.select(m=micros, ok=in_range)).to_pylist()
+    for (a, p), row in zip(pairs, got, strict=True):
+        want = (Decimal(a) * Decimal(p) * 1_000_000).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        in_limit = abs(want) < 10**18
+        assert row["ok"] == in_limit, (a, p)
+        assert row["m"] == (int(want) if in_limit else None), (a, p, row)

@@ -69,7 +69,7 @@ def _number_checks(column: Any) -> list[Check]:
     checks: list[Check] = []
     integer_digits = (dtype.precision or 38) - (dtype.scale or 0)
     out_of_range: Any = ibis.literal(False)
-    if integer_digits > len(str(AMOUNT_LIMIT)) - 1:
+    if integer_digits > _WHOLE_DIGITS:  # otherwise no value of this type can be that big
         limit = ibis.literal(AMOUNT_LIMIT).cast(f"decimal(38, {dtype.scale or 0})")
         out_of_range = column.abs() >= limit
         checks.append((_range_message(), out_of_range))

@@ -162,7 +162,7 @@ def _raw_checks(dataset: Dataset, spec: TableSpec) -> list[Problem]:
 
 
 def _column_checks(dataset: Dataset, spec: TableSpec) -> list[Problem]:
-    table = normalized(dataset, spec.name)
+    table = normalized(dataset, spec.name, stored_numbers=True)
     checks: dict[str, tuple[Column, str, Any]] = {}
     for col in spec.columns:
         column = table[col.name]
@@ -172,7 +172,7 @@ def _column_checks(dataset: Dataset, spec: TableSpec) -> list[Problem]:
             checks[f"{col.name}__neg"] = (col, "negative values (must be ≥ 0)", column < 0)
         if col.positive:
             message = f"values ≤ 0 at {SCALE} decimal places (must be > 0)"
-            checks[f"{col.name}__pos"] = (col, message, column <= 0)
+            checks[f"{col.name}__pos"] = (col, message, _not_positive(column))
         if col.kind == "enum":
             bad = column.notnull() & ~column.isin(list(col.allowed))
             checks[f"{col.name}__enum"] = (
@@ -189,6 +189,14 @@ def _column_checks(dataset: Dataset, spec: TableSpec) -> list[Problem]:
         if col.unique and counts[f"{col.name}__distinct"] != counts["__rows"]:
             problems += _unique(dataset, spec.name, (col.name,))
     return problems
+
+
+def _not_positive(column: Any) -> Any:
+    """≤ 0 once read to 12 places; for a float, below half a unit of the 12th place
+    (what :func:`~recompense.data.readers.as_number` reads as 0), compared as the float."""
+    if column.type().is_floating():
+        return column * 10.0**SCALE < 0.5
+    return column <= 0
 
 
 def _run_checks(

@@ -15,13 +15,14 @@ microseconds (DuckDB ``epoch_us``, Spark ``unix_micros``, declared as Ibis built
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dt
 
-from recompense.data.contract import USD_LIMIT
+from recompense.data.contract import NUMBER_TYPE, USD_LIMIT
 from recompense.errors import InputError
 
 MICROS_PER_CENT = 10_000
@@ -63,18 +64,47 @@ TOTAL_TYPE = "decimal(38, 0)"  # sums of micro-dollars: cannot overflow, on any 
 def usd_micros(amount: Any, price: Any) -> tuple[Any, Any]:
     """Exact ``round(amount × price)`` in micro-dollars, and whether it is in range.
 
-    ``amount`` and ``price`` are ``decimal(38, 12)``. The exact product is only formed
-    where a float estimate says it is below 2 × ``USD_LIMIT`` (so ``decimal(38, 24)``
-    cannot overflow); the returned micro-dollars are NULL where the price is NULL or the
-    value is out of range, and ``in_range`` is false where the rounded value is
-    ≥ ``USD_LIMIT`` in magnitude (the contract's limit, applied exactly).
+    ``amount`` and ``price`` are ``decimal(38, 12)``; their product is exact in
+    ``decimal(38, 24)``. Rounding that product to 6 places directly is a 128-bit
+    division per row (2.5 µs on DuckDB: 4× the whole losses stage), so it is rounded
+    the way a careful person would: a float64 estimate ``e = round(amount·price·10⁶)``
+    is within 0.001 of the true value ``X`` while ``|e| < 2⁴⁰`` (six roundings of 2⁻⁵³
+    each), so ``X − e`` — computed exactly in decimals, by multiplication and
+    subtraction only — lies in (−1.5, 1.5), and comparing it with ±½ gives the
+    rounding half away from zero exactly. Beyond 2⁴⁰ micro-dollars ($1.1M in one row,
+    rare) the product is rounded directly. Where the estimate says the value is beyond
+    2 × ``USD_LIMIT`` the product is not formed at all (``decimal(38, 24)`` would
+    overflow). Returns NULL micro-dollars where the price is NULL or the value is out
+    of range; ``in_range`` is false where the rounded value is ≥ ``USD_LIMIT`` in
+    magnitude (the contract's limit, applied exactly).
     """
-    estimate = amount.cast("float64") * price.cast("float64")
-    safe = estimate.abs() < 2.0 * USD_LIMIT
-    exact = ((amount * price).round(6) * 1_000_000).cast("int64")
-    micros = ibis.ifelse(safe, exact, ibis.null("int64"))
+    estimate = amount.cast("float64") * price.cast("float64") * 1e6
+    product = amount * price
+    guess = estimate.round()  # int64 once the CASE below has ruled out huge values
+    exact = ibis.ifelse(
+        estimate.abs() < 2.0**40,
+        guess + _correction(product, guess),
+        ((product.round(6)) * 1_000_000).cast("int64"),
+    )
+    micros = ibis.ifelse(estimate.abs() < 2e6 * USD_LIMIT, exact, ibis.null("int64"))
     in_range = (micros.abs() < MICROS_LIMIT).fill_null(False) | price.isnull()
     return ibis.ifelse(in_range, micros, ibis.null("int64")), in_range
+
+
+def _correction(product: Any, guess: Any) -> Any:
+    """−1, 0 or +1: how far ``guess`` is from round-half-away(product · 10⁶).
+
+    Every decimal here is a product of two ``decimal(38, 12)`` values, so all of them
+    are ``decimal(38, 24)`` on every backend and compare exactly (Spark compares
+    decimals of different scales at the coarser one).
+    """
+    number = NUMBER_TYPE
+    millionth = ibis.literal(Decimal("0.000001"), type=number)
+    half = ibis.literal(Decimal("0.5"), type=number) * millionth
+    below = product - guess.cast(number) * millionth  # X − guess, in USD
+    up = (below > half) | ((below == half) & (guess >= 0))
+    down = (below < -half) | ((below == -half) & (guess <= 0))
+    return up.cast("int64") - down.cast("int64")
 
 
 def total(micros: Any) -> Any:
