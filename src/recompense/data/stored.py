@@ -74,7 +74,10 @@ def _number_checks(column: Any) -> list[Check]:
         out_of_range = column.abs() >= limit
         checks.append((_range_message(), out_of_range))
     if (dtype.scale or 0) > SCALE:
-        inexact = ibis.ifelse(out_of_range, False, _rounds(column, dtype.scale))
+        # Zero, not an unevaluated branch, for out-of-range rows: a backend may cast
+        # every row (Spark's generated code), and the casts must not overflow.
+        fitting = ibis.ifelse(out_of_range, ibis.literal(0).cast(dtype), column)
+        inexact = _rounds(fitting, dtype.scale)
         checks.append((_excess_message(), inexact))
     return checks
 
@@ -86,7 +89,8 @@ def _text_number_checks(column: Any) -> list[Check]:
     # Exact: a number below 10¹⁵ in magnitude is one that fits decimal(38, 23).
     wide = text.try_cast(_WIDE_TYPE)
     in_range = finite & wide.notnull()
-    inexact = in_range & (text.re_search(_EXCESS_DIGITS) | _rounds(wide, _WIDE_SCALE))
+    fitting = wide.fill_null(ibis.literal(0).cast(_WIDE_TYPE))
+    inexact = in_range & (text.re_search(_EXCESS_DIGITS) | _rounds(fitting, _WIDE_SCALE))
     return [
         ("values that are not numbers", column.notnull() & value.isnull()),
         ("NaN or infinite values", ~finite),
