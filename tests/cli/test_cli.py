@@ -87,7 +87,9 @@ def test_bad_data_exits_2_with_a_message_and_no_output(data, tmp_path):
     ("args", "message"),
     [
         (["--budget-usd", "100"], "minimum payouts alone"),
-        (["--budget-usd", "lots"], "--budget-usd: 'lots' is not an amount"),
+        (["--budget-usd", "lots"], '--budget-usd: must be a USD amount such as "50.00"'),
+        (["--budget-usd", "1e30"], "--budget-usd: must be at most $1,000,000,000,000.00"),
+        (["--budget-usd", "0.001"], "--budget-usd: 0.001 has more than two decimals"),
         (["--engine", "oracle"], "unknown engine"),
     ],
 )
@@ -96,6 +98,37 @@ def test_operator_mistakes_exit_2(data, tmp_path, args, message):
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_numbers_beyond_their_range_exit_2_without_a_traceback(data, tmp_path):
+    """Operator input that used to crash: a budget of 1e30, a user id beyond int64, a
+    ratio with more places than the exact comparison allows (`check` refuses it too)."""
+    out = tmp_path / "run"
+    recompense(*run_args(data, out, "--budget-usd", "200000"), check=True)
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        PROGRAM.read_text()
+        .replace('min_loss_ratio = "0.30"', 'min_loss_ratio = "0.33333333333333"')
+        .replace('budget_usd = "300000000.00"', 'budget_usd = "1e30"')
+    )
+    cases = [
+        (["whatif", "--run", str(out), "--budget-usd", "1e30"], "--budget-usd: must be at most"),
+        (["explain", "--run", str(out), "99999999999999999999"], "user_id"),
+        (
+            ["check", "--program", str(policy)],
+            "key 'eligibility.min_loss_ratio': at most 6 decimal places (got '0.33333333333333')",
+        ),
+        (["check", "--program", str(policy)], "key 'program.budget_usd': must be at most"),
+        (
+            ["run", "--program", str(policy), "--data", str(data), "--out", str(tmp_path / "r")],
+            "key 'eligibility.min_loss_ratio'",
+        ),
+    ]
+    for args, message in cases:
+        result = recompense(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "Traceback" not in result.stderr + result.stdout
+        assert message in " ".join((result.stderr + result.stdout).split()), result.stderr
 
 
 def test_a_bad_policy_exits_2_naming_the_key(data, tmp_path):

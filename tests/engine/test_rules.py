@@ -203,3 +203,53 @@ def test_hourly_losses_add_up_to_the_users_losses(backend, tmp_path, policy):
         (20, 1, 1, 10000),
         (21, 2, 2, 7500),
     ]
+
+
+def with_eligibility(policy, **changes):
+    from recompense.policy import validate_policy
+
+    data = policy.model_dump()
+    data["eligibility"].update(changes)
+    return validate_policy(data, source="test")
+
+
+def test_a_six_place_ratio_is_exact_at_the_contracts_largest_amounts(backend, tmp_path, policy):
+    """Net assets near $10^12 and ratio 0.333333: loss·q ≥ net·p would overflow int64."""
+    third = with_eligibility(policy, min_loss_ratio="0.333333")
+    net = 999_999_999_999 * 100  # cents
+    needed = -(-net * 333_333 // 1_000_000)  # ⌈net · 333333/10^6⌉
+    world = World()
+    world.fill(world.user(1, net_usdt=net / 100), needed / 100)
+    world.fill(world.user(2, net_usdt=net / 100), (needed - 1) / 100)
+    world.fill(world.user(3, net_usdt=-net / 100), 60.0)
+    users, _ = run(backend, world, tmp_path, third)
+    assert users[1]["net_assets_cents"] == net and users[1]["loss_cents"] == needed
+    assert users[2]["loss_cents"] == needed - 1
+    assert users[1]["passes_min_ratio"] and not users[2]["passes_min_ratio"]
+    assert users[3]["passes_min_ratio"]
+
+
+@pytest.mark.parametrize(
+    ("ratio", "net_cents"),
+    [
+        ("0.333333", 100_000),  # 33,333.3 cents: 33,334 needed
+        ("0.000001", 1),
+        ("10", 10**14 - 1),
+        ("0", 10**13),
+        ("1.999999", 7_777_777),
+        ("9.999999", 99_999_999_999_999),
+    ],
+)
+def test_the_needed_loss_is_the_exact_ceiling(backend, ratio, net_cents):
+    """needed_loss_cents against Python's exact Fraction arithmetic, for ±net."""
+    import math
+    from fractions import Fraction
+
+    import ibis
+
+    from recompense.engine.eligibility import needed_loss_cents
+
+    t = ibis.memtable({"net": [net_cents, -net_cents, 0]}, schema={"net": "int64"})
+    got = backend.execute(t.mutate(needed=needed_loss_cents(t.net, Fraction(ratio))))
+    expected = [math.ceil(Fraction(n) * Fraction(ratio)) for n in (net_cents, -net_cents, 0)]
+    assert got["needed"].tolist() == expected

@@ -30,7 +30,7 @@ from rich.table import Table
 
 from recompense import __version__
 from recompense.errors import InputError, RecompenseError
-from recompense.money import D, format_usd
+from recompense.money import format_usd
 
 app = typer.Typer(
     name="recompense",
@@ -43,6 +43,12 @@ err = Console(stderr=True)
 out = Console()
 
 T = TypeVar("T")
+
+# Ids are int64 everywhere (data contract, run folder, ledger): a larger number is
+# refused by the option parser with exit code 2, before any file or database is read.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_SYNTH_USERS = 1_000_000_000  # 20x the exchange-scale benchmark; beyond is a typo
+BOUND_LABELS = {"min_payout": "floor", "max_payout": "cap", "own_loss": "own-loss cap"}
 
 RUN_STAGES = ("validate", "losses", "features", "allocate", "write")
 STAGE_LABELS = {
@@ -80,7 +86,8 @@ def run(
     data: Annotated[Path, typer.Option(help="Dataset folder (Parquet or CSV files).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder to create (must not exist).")],
     budget_usd: Annotated[
-        str | None, typer.Option(help="Override the policy's budget, in USD (e.g. 250000000).")
+        str | None,
+        typer.Option(help="Override the policy's budget, in USD (e.g. 250000000; at most 10^12)."),
     ] = None,
     engine: Annotated[str, typer.Option(help="Compute engine: duckdb or spark.")] = "duckdb",
     spark_master: Annotated[
@@ -97,7 +104,7 @@ def run(
     """
     from recompense.runs import execute_run
 
-    budget = guard(lambda: _budget(budget_usd))
+    budget = guard(lambda: parse_budget(budget_usd))
     with _stage_progress(as_json) as on_stage:
         summary = guard(
             lambda: execute_run(
@@ -120,7 +127,9 @@ def run(
 @app.command()
 def explain(
     run_dir: Annotated[Path, typer.Option("--run", help="Run folder.")],
-    user_id: Annotated[int, typer.Argument(help="The user to explain.")],
+    user_id: Annotated[
+        int, typer.Argument(min=INT64_MIN, max=INT64_MAX, help="The user to explain.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
 ) -> None:
     """Tell one user's story: features, each rule with its numbers, weight, payout, bound.
@@ -145,18 +154,20 @@ def explain(
         out.print(f"  {mark} {check.detail}", highlight=False)
     if story.amount_cents is not None:
         out.print(f"Weight: {story.weight:.6g}")
+        label = BOUND_LABELS.get(story.limit or "", story.bound)
         out.print(
-            f"Payout: [bold]{format_usd(story.amount_cents)}[/] ({story.bound})"
-            f" — {story.bound_detail}",
+            f"Payout: [bold]{format_usd(story.amount_cents)}[/] ({label}) — {story.bound_detail}",
             highlight=False,
         )
 
 
 @app.command()
 def synth(
-    users: Annotated[int, typer.Option(min=1, help="Number of users to generate.")],
+    users: Annotated[
+        int, typer.Option(min=1, max=MAX_SYNTH_USERS, help="Number of users to generate.")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="Dataset folder to create.")],
-    seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.")] = 7,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed (≥ 0); same seed, same bytes.")] = 7,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Generate a deterministic synthetic crash calibrated to 2025-10-10.
@@ -171,6 +182,8 @@ def synth(
                 return generate(users, seed, out_dir, progress=progress)
         except FileExistsError as exc:
             raise InputError(f"{out_dir}: already exists and is not empty") from exc
+        except OSError as exc:  # a name too long, a parent that is a file, no permission
+            raise InputError(f"--out {out_dir}: cannot create: {exc.strerror or exc}") from exc
 
     summary = guard(build)
     fields = {k: getattr(summary, k) for k in summary.__slots__ if k != "out"}
@@ -218,13 +231,16 @@ def check(
         out.print(f"[green]✔[/] {data}: matches the data contract")
 
 
-def _budget(value: str | None) -> Decimal | None:
+def parse_budget(value: str | None) -> Decimal | None:
+    """``--budget-usd``, bounded exactly as the policy's ``program.budget_usd`` is."""
+    from recompense.policy.model import budget_usd
+
     if value is None:
         return None
     try:
-        return D(value)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"--budget-usd: {value!r} is not an amount in USD") from exc
+        return budget_usd(value.strip())
+    except ValueError as exc:
+        raise InputError(f"--budget-usd: {exc} (got {value!r})") from None
 
 
 @contextmanager

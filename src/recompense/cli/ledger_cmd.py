@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from recompense.cli.app import app, bar_progress, guard, out
+from recompense.cli.app import INT64_MAX, INT64_MIN, app, bar_progress, guard, out
 from recompense.ledger.db import DEFAULT_URL
 from recompense.money import format_usd
 
@@ -130,7 +130,10 @@ def reconcile(
 @app.command()
 def redeem(
     voucher: Annotated[str, typer.Argument(help="Voucher id.")],
-    user_id: Annotated[int, typer.Option("--user-id", help="The voucher's owner.")],
+    user_id: Annotated[
+        int,
+        typer.Option("--user-id", min=INT64_MIN, max=INT64_MAX, help="The voucher's owner."),
+    ],
     db: DB = DEFAULT_URL,
     as_json: JSON = False,
 ) -> None:
@@ -138,10 +141,9 @@ def redeem(
 
     Example: recompense redeem 1b4e…-… --user-id 1234 --db sqlite:///recompense.db
     """
-    from recompense.ledger.db import connect
     from recompense.ledger.vouchers import redeem as redeem_voucher
 
-    result = guard(lambda: redeem_voucher(connect(db), voucher, user_id))
+    result = guard(lambda: redeem_voucher(_ledger(db), voucher, user_id))
     if as_json:
         print(json.dumps(_fields(result), indent=2, default=str))
         return
@@ -162,10 +164,9 @@ def expire(
 
     Example: recompense expire --program together-2025-10 --db sqlite:///recompense.db
     """
-    from recompense.ledger.db import connect
     from recompense.ledger.vouchers import expire_due
 
-    result = guard(lambda: expire_due(connect(db), program))
+    result = guard(lambda: expire_due(_ledger(db), program))
     if as_json:
         print(json.dumps(_fields(result), indent=2))
         return
@@ -184,11 +185,21 @@ def revoke(
 
     Example: recompense revoke 1b4e…-… --reason "duplicate account" --db sqlite:///recompense.db
     """
-    from recompense.ledger.db import connect
     from recompense.ledger.vouchers import revoke as revoke_voucher
 
-    entry = guard(lambda: revoke_voucher(connect(db), voucher, reason=reason))
+    entry = guard(lambda: revoke_voucher(_ledger(db), voucher, reason=reason))
     out.print(f"Voucher {voucher} revoked (journal entry {entry})")
+
+
+def _ledger(db: str) -> Any:
+    """The ledger at ``db``, reachable and migrated, as ``distribute`` and ``status`` need
+    it too: an unmigrated file or a refused connection is an exit-2 message naming
+    ``--db``, not a SQL error from the first query."""
+    from recompense.ledger.db import connect, require_schema
+
+    engine = connect(db)
+    require_schema(engine)
+    return engine
 
 
 def _fields(value: Any) -> dict[str, Any]:

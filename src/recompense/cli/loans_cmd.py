@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from recompense.cli.app import app, guard, out
+from recompense.cli.app import INT64_MAX, INT64_MIN, app, guard, out
 from recompense.ledger.db import DEFAULT_URL
 from recompense.loans.errors import LoanError
 from recompense.loans.policy import DEFAULT_POLICY
@@ -82,7 +82,10 @@ def _emit(as_json: bool, data: Any, render: Callable[[], None]) -> None:
 
 @loans_app.command("borrower")
 def borrower(
-    user_id: Annotated[int, typer.Argument(help="The exchange user id of the borrower.")],
+    user_id: Annotated[
+        int,
+        typer.Argument(min=INT64_MIN, max=INT64_MAX, help="The exchange user id of the borrower."),
+    ],
     tier: Annotated[str, typer.Option(help="vip, institutional or regular.")],
     manager: Annotated[str, typer.Option(help="Id of the assigned account manager.")],
     actor: AS,
@@ -102,7 +105,10 @@ def borrower(
 
 @loans_app.command("apply")
 def apply_cmd(
-    borrower_id: Annotated[int, typer.Option("--borrower", help="The borrower's user id.")],
+    borrower_id: Annotated[
+        int,
+        typer.Option("--borrower", min=INT64_MIN, max=INT64_MAX, help="The borrower's user id."),
+    ],
     amount: Annotated[str, typer.Option(help="Principal in USD, e.g. 2500000.00.")],
     term_days: Annotated[
         int, typer.Option(help="Term in days (instalments: a multiple of the period).")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from recompense.cli.app import app, guard, out
+from recompense.cli.app import INT64_MAX, INT64_MIN, app, guard, out
 from recompense.errors import InputError
 from recompense.money import format_usd
 
@@ -77,7 +77,10 @@ def commit(
 @app.command()
 def proof(
     run_dir: Annotated[Path, typer.Option("--run", help="Committed run folder.")],
-    user_id: Annotated[int, typer.Argument(help="The user whose payout to prove.")],
+    user_id: Annotated[
+        int,
+        typer.Argument(min=INT64_MIN, max=INT64_MAX, help="The user whose payout to prove."),
+    ],
 ) -> None:
     """Print one user's proof bundle (salt, amount, both paths) as JSON, for that user only.
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from recompense.cli.app import app, guard, out
+from recompense.cli.app import INT64_MAX, app, guard, out
 from recompense.web.auth import ROLES
 
 
@@ -47,7 +47,8 @@ def serve(
 def token(
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
     user_id: Annotated[
-        int | None, typer.Option(min=0, help="The user (required for --role user).")
+        int | None,
+        typer.Option(min=0, max=INT64_MAX, help="The user (required for --role user)."),
     ] = None,
     ttl: Annotated[int, typer.Option(min=1, help="Seconds until the token expires.")] = 8 * 3600,
     locale: Annotated[str | None, typer.Option(help="Page language claim: en or es.")] = None,

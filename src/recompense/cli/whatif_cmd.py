@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from recompense.cli.app import app, guard, out
+from recompense.cli.app import app, guard, out, parse_budget
 from recompense.errors import InputError
 from recompense.money import format_usd
 
@@ -56,6 +56,8 @@ def whatif(
     """
     from recompense.whatif import ChangeError, Changes, export_policy, load, simulate
 
+    if budget_usd and budget_usd.strip():  # blank is "as published", as in the web form
+        guard(lambda: parse_budget(budget_usd))  # the policy's own bounds on a budget
     form: dict[str, Any] = {
         "min_loss_usd": min_loss_usd,
         "min_ratio": min_ratio,

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
+from recompense.engine.exact import floor_div
 from recompense.policy import Policy
 
 LOSS_BELOW_MINIMUM = "LOSS_BELOW_MINIMUM"
@@ -33,14 +35,32 @@ def loss_at_least_minimum(f: Any, policy: Policy) -> Any:
 
 
 def loss_ratio_at_least_minimum(f: Any, policy: Policy) -> Any:
-    """loss ≥ ratio × net assets, compared exactly: loss·q ≥ net·p for ratio = p/q.
+    """loss ≥ ratio × net assets, exactly: loss ≥ ⌈net·p/q⌉ for ratio = p/q (lowest terms).
 
     Users whose net assets at the snapshot are ≤ 0 pass: they lost everything they had.
+    Since the loss is whole cents, this is the same as loss·q ≥ net·p — but that product
+    overflows int64 (net up to 10^14 cents times p up to 10^7 is 10^21), so the needed
+    loss is built from small pieces instead: see :func:`needed_loss_cents`.
     """
-    ratio = policy.min_ratio
     return (f.net_assets_cents <= 0) | (
-        f.loss_cents * ratio.denominator >= f.net_assets_cents * ratio.numerator
+        f.loss_cents >= needed_loss_cents(f.net_assets_cents, policy.min_ratio)
     )
+
+
+def needed_loss_cents(net_cents: Any, ratio: Fraction) -> Any:
+    """⌈net·p/q⌉ in int64 without overflow, for an int64 expression ``net_cents``.
+
+    With net = a·q + b (a = ⌊net/q⌋, 0 ≤ b < q): net·p/q = a·p + b·p/q, and since a·p is
+    an integer, ⌈net·p/q⌉ = a·p + ⌈b·p/q⌉. The policy bounds the ratio to 0…10 with at
+    most 6 decimal places, so q ≤ 10^6 and p ≤ 10·q ≤ 10^7; the data contract bounds
+    |net| below 10^14 cents. Then every intermediate stays far below 2^63 ≈ 9.2·10^18:
+    |a·q| ≤ |net| + q, |a·p| ≤ 10·|net| + p < 1.1·10^15, and b·p + q < 10^13 + 10^6;
+    ``floor_div`` is exact here because its float64 operand stays below 2^53.
+    """
+    p, q = ratio.numerator, ratio.denominator
+    whole = floor_div(net_cents, q)
+    rest = net_cents - whole * q
+    return whole * p + floor_div(rest * p + (q - 1), q)
 
 
 def not_already_compensated(f: Any, policy: Policy) -> Any:

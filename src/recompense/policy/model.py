@@ -4,6 +4,19 @@ Validated with Pydantic; unknown keys are refused. Every mistake is reported as
 ``FILE: key 'a.b': what is wrong (got VALUE)`` so an operator can fix the file without
 reading code. Amounts are strings or integers in USD with at most two decimals and are
 held as :class:`~decimal.Decimal`; times must carry a UTC offset.
+
+Every value is bounded so that whatever ``recompense check`` accepts also runs, exactly,
+in int64 cents everywhere downstream (engine, allocation, ledger, proofs):
+
+- the budget and the minimum loss: at most $10^12 (10^14 cents, the data contract's
+  range for a user's loss and net assets);
+- the minimum and maximum payout: at most $10^7 (10^9 cents), so the allocation's sums
+  of n floors or n caps stay below 2^63 for any n below 9·10^9 users;
+- the minimum loss ratio: 0 to 10 with at most 6 decimal places, so as a fraction p/q
+  in lowest terms q ≤ 10^6 and p ≤ 10^7 (see ``engine.eligibility`` for why that keeps
+  the exact comparison inside int64);
+- times: from 1970 to 2100 (UTC); the loss window: at most 31 days; hours and days of
+  the distribution: at most 10 years.
 """
 
 from __future__ import annotations
@@ -27,7 +40,7 @@ from pydantic import (
 
 from recompense.data.contract import PRODUCTS
 from recompense.errors import InputError
-from recompense.money import D, to_cents
+from recompense.money import D, format_usd, to_cents
 from recompense.policy.formula import Formula, FormulaError, parse
 
 
@@ -35,15 +48,50 @@ class PolicyError(InputError):
     """A programme file that does not validate."""
 
 
-def _usd(value: Any) -> Decimal:
+MAX_AMOUNT_USD = Decimal(10**12)  # budget and minimum loss: 10^14 cents
+MAX_PAYOUT_USD = Decimal(10**7)  # one user's payout: 10^9 cents
+MAX_RATIO = Decimal(10)
+RATIO_PLACES = 6
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_WINDOW = timedelta(days=31)
+MAX_HOURS = 10 * 365 * 24
+MAX_DAYS = 10 * 365
+
+
+def usd_amount(value: Any, *, maximum: Decimal = MAX_AMOUNT_USD) -> Decimal:
+    """Parse a USD amount as the policy does: exact, ≥ 0, ≤ ``maximum``, whole cents.
+
+    Shared with the CLI's ``--budget-usd`` so both refuse the same values. Raises
+    :class:`ValueError` saying what is wrong (the caller names the key or option).
+    """
     if isinstance(value, float):
         # TOML floats are not exact; accept them only when they print as a clean decimal.
         value = repr(value)
-    if isinstance(value, str | int | Decimal) and not isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise ValueError('must be a USD amount such as "50.00"')
+    try:
         amount = D(value)
-        to_cents(amount)  # raises on sub-cent precision
-        return amount
-    raise ValueError('must be a USD amount such as "50.00"')
+    except ValueError as exc:
+        raise ValueError(f'must be a USD amount such as "50.00": {exc}') from None
+    if amount < 0:
+        raise ValueError("must not be negative")
+    if amount > maximum:
+        raise ValueError(f"must be at most {format_usd(int(maximum) * 100)}")
+    to_cents(amount)  # raises on sub-cent precision (bounded above, so quantize is exact)
+    return amount
+
+
+def budget_usd(value: Any) -> Decimal:
+    """A programme budget: a USD amount above 0 and at most :data:`MAX_AMOUNT_USD`."""
+    amount = usd_amount(value)
+    if amount == 0:
+        raise ValueError("must be greater than 0")
+    return amount
+
+
+def _payout_usd(value: Any) -> Decimal:
+    return usd_amount(value, maximum=MAX_PAYOUT_USD)
 
 
 def _utc(value: Any) -> datetime:
@@ -53,10 +101,14 @@ def _utc(value: Any) -> datetime:
         raise ValueError("must be a date-time with a UTC offset, e.g. 2025-10-10T00:00:00Z")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must carry a UTC offset, e.g. 2025-10-10T00:00:00Z (naive time)")
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("must be from 1970-01-01 up to 2100-01-01 (UTC)")
     return value.astimezone(UTC)
 
 
-USD = Annotated[Decimal, BeforeValidator(_usd)]
+USD = Annotated[Decimal, BeforeValidator(usd_amount)]
+PayoutUSD = Annotated[Decimal, BeforeValidator(_payout_usd)]
+BudgetUSD = Annotated[Decimal, BeforeValidator(budget_usd)]
 UTCTime = Annotated[datetime, BeforeValidator(_utc)]
 
 
@@ -68,13 +120,18 @@ class Program(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
     name: str = Field(min_length=1)
     currency: str = Field(pattern=r"^[A-Z]{2,10}$")
-    budget_usd: USD = Field(gt=0)
+    budget_usd: BudgetUSD
     announced_at: UTCTime
     snapshot_at: UTCTime
 
 
 class Window(_Strict):
-    """Half-open loss window ``[start, end)``."""
+    """Half-open loss window ``[start, end)``, at most :data:`MAX_WINDOW` long.
+
+    The engine prices every minute of the window for every asset (a forward-filled
+    grid), so its cost grows with the length: 31 days is 44,640 minutes per asset,
+    while 70 years ran a 2,000-user run out of memory.
+    """
 
     start: UTCTime
     end: UTCTime
@@ -83,13 +140,15 @@ class Window(_Strict):
     def _ordered(self) -> Window:
         if self.end <= self.start:
             raise ValueError("end must be after start")
+        if self.end - self.start > MAX_WINDOW:
+            raise ValueError(f"end must be at most {MAX_WINDOW.days} days after start")
         return self
 
 
 class Eligibility(_Strict):
     products: tuple[str, ...] = Field(min_length=1)
-    min_loss_usd: USD = Field(ge=0)
-    min_loss_ratio: Decimal = Field(ge=0, le=10)
+    min_loss_usd: USD
+    min_loss_ratio: Decimal = Field(ge=0, le=MAX_RATIO)
     excluding_programs: tuple[str, ...] = ()
 
     @field_validator("products")
@@ -111,10 +170,18 @@ class Eligibility(_Strict):
             raise ValueError('must be a ratio such as "0.30"')
         return D(value)
 
+    @field_validator("min_loss_ratio")
+    @classmethod
+    def _ratio_places(cls, value: Decimal) -> Decimal:
+        """At most 6 places: the exact comparison's bound (0 ≤ value ≤ 10 is checked first)."""
+        if value != value.quantize(Decimal(1).scaleb(-RATIO_PLACES)):
+            raise ValueError(f"at most {RATIO_PLACES} decimal places")
+        return value
+
 
 class Payout(_Strict):
-    min_usd: USD = Field(ge=0)
-    max_usd: USD = Field(gt=0)
+    min_usd: PayoutUSD
+    max_usd: PayoutUSD = Field(gt=0)
     cap_at_loss: bool = True
     weight: str = Field(min_length=1)
 
@@ -143,9 +210,9 @@ class Incident(_Strict):
 
 
 class Distribution(_Strict):
-    start_within_hours: int = Field(gt=0)
-    complete_within_hours: int = Field(gt=0)
-    voucher_validity_days: int = Field(gt=0)
+    start_within_hours: int = Field(gt=0, le=MAX_HOURS)
+    complete_within_hours: int = Field(gt=0, le=MAX_HOURS)
+    voucher_validity_days: int = Field(gt=0, le=MAX_DAYS)
 
 
 class Policy(_Strict):
