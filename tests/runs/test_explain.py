@@ -62,7 +62,7 @@ def test_the_run_is_the_one_described(run):
         5: 600_000,
         6: 6_000,
     }
-    assert paid[2]["bound"] == "floor"  # what the allocation records for a rounded-down share
+    assert paid[2]["bound"] == "share"  # λ·w = 400.3 cents: above the floor, rounded down
     assert json.loads((run / "manifest.json").read_text())["lambda_cents_per_weight"] == (
         pytest.approx(1.0, abs=1e-9)
     )

@@ -90,12 +90,15 @@ def allocate(
             f"the budget ({_usd(budget_cents)}); raise the budget or lower payout.min_usd"
         )
     if reach_total <= budget_cents:
-        bound = _bounds(reach, floor, cap, min_payout_cents)
+        # λ = 0: the budget covers every cap; only a zero weight stays at its floor.
+        share = np.where(weight > 0, np.inf, 0.0)
+        bound = _bounds(share, floor, cap, min_payout_cents)
         return Allocation(reach, floor, cap, bound, 0.0, budget_cents, reach_total)
     lam, scale = _solve(weight, floor.astype(np.float64), cap.astype(np.float64), budget_cents)
-    real = np.clip(lam * (weight * scale), floor, cap)  # scaled: λ·w cannot overflow
+    share = lam * (weight * scale)  # scaled: λ·w cannot overflow
+    real = np.clip(share, floor, cap)
     amount = round_to_budget(real, weight, user_id, floor, cap, budget_cents)
-    bound = _bounds(amount, floor, cap, min_payout_cents)
+    bound = _bounds(share, floor, cap, min_payout_cents)
     with np.errstate(over="ignore"):  # ∞ only for weights all below 1e-290
         per_weight = float(lam * scale)
     return Allocation(amount, floor, cap, bound, per_weight, budget_cents, budget_cents)
@@ -231,14 +234,18 @@ def _top_k(
     return np.concatenate([idx[above], idx[tied]])
 
 
-def _bounds(amount: np.ndarray, floor: np.ndarray, cap: np.ndarray, min_payout: int) -> np.ndarray:
-    """Which bound decided each payout: the cap (max payout or own loss), the floor, or λ.
+def _bounds(share: np.ndarray, floor: np.ndarray, cap: np.ndarray, min_payout: int) -> np.ndarray:
+    """Which bound decided each payout, from λ·w itself (not from the rounded amount).
 
-    A user whose cap is at or below the minimum payout is paid their cap; they count as
-    "cap" when the cap is below the minimum (their own loss limits them), else "floor".
+    An amount rounded down to the floor's cents was not decided by the floor: only
+    λ·w < floor is ("floor"), λ·w > cap is "cap", anything between is "share" — the rule
+    ``recompense explain`` states. A floor below the minimum payout is the user's own
+    loss, so such a user held at it counts as "cap".
     """
-    at_cap = (amount >= cap) & ~((cap == floor) & (floor == min_payout))
-    at_floor = ~at_cap & (amount <= floor)
+    below = share < floor
+    own_loss = floor < min_payout
+    at_cap = (share > cap) | (below & own_loss)
+    at_floor = below & ~own_loss
     return np.where(at_cap, BOUND_CAP, np.where(at_floor, BOUND_FLOOR, BOUND_SHARE)).astype(str)
 
 

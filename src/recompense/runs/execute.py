@@ -79,7 +79,11 @@ def execute_run(
 ) -> RunSummary:
     """Run ``program`` on ``data`` and write the run folder ``out`` atomically."""
     started = time.perf_counter()
-    if out.exists():
+    try:
+        taken = out.exists()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise RunFolderError(f"{out}: cannot use as --out: {exc.strerror}") from exc
+    if taken:
         raise RunFolderError(
             f"{out}: already exists; run folders are immutable, choose a new --out"
         )
