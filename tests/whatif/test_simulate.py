@@ -196,7 +196,7 @@ def _digest(folder: Path) -> dict[str, str]:
 
 
 def test_a_ratio_with_many_decimals_is_compared_exactly(population):
-    ratio = Decimal("0.333333333333333333333333")
+    ratio = Decimal("0.333333")  # the most places a policy (and so what-if) accepts
     eligible = payouts(population, Changes(min_ratio=ratio)).passes["RATIO_BELOW_MINIMUM"]
     exact = [
         net <= 0 or Fraction(int(loss)) >= Fraction(int(net)) * Fraction(ratio)
@@ -211,3 +211,23 @@ def test_nobody_eligible_pays_nothing_and_everyone_published_loses(population):
     assert outcome.unallocated_cents == outcome.budget_cents
     assert outcome.movement.losers == outcome.published_eligible
     assert outcome.movement.lost_cents == outcome.published_total_cents
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("budget_usd", "1e30", "must be at most"),
+        ("min_loss_usd", "1e30", "must be at most"),
+        ("max_payout_usd", "20000000", "must be at most"),
+        ("min_payout_usd", "-1", "must not be negative"),
+        ("min_ratio", "0.33333333333333", "at most 6 decimal places"),
+    ],
+)
+def test_what_if_refuses_what_a_policy_file_refuses(field, value, message):
+    """Issue 13.5: what-if accepts exactly the values check accepts, so exports run."""
+    from recompense.whatif.changes import Changes
+    from recompense.whatif.errors import ChangeError
+
+    with pytest.raises(ChangeError) as info:
+        Changes(**{field: value})
+    assert message in str(info.value)

@@ -45,7 +45,7 @@ def test_tables_by_default(small_run):
     ("args", "message"),
     [
         (("--min-ratio", "abc"), "--min-ratio: must be a ratio"),
-        (("--min-loss-usd", "1.001"), "--min-loss-usd: must be a USD amount"),
+        (("--min-loss-usd", "1.001"), "--min-loss-usd: 1.001 has more than two decimals"),
         (("--min-payout-usd", "7000"), "--min-payout-usd: the minimum payout ($7,000.00)"),
         (("--formula", "sqrt(loss"), "--formula: weight formula"),
         (("--budget-usd", "10", "--min-payout-usd", "5"), "--budget-usd: the minimum payouts"),

@@ -19,6 +19,7 @@ from typing import Any
 
 from recompense.money import CENT, D, to_cents
 from recompense.policy.formula import FormulaError, parse
+from recompense.policy.model import MAX_AMOUNT_USD, MAX_PAYOUT_USD, RATIO_PLACES, usd_amount
 from recompense.whatif.errors import ChangeError
 
 MAX_RATIO = Decimal(10)  # the policy's own limit on eligibility.min_loss_ratio
@@ -119,15 +120,20 @@ class Changes:
 
 
 def _usd(value: Any, field: str, *, positive: bool) -> Decimal:
+    """The policy's own rule (``policy.model.usd_amount``): what-if accepts exactly the
+    amounts a policy file may hold, so an explored change can always be exported."""
     if isinstance(value, float | bool):
         raise ChangeError(field, value, 'must be a USD amount given exactly, e.g. "50.00"')
+    payout = field in ("min_payout_usd", "max_payout_usd")
     try:
-        amount = D(value.strip() if isinstance(value, str) else value)
-        to_cents(amount)
+        amount = usd_amount(
+            value.strip() if isinstance(value, str) else value,
+            maximum=MAX_PAYOUT_USD if payout else MAX_AMOUNT_USD,
+        )
     except (TypeError, ValueError, ArithmeticError) as exc:
-        raise ChangeError(field, value, f'must be a USD amount such as "50.00": {exc}') from None
-    if amount < 0 or (positive and amount == 0):
-        raise ChangeError(field, value, "must be greater than 0" if positive else "must be ≥ 0")
+        raise ChangeError(field, value, str(exc)) from None
+    if positive and amount == 0:
+        raise ChangeError(field, value, "must be greater than 0")
     return amount.quantize(CENT)
 
 
@@ -140,6 +146,8 @@ def _ratio(value: Any) -> Decimal:
         raise ChangeError("min_ratio", value, f'must be a ratio such as "0.30": {exc}') from None
     if not Decimal(0) <= ratio <= MAX_RATIO:
         raise ChangeError("min_ratio", value, f"must be between 0 and {MAX_RATIO}")
+    if ratio != ratio.quantize(Decimal(1).scaleb(-RATIO_PLACES)):
+        raise ChangeError("min_ratio", value, f"at most {RATIO_PLACES} decimal places")
     return ratio
 
 
