@@ -80,10 +80,10 @@ def _shown(paths: tuple[Path, ...], fmt: str) -> str:
 def open_dataset(backend: Any, folder: Path, *, naive_timestamps_are_utc: bool = False) -> Dataset:
     """Open every contract table in ``folder``; :class:`DataError` names what is missing."""
     try:
-        found = folder.is_dir()
+        is_folder = folder.is_dir()
     except OSError as exc:  # e.g. a name longer than the file system allows
         raise DataError(f"{folder}: cannot open dataset folder: {exc.strerror}") from exc
-    if not found:
+    if not is_folder:
         raise DataError(f"{folder}: dataset folder not found")
     files: dict[str, tuple[Path, ...]] = {}
     formats: dict[str, str] = {}
