@@ -48,10 +48,12 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-# The long profile of the differential fuzz (engine vs an exact reference; make test runs 25).
+# The long profiles of the differential fuzz (engine vs an exact reference; make test runs
+# 25 examples) and of the CLI fuzz (ten times make test's examples).
 FUZZ_EXAMPLES ?= 3000
 fuzz: $(STAMP)
 	$(BIN)/python -m pytest -q -s tests/engine/test_differential.py -k "not spark" --fuzz-examples $(FUZZ_EXAMPLES)
+	RECOMPENSE_FUZZ_SCALE=10 $(BIN)/python -m pytest -q tests/cli/test_cli_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
