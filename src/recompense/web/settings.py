@@ -67,7 +67,12 @@ class Settings:
         if not url:
             raise WebSettingsError("no database: pass --db URL or set RECOMPENSE_DB_URL")
         public_key = _public_key(env)
-        secret = hs256_secret(env, create=public_key is None)
+        # With an RS256 key configured (production), HS256 only when configured explicitly:
+        # a stale local secret file in the working directory must not enable it.
+        explicit = "RECOMPENSE_JWT_SECRET" in env or "RECOMPENSE_JWT_SECRET_FILE" in env
+        secret = None
+        if public_key is None or explicit:
+            secret = hs256_secret(env, create=public_key is None)
         return cls(
             db_url=url,
             issuer=env.get("RECOMPENSE_JWT_ISSUER", DEFAULT_ISSUER),
