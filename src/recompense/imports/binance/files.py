@@ -1,0 +1,236 @@
+"""From the paths an operator names to each user's exports, deduplicated.
+
+Folders are walked (sorted, recursively); ``*.csv`` and ``*.json`` files are read and
+recognised by content, anything else (a README, the claimant's own notes) is listed as
+skipped. Each export is tied to one user:
+
+- trade, order and statement exports carry the ``Uid``/``User_ID``; one file naming two
+  uids is refused;
+- a Transaction History (and a REST API response) carries none: it belongs to the one
+  uid named by the other exports in the **same folder**, or to ``--user-id``; where
+  neither decides (no uid in its folder, or two), it is refused as ambiguous.
+
+Rows exported twice (the same file twice, or two overlapping export periods) are kept
+once: ledger rows by (type, transaction id) — a trade's
+COMMISSION and REALIZED_PNL rows share one id — trades by (symbol, trade id), orders by (symbol,
+order id), positions by their whole row (a position's
+partial closes repeat its symbol, side and opening time); the same id with different contents is
+refused. The account statement has no row id: identical rows are kept as often as the
+file holding most of them has them (overlapping statements do not double).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from recompense.imports.binance.csvfiles import read_csv_export
+from recompense.imports.binance.errors import ExportError
+from recompense.imports.binance.records import (
+    ExportFile,
+    LedgerRow,
+    Order,
+    Position,
+    Product,
+    Row,
+    StatementRow,
+    Trade,
+)
+
+READ_SUFFIXES = (".csv", ".json")
+MAX_LISTED_ERRORS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file given as bytes (the web self-check parses uploads in memory)."""
+
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UserExports:
+    """One user's exports, each row once."""
+
+    user_id: int
+    files: tuple[ExportFile, ...]
+    ledger: dict[Product, list[LedgerRow]]
+    trades: dict[Product, list[Trade]]
+    orders: dict[Product, list[Order]]
+    positions: dict[Product, list[Position]]
+    statement: list[StatementRow]
+    duplicates: dict[str, int]
+
+
+def gather(paths: Sequence[Path]) -> tuple[list[Path], list[dict[str, str]]]:
+    """The files to read under ``paths``, and those skipped with the reason."""
+    found: list[Path] = []
+    skipped: list[dict[str, str]] = []
+    for path in paths:
+        if path.is_dir():
+            children = sorted(p for p in path.rglob("*") if p.is_file())
+        elif path.is_file():
+            children = [path]
+        else:
+            raise ExportError(f"{path}: no such file or folder")
+        for child in children:
+            if child.suffix.lower() in READ_SUFFIXES:
+                found.append(child)
+            elif path.is_dir():
+                skipped.append({"path": str(child), "reason": "not .csv or .json"})
+            else:
+                raise ExportError(f"{child}: not a .csv or .json export")
+    if not found:
+        raise ExportError(f"no .csv or .json export found in {', '.join(map(str, paths))}")
+    return sorted(set(found), key=found.index), skipped
+
+
+def read_all(sources: Sequence[Path | Upload]) -> list[ExportFile]:
+    """Read every export; every file's first problem is listed before giving up."""
+    files: list[ExportFile] = []
+    problems: list[str] = []
+    for source in sources:
+        try:
+            files.append(read_export(source))
+        except ExportError as exc:
+            problems.append(str(exc))
+    if problems:
+        more = len(problems) - MAX_LISTED_ERRORS
+        listed = problems[:MAX_LISTED_ERRORS] + ([f"… and {more} more"] if more > 0 else [])
+        raise ExportError("\n".join(listed))
+    return files
+
+
+def read_export(source: Path | Upload) -> ExportFile:
+    """One export, CSV or REST API JSON, told apart by its first character."""
+    path, data = (Path(source.name), source.data) if isinstance(source, Upload) else (source, None)
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ExportError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"[":
+        from recompense.imports.binance.apijson import read_api_export
+
+        return read_api_export(path, data)
+    return read_csv_export(path, data)
+
+
+def by_user(files: Sequence[ExportFile], user_id: int | None) -> list[UserExports]:
+    """Tie every export to its user (see the module docstring) and deduplicate rows."""
+    owners: dict[int, list[ExportFile]] = defaultdict(list)
+    folder_uids: dict[Path, set[int]] = defaultdict(set)
+    for file in files:
+        if len(file.uids) > 1:
+            raise ExportError(
+                f"{file.path}: rows of {len(file.uids)} users "
+                f"({', '.join(map(str, sorted(file.uids)))}); export one user per file"
+            )
+        folder_uids[file.path.parent] |= file.uids
+    for file in files:
+        owners[_owner(file, folder_uids[file.path.parent], user_id)].append(file)
+    return [_dedupe(uid, owners[uid]) for uid in sorted(owners)]
+
+
+def _owner(file: ExportFile, in_folder: set[int], user_id: int | None) -> int:
+    if file.uids:
+        (uid,) = file.uids
+        if user_id is not None and uid != user_id:
+            raise ExportError(f"{file.path}: belongs to uid {uid}, not to --user-id {user_id}")
+        return uid
+    if user_id is not None:
+        return user_id
+    if len(in_folder) == 1:
+        return next(iter(in_folder))
+    named = (
+        f"the exports next to it name {len(in_folder)} users "
+        f"({', '.join(map(str, sorted(in_folder)))})"
+        if in_folder
+        else "no export next to it names a uid"
+    )
+    raise ExportError(
+        f"{file.path}: a {file.label} names no user and {named}; put each user's exports "
+        "in a folder of their own, or pass --user-id"
+    )
+
+
+def _dedupe(uid: int, files: list[ExportFile]) -> UserExports:
+    dup: Counter[str] = Counter()
+    ledger: dict[Product, list[LedgerRow]] = {}
+    trades: dict[Product, list[Trade]] = {}
+    orders: dict[Product, list[Order]] = {}
+    positions: dict[Product, list[Position]] = {}
+    for product in ("usdm_futures", "coinm_futures"):
+        of = [f for f in files if f.product == product]
+        ledger[product] = _unique(
+            _rows(of, "ledger"), lambda r: (r.type, r.txid), dup, "ledger", merge=_merge_ledger
+        )
+        trades[product] = _unique(
+            _rows(of, "trades"), lambda r: (r.symbol, r.trade_id), dup, "trades"
+        )
+        orders[product] = _unique(
+            _rows(of, "orders"), lambda r: (r.symbol, r.order_id), dup, "orders"
+        )
+        positions[product] = _unique(_rows(of, "positions"), _content, dup, "positions")
+    statement = _multiset_union([f for f in files if f.kind == "statement"], dup)
+    return UserExports(uid, tuple(files), ledger, trades, orders, positions, statement, dict(dup))
+
+
+def _rows(files: Iterable[ExportFile], kind: str) -> list[Any]:
+    return [row for f in files if f.kind == kind for row in f.rows]
+
+
+def _content(row: Row) -> tuple[Any, ...]:
+    return tuple(
+        getattr(row, f.name) for f in fields(row) if f.name not in ("where", "trade_id", "uid")
+    )
+
+
+def _merge_ledger(kept: Any, other: Any) -> Any:
+    """A CSV row and the same row from the API: keep the API's trade id."""
+    if kept.trade_id is None and other.trade_id is not None:
+        return other
+    return kept
+
+
+def _unique(
+    rows: list[Any],
+    key: Callable[[Any], Hashable],
+    dup: Counter[str],
+    name: str,
+    merge: Callable[[Any, Any], Any] | None = None,
+) -> list[Any]:
+    seen: dict[Hashable, Any] = {}
+    for row in rows:
+        k = key(row)
+        kept = seen.get(k)
+        if kept is None:
+            seen[k] = row
+            continue
+        if _content(kept) != _content(row):
+            raise ExportError(
+                f"{row.where}: {name} row {k} also at {kept.where} with different contents; "
+                "two exports disagree about the same id"
+            )
+        dup[name] += 1
+        if merge is not None:
+            seen[k] = merge(kept, row)
+    return sorted(seen.values(), key=lambda r: r.time if hasattr(r, "time") else r.opened)
+
+
+def _multiset_union(files: list[ExportFile], dup: Counter[str]) -> list[StatementRow]:
+    most: dict[tuple[Any, ...], list[StatementRow]] = {}
+    for file in files:
+        mine: dict[tuple[Any, ...], list[StatementRow]] = defaultdict(list)
+        for row in file.rows:
+            mine[_content(row)].append(row)  # type: ignore[arg-type]
+        for k, rows in mine.items():
+            if k in most:
+                dup["statement"] += min(len(most[k]), len(rows))
+            if len(rows) > len(most.get(k, [])):
+                most[k] = rows
+    return sorted((r for rows in most.values() for r in rows), key=lambda r: r.time)

@@ -1,0 +1,216 @@
+"""What a Binance export holds, as immutable records with exact numbers.
+
+Every reader (:mod:`.csvfiles` for the web exports, :mod:`.apijson` for the REST API's
+JSON) produces these records; :mod:`.derive` turns them into the data contract's rows.
+Times are aware UTC ``datetime`` s (Binance writes naive UTC: the column says ``(UTC)``),
+amounts are ``Decimal`` exactly as written (at most 12 decimal places, the contract's
+precision), ids are Python ints within int64. Each record remembers where it came from
+(:class:`Where`) so every message can name the file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Literal
+
+from recompense.data.contract import AMOUNT_LIMIT, SCALE
+
+Product = Literal["usdm_futures", "coinm_futures"]
+Kind = Literal["ledger", "trades", "orders", "positions", "statement"]
+PRODUCT_LABELS: dict[str, str] = {"usdm_futures": "USDⓈ-M", "coinm_futures": "COIN-M"}
+
+INT64_MAX = 2**63 - 1
+# COIN-M contracts are quoted in USD and margined in the coin: BTCUSD_PERP, BTCUSD_251226.
+_COINM_SYMBOL = re.compile(r"^[A-Z0-9]+USD_(?:PERP|\d{6})$")
+_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,4})?$")
+_ID = re.compile(r"^\d{1,19}$")
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,6})?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """A row's origin: file and 1-based line (for JSON, the 1-based element index)."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One row of the income ledger (Transaction History, ``/fapi/v1/income``)."""
+
+    time: datetime
+    type: str  # REALIZED_PNL, INSURANCE_CLEAR, COMMISSION, FUNDING_FEE, TRANSFER, ...
+    amount: Decimal
+    asset: str
+    symbol: str  # "" when the row names none (transfers, insurance top-ups)
+    txid: int
+    where: Where
+    trade_id: int | None = None  # the REST API names the trade; the CSV export does not
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One fill (Trade History, ``userTrades``)."""
+
+    uid: int | None
+    time: datetime
+    symbol: str
+    side: str  # BUY | SELL
+    position_side: str  # LONG | SHORT | BOTH
+    quantity: Decimal
+    fee_asset: str
+    realized: Decimal
+    trade_id: int
+    order_id: int
+    where: Where
+    margin_asset: str = ""  # the REST API of COIN-M names it; else derived
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One order (Order History, ``allOrders``); COIN-M's CSV export has no client id."""
+
+    uid: int | None
+    time: datetime
+    order_id: int
+    symbol: str
+    status: str
+    client_id: str | None
+    executed: Decimal
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One closed or open position (Position History); informative only."""
+
+    symbol: str
+    margin_mode: str
+    side: str
+    closing_pnl: Decimal
+    opened: datetime
+    closed: datetime | None
+    status: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class StatementRow:
+    """One row of the account statement ("Generate all statements"), any wallet."""
+
+    uid: int
+    time: datetime
+    account: str  # Spot, Funding, USDT-Futures, Coin-Futures, Cross Margin, ...
+    operation: str
+    coin: str
+    change: Decimal
+    where: Where
+
+
+Row = LedgerRow | Trade | Order | Position | StatementRow
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFile:
+    """One recognised export: its kind, product, the uids it names and its rows."""
+
+    path: Path
+    kind: Kind
+    product: Product | None  # None for the account statement (all wallets)
+    fmt: Literal["csv", "api"]
+    rows: tuple[Row, ...]
+    uids: frozenset[int]
+
+    @property
+    def label(self) -> str:
+        product = PRODUCT_LABELS.get(self.product or "", "")
+        names = {
+            "ledger": "Transaction History",
+            "trades": "Trade History",
+            "orders": "Order History",
+            "positions": "Position History",
+            "statement": "account statement",
+        }
+        text = f"{product} {names[self.kind]}".strip()
+        return f"{text} (REST API)" if self.fmt == "api" else text
+
+
+class FieldError(ValueError):
+    """A value that does not parse; the reader adds file, line and column."""
+
+
+def product_of_symbol(symbol: str) -> Product:
+    """COIN-M symbols end ``USD_PERP`` or ``USD_<yymmdd>``; every other one is USDⓈ-M."""
+    return "coinm_futures" if _COINM_SYMBOL.match(symbol) else "usdm_futures"
+
+
+def margin_asset_of(symbol: str, product: Product) -> str:
+    """The asset a symbol's PnL is paid in when no ledger row says it.
+
+    COIN-M: the coin (``BTCUSD_251226`` → BTC). USDⓈ-M: the quote (``BTCUSDT_251226`` →
+    USDT, ``1000PEPEUSDC`` → USDC), which is what the ledger's REALIZED_PNL rows show.
+    """
+    base = symbol.split("_", 1)[0]
+    if product == "coinm_futures":
+        return base.removesuffix("USD")
+    for quote in ("USDT", "USDC", "FDUSD", "BUSD", "BTC", "ETH", "BNB"):
+        if base.endswith(quote) and len(base) > len(quote):
+            return quote
+    raise FieldError(f"cannot tell the quote asset of symbol {symbol!r}")
+
+
+def number(text: str) -> Decimal:
+    """Exact decimal text (``-0.68``, ``0E-8``); refuse more than 12 places or ±10¹⁵."""
+    if not _NUMBER.match(text):
+        raise FieldError(f"not a number: {text!r}")
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:  # pragma: no cover - the pattern admits only numbers
+        raise FieldError(f"not a number: {text!r}") from exc
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -SCALE and value != 0:
+        raise FieldError(f"{text!r} has digits beyond {SCALE} decimal places")
+    if abs(value) >= AMOUNT_LIMIT:
+        raise FieldError(f"{text!r} is out of range (|value| must be below 10^15)")
+    return value + 0  # normalise -0 to 0
+
+
+def identifier(text: str) -> int:
+    """A non-negative 64-bit id written as plain digits."""
+    if not _ID.match(text) or int(text) > INT64_MAX:
+        raise FieldError(f"not an id (digits within 64 bits): {text!r}")
+    return int(text)
+
+
+def utc_time(text: str) -> datetime:
+    """``YYYY-MM-DD HH:MM:SS[.fff]`` in UTC (Binance writes no offset; the header says UTC)."""
+    if not _TIME.match(text):
+        raise FieldError(f"not a time 'YYYY-MM-DD HH:MM:SS': {text!r}")
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise FieldError(f"not a valid time: {text!r}") from exc
+
+
+def epoch_ms(value: object) -> datetime:
+    """Milliseconds since the epoch (REST API, kline files), as an aware UTC time."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+        raise FieldError(f"not a time in epoch milliseconds: {value!r}")
+    return datetime.fromtimestamp(value / 1000, tz=UTC).replace(microsecond=(value % 1000) * 1000)
+
+
+def fee_asset(text: str) -> str:
+    """The asset of a trade's fee text: ``-0.68126964 USDT`` → USDT (amount checked too)."""
+    amount, _, asset = text.strip().partition(" ")
+    number(amount)
+    if not re.fullmatch(r"[A-Z0-9]{2,20}", asset):
+        raise FieldError(f"not a fee with its asset ('-0.68 USDT'): {text!r}")
+    return asset
