@@ -130,16 +130,10 @@ def import_options(
 
 
 def with_policy(options: Any, program: Path) -> Any:
-
+    from recompense.imports.binance import for_policy
     from recompense.policy import load_policy
 
-    policy = load_policy(program)
-    return replace(
-        options,
-        snapshot_at=policy.program.snapshot_at,
-        window=(policy.window.start, policy.window.end),
-        staleness_minutes=policy.prices.staleness_minutes,
-    )
+    return for_policy(options, load_policy(program))
 
 
 def _pair(flag: str, item: str) -> tuple[str, str]:
@@ -187,3 +181,73 @@ def _print_report(out_dir: Path, report: dict[str, Any]) -> None:
     if skipped:
         out.print(f"Skipped {len(skipped)} file(s) that are not exports (listed in the report)")
     out.print(f"Report  {out_dir / 'import-report.json'}")
+
+
+@app.command()
+def selfcheck(
+    program: Annotated[Path, typer.Option(help="Programme policy file (TOML).")],
+    files: Annotated[list[Path], typer.Argument(help="Your Binance export files or folder.")],
+    net_assets_usd: NetAssetsOpt = None,
+    run_dir: Annotated[
+        Path | None, typer.Option("--run", help="A published run: your payout at its λ.")
+    ] = None,
+    user_id: UserIdOpt = None,
+    klines: KlinesOpt = None,
+    prices: PricesOpt = None,
+    stablecoin: StableOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check your own case from your Binance exports: counted fills, loss, net assets,
+    each rule with its numbers, and with --run the payout the formula gives you.
+
+    Example: recompense selfcheck --program programs/together-2025-10.toml my-exports/
+    --klines BTC=BTCUSD_PERP-markPriceKlines-1m-2025-10-10.csv --run published-run
+    """
+    from recompense.selfcheck import selfcheck as check_user
+
+    options = guard(
+        lambda: import_options(
+            program, user_id, net_assets_usd, klines, prices, stablecoin, "retail"
+        )
+    )
+    result = guard(lambda: check_user(program, list(files), options=options, run=run_dir))
+    if as_json:
+        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        return
+    _print_selfcheck(result)
+
+
+def _print_selfcheck(r: Any) -> None:
+    from recompense.money import format_usd
+
+    verdict = "[bold green]ELIGIBLE[/]" if r.eligible else "[bold red]NOT ELIGIBLE[/]"
+    out.print(f"User {r.user_id}, programme {r.program_id}: {verdict}")
+    if r.fills:
+        gains = sum(1 for f in r.fills if f.loss_micros < 0)
+        out.print(
+            f"{len(r.fills)} liquidation fill(s) counted, {gains} of them with a gain; "
+            f"first {r.fills[0].ts}, last {r.fills[-1].ts}"
+        )
+    out.print(f"Loss          {format_usd(r.loss_cents)}")
+    out.print(f"Net assets    {format_usd(r.net_assets_cents)}  ({r.net_assets_source})")
+    for check in r.checks:
+        mark = "[green]✔[/]" if check.passed else f"[red]✘ {check.code}[/]"
+        out.print(f"  {mark} {check.detail}", highlight=False)
+    p = r.payout
+    if p is not None:
+        out.print(
+            f"At the run's λ = {p.lambda_cents_per_weight:.6g} cents per unit of weight, "
+            f"your weight {p.weight:.6g} gives [bold]{format_usd(p.amount_cents)}[/] "
+            f"({p.bound}; floor {format_usd(p.floor_cents)}, cap {format_usd(p.cap_cents)})",
+            highlight=False,
+        )
+        if p.in_run:
+            said = "matches" if p.matches else "[red]does not match[/]"
+            paid = "nothing" if p.run_amount_cents is None else format_usd(p.run_amount_cents)
+            out.print(f"The run pays you {paid}: it {said} your exports.", highlight=False)
+        else:
+            out.print("You are not in this run.")
+        for note in p.notes:
+            out.print(f"[yellow]note:[/] {note}")
+    for warning in r.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)

@@ -226,7 +226,7 @@ def _manifest(
             "path": str(program),
             "sha256": sha256_file(program),
             "budget_usd": str(policy.program.budget_usd),
-            "parameters": _parameters(policy),
+            "parameters": policy_parameters(policy),
         },
         "inputs": input_hashes,
         "lambda_cents_per_weight": allocation.lam,
@@ -257,7 +257,7 @@ def _engine_versions(engine: str) -> dict[str, str]:
     return versions
 
 
-def _parameters(policy: Policy) -> dict[str, Any]:
+def policy_parameters(policy: Policy) -> dict[str, Any]:
     return {
         "window": [_iso(policy.window.start), _iso(policy.window.end)],
         "snapshot_at": _iso(policy.program.snapshot_at),

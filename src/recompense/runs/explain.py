@@ -80,7 +80,7 @@ def explain(run: Path, user_id: int) -> Explanation:
         for key, value in row.items()
         if key not in ("user_id", "eligible", "reasons")
     }
-    checks = _checks(row, params)
+    checks = rule_checks(row, params)
     explanation = Explanation(
         user_id, program_id, bool(row["eligible"]), tuple(row["reasons"]), features, checks
     )
@@ -136,7 +136,7 @@ def _row(path: Path, user_id: int) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def _checks(row: dict[str, Any], params: dict[str, Any]) -> tuple[Check, ...]:
+def rule_checks(row: dict[str, Any], params: dict[str, Any]) -> tuple[Check, ...]:
     loss = _cents(row["loss_usd"])
     min_loss = params["min_loss_cents"]
     reasons = set(row["reasons"])

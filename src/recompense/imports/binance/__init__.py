@@ -18,7 +18,7 @@ self-check (:mod:`recompense.selfcheck`) are thin layers over it. Rules and thei
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -31,8 +31,16 @@ from recompense.imports.binance.derive import Derived, derive
 from recompense.imports.binance.errors import ExportError
 from recompense.imports.binance.files import Upload, by_user, gather, read_all
 from recompense.imports.binance.prices import PriceBook, build
+from recompense.policy import Policy
 
-__all__ = ["ExportError", "ImportOptions", "ImportResult", "Upload", "import_binance"]
+__all__ = [
+    "ExportError",
+    "ImportOptions",
+    "ImportResult",
+    "Upload",
+    "for_policy",
+    "import_binance",
+]
 
 REPORT_FORMAT = "recompense-import-binance/1"
 # The Together Initiative's snapshot and window: the defaults when no --program is given.
@@ -64,6 +72,16 @@ class ImportResult:
     derived: tuple[Derived, ...]
     prices: PriceBook
     out: Path | None = None
+
+
+def for_policy(options: ImportOptions, policy: Policy) -> ImportOptions:
+    """``options`` with the programme's snapshot, window and price staleness."""
+    return replace(
+        options,
+        snapshot_at=policy.program.snapshot_at,
+        window=(policy.window.start, policy.window.end),
+        staleness_minutes=policy.prices.staleness_minutes,
+    )
 
 
 def import_binance(
