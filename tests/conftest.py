@@ -8,6 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAM = ROOT / "programs" / "together-2025-10.toml"
+REAL_DATA = ROOT.parent / "shared" / "data" / "real"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
@@ -158,3 +159,16 @@ def other_run(tmp_path_factory, small_run):
     out = tmp_path_factory.mktemp("other") / "run"
     execute_run(PROGRAM, small_run.parent / "data", out, budget_usd=Decimal("140000"))
     return out
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """``../shared/data/real``: required under ``.ci/run``, else skipped when absent."""
+    import os
+
+    if not (REAL_DATA / "user-exports" / "README.md").is_file():
+        reason = f"real exports and prices not found at {REAL_DATA} (never shipped in the repo)"
+        if os.environ.get("RECOMPENSE_REQUIRE_REAL_DATA"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return REAL_DATA
