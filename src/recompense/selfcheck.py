@@ -41,6 +41,7 @@ MICROS = Decimal(10) ** 6
 
 @dataclass(frozen=True, slots=True)
 class CountedFill:
+    fill_id: int  # the REALIZED_PNL row's transaction id (negative: synthetic, no PnL row)
     ts: str  # ISO UTC
     symbol: str
     product: str
@@ -190,6 +191,7 @@ def _counted(
         )
         counted.append(
             CountedFill(
+                f.fill_id,
                 f.ts.isoformat(), f.symbol, f.product, f.margin_asset, str(f.realized_pnl),
                 str(f.clearance_fee), str(price), minute.isoformat(), int(micros),
                 f"{Path(f.trade.where.file).name}:{f.trade.where.line}",
