@@ -83,9 +83,9 @@ def tables(
 
 def write(out: Path, data: dict[str, pa.Table], report: dict[str, Any]) -> None:
     """Write the dataset folder ``out`` atomically; an existing non-empty folder is refused."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ExportError(f"--out {out}: already exists and is not empty")
     try:
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise ExportError(f"--out {out}: already exists and is not empty")
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(out)
         tmp = temp_sibling(out)
@@ -100,6 +100,9 @@ def write(out: Path, data: dict[str, pa.Table], report: dict[str, Any]) -> None:
         if out.is_dir():
             out.rmdir()
         os.replace(tmp, out)
+    except OSError as exc:  # the disk filled, the folder appeared meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ExportError(f"--out {out}: cannot write: {exc.strerror or exc}") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -71,16 +71,17 @@ def gather(paths: Sequence[Path]) -> tuple[list[Path], list[dict[str, str]]]:
     found: list[Path] = []
     skipped: list[dict[str, str]] = []
     for path in paths:
-        if path.is_dir():
-            children = sorted(p for p in path.rglob("*") if p.is_file())
-        elif path.is_file():
-            children = [path]
-        else:
-            raise ExportError(f"{path}: no such file or folder")
+        try:
+            is_dir = path.is_dir()
+            children = sorted(p for p in path.rglob("*") if p.is_file()) if is_dir else [path]
+            if not is_dir and not path.is_file():
+                raise ExportError(f"{path}: no such file or folder")
+        except OSError as exc:  # a name too long, a folder we may not read
+            raise ExportError(f"{path}: cannot read: {exc.strerror or exc}") from exc
         for child in children:
             if child.suffix.lower() in READ_SUFFIXES:
                 found.append(child)
-            elif path.is_dir():
+            elif is_dir:
                 skipped.append({"path": str(child), "reason": "not .csv or .json"})
             else:
                 raise ExportError(f"{child}: not a .csv or .json export")
