@@ -359,3 +359,34 @@ def test_any_damage_is_an_export_error_or_a_clean_import(
     except ExportError as exc:
         assert str(exc).strip()
         assert any(name in str(exc) for name in data) or "user" in str(exc) or "price" in str(exc)
+
+
+def test_api_trades_in_milliseconds_link_to_a_csv_ledger(crash: dict[str, str]) -> None:
+    """The REST API writes milliseconds, the web export seconds: rows link by the second."""
+    from recompense.imports.binance.csvfiles import read_csv_export
+
+    trades = read_csv_export(Path(TRADES), crash[TRADES].encode())
+    elements = [
+        {
+            "symbol": t.symbol, "id": t.trade_id, "orderId": t.order_id, "side": t.side,
+            "positionSide": t.position_side, "price": "1", "qty": str(t.quantity),
+            "quoteQty": "1", "realizedPnl": str(t.realized), "commission": "0",
+            "commissionAsset": t.fee_asset, "buyer": False, "maker": False,
+            "time": int(t.time.timestamp()) * 1000 + 457,
+        }
+        for t in trades.rows  # type: ignore[union-attr]
+    ]  # fmt: skip
+    mixed = [
+        Upload(LEDGER, crash[LEDGER].encode()),
+        Upload(ORDERS, crash[ORDERS].encode()),
+        Upload("userTrades.json", json.dumps(elements).encode()),
+    ]
+    api = import_binance(mixed, options=OWN).tables["liquidations"].to_pylist()
+    csv = import_binance([Upload(n, t.encode()) for n, t in crash.items()], options=OWN)
+    expected = csv.tables["liquidations"].to_pylist()
+    assert len(api) == len(expected) == 376
+    for a, e in zip(api, expected, strict=True):
+        assert a["ts"].replace(microsecond=0) == e["ts"] and a["ts"].microsecond == 457_000
+        assert {k: v for k, v in a.items() if k != "ts"} == {
+            k: v for k, v in e.items() if k != "ts"
+        }

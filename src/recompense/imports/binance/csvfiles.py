@@ -21,6 +21,7 @@ from typing import Any
 
 from recompense.imports.binance.errors import ExportError
 from recompense.imports.binance.records import (
+    USDM_ONLY_ASSETS,
     ExportFile,
     FieldError,
     Kind,
@@ -81,9 +82,6 @@ _NAMES = {
     POSITIONS: "Position History",
     STATEMENT: "account statement",
 }
-# Stablecoins a USDⓈ-M futures wallet holds: a ledger naming no symbol and only these
-# assets is USDⓈ-M. (BNB is margin in both products, so it decides nothing.)
-_USDM_ONLY_ASSETS = frozenset({"USDT", "USDC", "FDUSD", "BUSD"})
 
 
 def read_csv_export(path: Path, data: bytes | None = None) -> ExportFile:
@@ -326,7 +324,7 @@ def _product(
     if header_product is not None:
         return header_product
     assets = {r.asset for r in rows if isinstance(r, LedgerRow)}
-    if assets and assets <= _USDM_ONLY_ASSETS:
+    if assets and assets <= USDM_ONLY_ASSETS:
         return "usdm_futures"
     if not rows:
         raise ExportError(f"{path}: no rows, and nothing tells its product")

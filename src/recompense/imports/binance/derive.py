@@ -11,7 +11,8 @@ is taken as a liquidation only on the evidence that exists — a negative
 — and the report says it was inferred.
 
 **Each fill's numbers.** ``realized_pnl`` is the trade's ``Realized Profit``, and must
-equal its ``REALIZED_PNL`` ledger row (same symbol and second; the transaction id ends
+equal its ``REALIZED_PNL`` ledger row (same symbol and second — the web exports write
+seconds, the API milliseconds, so times are compared to the second; the transaction id ends
 with the trade id, the API names the trade); ``margin_asset`` is that row's asset and
 ``fill_id`` its transaction id (trade ids repeat across symbols). A fill without PnL has
 no ledger row: its id is synthetic (negative) and its asset the symbol's quote (USDⓈ-M)
@@ -136,6 +137,11 @@ def derive(
 # Fills
 
 
+def second(t: datetime) -> datetime:
+    """Rows are linked within one second: the web exports write seconds, the API ms."""
+    return t.replace(microsecond=0)
+
+
 def _fills(user: UserExports, product: Product, out: Derived) -> None:
     trades, ledger = user.trades[product], user.ledger[product]
     if not trades:
@@ -154,7 +160,7 @@ def _fills(user: UserExports, product: Product, out: Derived) -> None:
     pnl_rows: dict[tuple[str, datetime], list[LedgerRow]] = defaultdict(list)
     for r in ledger:
         if r.type == "REALIZED_PNL":
-            pnl_rows[(r.symbol, r.time)].append(r)
+            pnl_rows[(r.symbol, second(r.time))].append(r)
     span = (ledger[0].time, ledger[-1].time) if ledger else None
     matched: set[int] = set()
     pending: list[tuple[Trade, FillKind, str]] = []
@@ -183,7 +189,7 @@ def _insurance_clears(ledger: list[LedgerRow]) -> dict[tuple[str, datetime], lis
     clears: dict[tuple[str, datetime], list[LedgerRow]] = defaultdict(list)
     for r in ledger:
         if r.type == "INSURANCE_CLEAR" and r.symbol and r.amount < 0:
-            clears[(r.symbol, r.time)].append(r)
+            clears[(r.symbol, second(r.time))].append(r)
     return clears
 
 
@@ -203,7 +209,7 @@ def _classify(
         if cid.startswith("settlement_autoclose-"):
             return "delivery", "client order id settlement_autoclose-… (delivery, not counted)"
         return "other", "client order id of an ordinary order"
-    evidence = any((t.symbol, t.time) in clears for t in fills)
+    evidence = any((t.symbol, second(t.time)) in clears for t in fills)
     why = "no client order id in the COIN-M order export" if order else "order not exported"
     if order is None:
         t = fills[0]
@@ -228,7 +234,7 @@ def _ledger_row(
     tid = str(t.trade_id)
     found = [
         r
-        for r in pnl_rows.get((t.symbol, t.time), ())
+        for r in pnl_rows.get((t.symbol, second(t.time)), ())
         if (r.trade_id == t.trade_id if r.trade_id is not None else str(r.txid).endswith(tid))
     ]
     if len(found) > 1:
@@ -297,7 +303,7 @@ def _spread_fees(
     groups: dict[tuple[str, datetime], list[int]] = defaultdict(list)
     for i, f in enumerate(fills):
         if f.kind == "liquidation":
-            groups[(f.symbol, f.ts)].append(i)
+            groups[(f.symbol, second(f.ts))].append(i)
     fees = [Decimal(0)] * len(fills)
     for (symbol, ts), rows in sorted(clears.items()):
         charged = -sum((r.amount for r in rows), Decimal(0))
@@ -374,7 +380,7 @@ def _unmatched_pnl(
     label: str,
     out: Derived,
 ) -> None:
-    liquidated = {(f.symbol, f.ts) for f in fills if f.kind == "liquidation"}
+    liquidated = {(f.symbol, second(f.ts)) for f in fills if f.kind == "liquidation"}
     loose = [
         r
         for r in ledger
@@ -383,7 +389,7 @@ def _unmatched_pnl(
         and trade_span[0] <= r.time <= trade_span[1]
     ]
     for r in loose:
-        if (r.symbol, r.time) in liquidated:
+        if (r.symbol, second(r.time)) in liquidated:
             raise ExportError(
                 f"{r.where}: {label} REALIZED_PNL of {r.amount} {r.asset} ({r.symbol}, "
                 f"{r.time:%Y-%m-%d %H:%M:%S}) matches no trade, in a second with liquidation "

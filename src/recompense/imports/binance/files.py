@@ -114,7 +114,7 @@ def read_export(source: Path | Upload) -> ExportFile:
             data = path.read_bytes()
         except OSError as exc:
             raise ExportError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    if data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"[":
+    if data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] in (b"[", b"{"):
         from recompense.imports.binance.apijson import read_api_export
 
         return read_api_export(path, data)

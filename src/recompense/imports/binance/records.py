@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
@@ -24,6 +24,11 @@ Kind = Literal["ledger", "trades", "orders", "positions", "statement"]
 PRODUCT_LABELS: dict[str, str] = {"usdm_futures": "USDⓈ-M", "coinm_futures": "COIN-M"}
 
 INT64_MAX = 2**63 - 1
+# Stablecoins a USDⓈ-M futures wallet holds: a ledger naming no symbol and only these
+# assets is USDⓈ-M. (BNB is margin in both products, so it decides nothing.)
+USDM_ONLY_ASSETS = frozenset({"USDT", "USDC", "FDUSD", "BUSD"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_YEAR_10000_MS = 253_402_300_800_000
 # COIN-M contracts are quoted in USD and margined in the coin: BTCUSD_PERP, BTCUSD_251226.
 _COINM_SYMBOL = re.compile(r"^[A-Z0-9]+USD_(?:PERP|\d{6})$")
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,4})?$")
@@ -175,12 +180,24 @@ def number(text: str) -> Decimal:
         value = Decimal(text)
     except InvalidOperation as exc:  # pragma: no cover - the pattern admits only numbers
         raise FieldError(f"not a number: {text!r}") from exc
-    exponent = value.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -SCALE and value != 0:
-        raise FieldError(f"{text!r} has digits beyond {SCALE} decimal places")
-    if abs(value) >= AMOUNT_LIMIT:
+    if abs(value) >= AMOUNT_LIMIT:  # exact: comparisons do not round
         raise FieldError(f"{text!r} is out of range (|value| must be below 10^15)")
-    return value + 0  # normalise -0 to 0
+    if decimal_places(value) > SCALE:
+        raise FieldError(f"{text!r} has digits beyond {SCALE} decimal places")
+    return value if value else Decimal(0)  # -0 and 0E-8 are 0
+
+
+def decimal_places(value: Decimal) -> int:
+    """Places after the point that carry a non-zero digit, exactly (no context rounding)."""
+    _, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int) or exponent >= 0:
+        return 0
+    zeros = 0
+    for digit in reversed(digits):
+        if digit:
+            break
+        zeros += 1
+    return max(0, -exponent - zeros) if zeros < len(digits) else 0
 
 
 def identifier(text: str) -> int:
@@ -202,9 +219,9 @@ def utc_time(text: str) -> datetime:
 
 def epoch_ms(value: object) -> datetime:
     """Milliseconds since the epoch (REST API, kline files), as an aware UTC time."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _YEAR_10000_MS:
         raise FieldError(f"not a time in epoch milliseconds: {value!r}")
-    return datetime.fromtimestamp(value / 1000, tz=UTC).replace(microsecond=(value % 1000) * 1000)
+    return _EPOCH + timedelta(milliseconds=value)
 
 
 def fee_asset(text: str) -> str:
