@@ -4,7 +4,8 @@
   missing, the tests are skipped, or fail when ``RECOMPENSE_REQUIRE_BROWSER=1`` (CI).
 - :func:`fresh_ledger` makes an empty, migrated ledger (an SQLite file or a PostgreSQL
   schema dropped afterwards), like the ``ledger_url`` fixture but for a whole module.
-- :class:`Server` runs ``recompense serve`` in a subprocess on a free loopback port.
+- :class:`Server` runs ``recompense serve`` in a subprocess on a free loopback port
+  (``env`` adds settings, e.g. the self-check's programme).
 - :func:`artifacts` is where screenshots go (``RECOMPENSE_TEST_ARTIFACTS``, else the
   pytest temporary folder); the tests print the path.
 """
@@ -92,11 +93,13 @@ def free_port() -> int:
 class Server:
     """``recompense serve --db URL`` on loopback, as an operator starts it; stop() ends it."""
 
-    def __init__(self, db_url: str, secret: str, *, log: Path) -> None:
+    def __init__(
+        self, db_url: str, secret: str, *, log: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if k not in JWT_VARS}
-        env["RECOMPENSE_JWT_SECRET"] = secret
+        environ = {k: v for k, v in os.environ.items() if k not in JWT_VARS}
+        env = {**environ, **(env or {}), "RECOMPENSE_JWT_SECRET": secret}
         self.log_path = log
         self._log = log.open("w")
         command = ["serve", "--db", db_url, "--port", str(self.port), "--log-level", "warning"]

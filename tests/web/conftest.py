@@ -8,6 +8,7 @@ an HS256 secret and an RS256 public key configured.
 
 from __future__ import annotations
 
+import os
 import shutil
 import warnings
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 PROGRAM = "together-2025-10"
+REAL_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 
 
 @dataclass
@@ -100,3 +102,16 @@ def _pick_users(run: Path) -> tuple[int, int, int, int]:
     ineligible = int(np.sort(ids[~eligible])[0])
     stranger = next(u for u in range(1, 10_000) if u not in set(ids.tolist()))
     return owner, other, ineligible, stranger
+
+
+@pytest.fixture(scope="session")
+def real_exports() -> Path:
+    """``../shared/data/real`` (the users' own exports and public prices, never copied into
+    the repository): missing, the tests fail under CI (``CI`` or
+    ``RECOMPENSE_REQUIRE_REAL_DATA`` set), else they are skipped with the reason."""
+    if not (REAL_DATA / "user-exports" / "blah").is_dir():
+        reason = f"real Binance exports not found at {REAL_DATA / 'user-exports'}"
+        if os.environ.get("CI") or os.environ.get("RECOMPENSE_REQUIRE_REAL_DATA"):
+            pytest.fail(f"{reason} (required under CI)")
+        pytest.skip(reason)
+    return REAL_DATA

@@ -63,6 +63,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/ops/programs/{program_id}/whatif"): OPS_ONLY,
     ("POST", "/api/programs/{program_id}/whatif"): OPS_ONLY,
     ("POST", "/api/programs/{program_id}/whatif/policy"): OPS_ONLY,
+    ("GET", "/selfcheck"): USER_ONLY,
+    # any user may check any exports; the empty file the matrix sends is refused (422)
+    ("POST", "/selfcheck"): row(401, 422, 422, 403, 403, 403, 403),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from recompense.web.settings import Settings
@@ -11,6 +12,7 @@ SECRET = "s" * 48
 ISSUER, AUDIENCE = "https://id.example.test", "recompense-web"
 CALLERS = ("anon", "own", "other", "ops", "auditor", "account_manager", "credit_committee")
 PROGRAM = "together-2025-10"
+PROGRAM_FILE = Path(__file__).resolve().parents[2] / "programs" / "together-2025-10.toml"
 
 
 def headers_for(served: Any, caller: str) -> dict[str, str]:
@@ -50,6 +52,9 @@ def call(served: Any, client: Any, method: str, path: str, caller: str) -> Any:
             data={"min_loss_usd": "100", "action": "simulate"},
             follow_redirects=False,
         )
+    if path == "/selfcheck":  # an empty export: the importer refuses it (422), quickly
+        files = {"files": ("empty.csv", b"", "text/csv")}
+        return client.post(url, headers=headers, files=files, follow_redirects=False)
     return client.post(url, headers=headers, follow_redirects=False)
 
 
@@ -66,6 +71,8 @@ def settings_for(url: str, keys: Keys) -> Settings:
             "RECOMPENSE_JWT_PUBLIC_KEY": keys.public_pem,
             "RECOMPENSE_JWT_ISSUER": ISSUER,
             "RECOMPENSE_JWT_AUDIENCE": AUDIENCE,
+            # "Check with your own exports": stablecoins only, the distributed run's λ
+            "RECOMPENSE_SELFCHECK_PROGRAM": str(PROGRAM_FILE),
         },
         db_url=url,
     )

@@ -34,7 +34,7 @@ from recompense.gil import SWITCH_INTERVAL_S
 from recompense.loans import web as loans
 from recompense.web import pages
 from recompense.web.auth import PublicRoute, RoleCheck, Verifier
-from recompense.web.routes import eligibility, ops, proofs, session, vouchers, whatif
+from recompense.web.routes import eligibility, ops, proofs, selfcheck, session, vouchers, whatif
 from recompense.web.service import Service
 from recompense.web.settings import Settings
 
@@ -45,6 +45,7 @@ ROUTERS: list[APIRouter] = [
     proofs.router,
     ops.router,
     whatif.router,
+    selfcheck.router,  # "Check with your own exports" (issue 14)
     loans.router,  # the loan fund (issue 6): /api/loans, /console/loans
 ]
 

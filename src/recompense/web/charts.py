@@ -1,12 +1,16 @@
-"""The dashboard's own chart (the run's charts come from :mod:`recompense.report.charts`).
+"""The web pages' own charts (the run's charts come from :mod:`recompense.report.charts`).
 
-Redemptions and clawbacks over time: paired bars per hour or day, drawn with the
-report's SVG building blocks and styles so the console looks like the report.
+Redemptions and clawbacks over time (paired bars per hour or day), the what-if's
+histogram and Lorenz curve, and a self-check's cumulative loss by minute: drawn with
+the report's SVG building blocks and styles so the pages look like the report. Each
+is an accessible ``<svg role="img">`` with a title and a one-sentence summary.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from recompense.money import format_usd
 from recompense.report.svg import (
@@ -25,6 +29,7 @@ from recompense.report.svg import (
     y_axis,
 )
 from recompense.web.dashboard import Closures
+from recompense.web.i18n import Translator
 from recompense.whatif import Histogram as WhatIfHistogram
 
 LEFT, RIGHT, TOP, BOTTOM = 64.0, 16.0, 28.0, 44.0
@@ -127,3 +132,46 @@ def whatif_lorenz_chart(
     ]
     summary = f"Gini {gini:.4f} in the what-if against {published_gini:.4f} published"
     return svg("What-if Lorenz curve", summary, size, parts, "lorenz", width=size)
+
+
+def loss_timeline_chart(points: Sequence[tuple[str, int]], t: Translator) -> str:
+    """A self-check's cumulative loss (cents) by UTC minute, as a step line.
+
+    ``points`` are (minute ISO, cumulative cents) in time order, as
+    :attr:`recompense.selfcheck.SelfCheck.timeline` gives them; each minute's fills
+    count from the start of that minute, so the line rises at the minute's left edge
+    and the last minute is drawn to its end. Title and summary in the page's language.
+    """
+    if not points:
+        return no_data(t("selfcheck_no_fills"))
+    height = 260.0
+    minutes = [datetime.fromisoformat(m) for m, _ in points]
+    first, last = minutes[0], minutes[-1] + timedelta(minutes=1)
+    span = max((last - first).total_seconds() / 60, 1.0)
+    x = Scale(0, span, LEFT, WIDTH - RIGHT)
+    values = [cents / 100 for _, cents in points]
+    low, high = min(0.0, *values), max(0.0, *values)
+    ticks = nice_ticks(high) if high > 0 else [0.0]
+    if low < 0:
+        ticks = [-tick for tick in reversed(nice_ticks(-low))][:-1] + ticks
+    y = Scale(ticks[0], ticks[-1], height - BOTTOM, TOP)
+    parts = [y_axis(y, ticks, [usd_short(tick) for tick in ticks], LEFT, WIDTH - RIGHT)]
+    path, level = [f"M{num(x(0))},{num(y(0))}"], 0.0
+    for moment, value in zip(minutes, values, strict=True):
+        at = x((moment - first).total_seconds() / 60)
+        path.append(f"H{num(at)}V{num(y(value))}")
+        level = value
+    path.append(f"H{num(x(span))}V{num(y(level))}")
+    parts.append(f'<path class="timeline-line" d="{"".join(path)}"/>')
+    step = max(1, math.ceil(span / 7))  # whole minutes, at most eight labels
+    for k in range(0, int(span) + 1, step):
+        label = f"{first + timedelta(minutes=k):%H:%M}"
+        parts.append(text(x(k), height - BOTTOM + 16, label, "tick", "middle"))
+    summary = t(
+        "selfcheck_chart_summary",
+        total=t.money(points[-1][1]),
+        minutes=len(points),
+        start=f"{first:%Y-%m-%d %H:%M} UTC",
+        end=f"{last:%H:%M} UTC",
+    )
+    return svg(t("selfcheck_chart_title"), summary, height, parts, "loss-timeline")

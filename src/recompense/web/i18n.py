@@ -62,6 +62,10 @@ class Translator:
         text = f"{share * 100:.{digits}f}"
         return (text.replace(".", ",") if self.locale == "es" else text) + " %"
 
+    def number(self, text: str) -> str:
+        """An exact decimal as exported (``-41.62928000``), with the locale's decimal mark."""
+        return text.replace(".", ",") if self.locale == "es" else text
+
     def when(self, moment: datetime | None) -> str:
         return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
 

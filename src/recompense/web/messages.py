@@ -96,6 +96,94 @@ EN: dict[str, str] = {
     "error_409": "This cannot be done now.",
     "error_other": "The request could not be completed.",
     "back_home": "Back to the start",
+    # "Check with your own exports" (the self-check)
+    "selfcheck_link": "Check with your own exports",
+    "selfcheck_link_text": "Upload the futures exports you downloaded from Binance and see "
+    "what the programme's rules say about them, with every number.",
+    "selfcheck_title": "Check with your own exports",
+    "selfcheck_intro": "Upload the futures exports you downloaded from Binance (the CSV "
+    "files of the website, or the REST API's JSON). This page applies the rules of {programme} "
+    "to them: the forced-liquidation fills that count, your loss, your net assets and each "
+    "rule, with the numbers.",
+    "selfcheck_privacy": "Your files are read in memory to answer this request only: they "
+    "are not stored and their content is not logged. The page checks the files it is given, "
+    "whoever they belong to; the result is shown to you only and changes nothing in any "
+    "payout.",
+    "selfcheck_limits": "Up to {files} files at a time, each at most {file_mib} MiB and "
+    "{total_mib} MiB together; .csv and .json files only.",
+    "selfcheck_files": "Your export files",
+    "selfcheck_files_help": "Transaction, Trade, Order and Position History of USDⓈ-M and "
+    "COIN-M futures, or the account statement, of one account. Select several files at once.",
+    "selfcheck_net_assets": "Your net assets at the snapshot, in USD (optional)",
+    "selfcheck_net_assets_help": "Needed when your Transaction History does not start with "
+    "the account's first transfer in: the exports then cannot be summed up to the snapshot "
+    "({snapshot}). Digits, with at most two decimals: 12500.00",
+    "selfcheck_prices_stable": "USDT and USDC count at 1 USD.",
+    "selfcheck_prices_klines": "{assets}: from 1-minute klines configured on this server.",
+    "selfcheck_prices_files": "Other prices from the price files {files}.",
+    "selfcheck_prices_none": "No other asset has prices here: positions margined in another "
+    "asset (BTC in COIN-M futures, for example) cannot be checked on this server.",
+    "selfcheck_button": "Check my exports",
+    "selfcheck_unavailable": "This check is not offered on this server.",
+    "selfcheck_result": "What the rules say about these exports",
+    "selfcheck_other_uid": "These exports are user {uid}'s, not yours (you are user {me}). "
+    "The result below is about the files you gave.",
+    "selfcheck_verdict_yes": "Yes. By these exports, user {uid} is eligible for {programme}.",
+    "selfcheck_verdict_no": "No. By these exports, user {uid} is not eligible for {programme}.",
+    "selfcheck_net_source": "Where the net assets come from",
+    "selfcheck_importer_words": "",
+    "selfcheck_payout_heading": "The payout at the published run's λ",
+    "selfcheck_payout_amount": "By the programme's formula, the payout for these exports is "
+    "{amount}.",
+    "selfcheck_in_run_match": "User {uid} is in the published run, and it agrees with these "
+    "exports: it pays {paid}.",
+    "selfcheck_in_run_differ": "User {uid} is in the published run, but it does not agree "
+    "with these exports: there the loss is {loss}, the net assets {net}, and it pays {paid}.",
+    "selfcheck_nothing": "nothing",
+    "selfcheck_not_in_run": "User {uid} is not in the published run.",
+    "selfcheck_no_run": "No published run is configured here, so no payout is computed.",
+    "selfcheck_notes": "Notes",
+    "selfcheck_warnings": "Warnings from reading the exports",
+    "selfcheck_warnings_hint": "Where a warning mentions --net-assets-usd, that is the net "
+    "assets field of the form above.",
+    "selfcheck_fills_heading": "Counted forced-liquidation fills",
+    "selfcheck_fills_showing": "Showing the first {shown} of {total} fills.",
+    "selfcheck_fills_all": "{total} fills.",
+    "selfcheck_col_time": "Time (UTC)",
+    "selfcheck_col_symbol": "Symbol",
+    "selfcheck_col_pnl": "Realized PnL",
+    "selfcheck_col_fee": "Clearance fee",
+    "selfcheck_col_price": "USD price",
+    "selfcheck_col_loss": "Loss (USD)",
+    "selfcheck_col_source": "File:line",
+    "selfcheck_fills_note": "Each fill's loss is (clearance fee − realized PnL) × USD price, "
+    "shown here to the cent; the total adds the exact amounts and rounds once.",
+    "selfcheck_chart_heading": "Loss over time",
+    "selfcheck_chart_title": "Cumulative liquidation loss by minute",
+    "selfcheck_chart_summary": "{total} lost over {minutes} minute(s) with counted fills, "
+    "from {start} to {end}.",
+    "selfcheck_chart_numbers": "The chart's numbers",
+    "selfcheck_col_minute": "Minute (UTC)",
+    "selfcheck_col_cumulative": "Loss so far",
+    "selfcheck_no_fills": "No forced-liquidation fill was counted in the window: there is "
+    "no loss to draw.",
+    "selfcheck_refused": "These files could not be checked.",
+    "selfcheck_refused_hint": "The importer's message names the file, line and column. Where "
+    "it mentions --net-assets-usd, type your net assets in the form; where it names several "
+    "uids or --user-id, upload one account's exports only.",
+    "selfcheck_failed": "The check failed on our side. Please try again later; nothing was kept.",
+    "upload_not_multipart": "The files did not arrive as a file upload: please use the form "
+    "on this page.",
+    "upload_malformed": "The upload is malformed or was cut short: please try again.",
+    "upload_too_large": "The files are larger than {total} MiB together.",
+    "upload_file_too_large": "{name} is larger than {limit} MiB.",
+    "upload_too_many_files": "At most {files} files at a time.",
+    "upload_too_many_fields": "The form has fields this page does not know.",
+    "upload_field_too_large": "The field {field} is too long.",
+    "upload_wrong_kind": "{name}: only {kinds} files are taken.",
+    "upload_no_files": "Choose at least one export file.",
+    "net_assets_invalid": "Net assets “{value}”: write an amount in USD with digits and at "
+    "most two decimals, without thousands separators (12500.00).",
 }
 
 ES: dict[str, str] = {
@@ -193,6 +281,102 @@ ES: dict[str, str] = {
     "error_409": "Esto no se puede hacer ahora.",
     "error_other": "No se pudo completar la solicitud.",
     "back_home": "Volver al inicio",
+    # "Comprobar con sus propias exportaciones" (la autocomprobación)
+    "selfcheck_link": "Comprobar con sus propias exportaciones",
+    "selfcheck_link_text": "Suba las exportaciones de futuros que descargó de Binance y vea "
+    "qué dicen de ellas las reglas del programa, con todas las cifras.",
+    "selfcheck_title": "Comprobar con sus propias exportaciones",
+    "selfcheck_intro": "Suba las exportaciones de futuros que descargó de Binance (los CSV "
+    "del sitio web o el JSON de la API REST). Esta página les aplica las reglas de "
+    "{programme}: las ejecuciones de liquidación forzosa que cuentan, su pérdida, sus activos "
+    "netos y cada regla, con las cifras.",
+    "selfcheck_privacy": "Sus archivos se leen en memoria solo para responder a esta "
+    "solicitud: no se guardan y su contenido no se registra. La página comprueba los archivos "
+    "que recibe, sean de quien sean; el resultado solo se le muestra a usted y no cambia "
+    "ningún pago.",
+    "selfcheck_limits": "Hasta {files} archivos a la vez, cada uno de {file_mib} MiB como "
+    "máximo y {total_mib} MiB en total; solo archivos .csv y .json.",
+    "selfcheck_files": "Sus archivos exportados",
+    "selfcheck_files_help": "Historial de transacciones, operaciones, órdenes y posiciones de "
+    "futuros USDⓈ-M y COIN-M, o el extracto de cuenta, de una sola cuenta. Seleccione varios "
+    "archivos a la vez.",
+    "selfcheck_net_assets": "Sus activos netos en la instantánea, en USD (opcional)",
+    "selfcheck_net_assets_help": "Necesario cuando su historial de transacciones no empieza "
+    "con la primera transferencia a la cuenta: entonces las exportaciones no se pueden sumar "
+    "hasta la instantánea ({snapshot}). Cifras, con dos decimales como máximo: 12500,00",
+    "selfcheck_prices_stable": "USDT y USDC cuentan a 1 USD.",
+    "selfcheck_prices_klines": "{assets}: de velas de 1 minuto configuradas en este servidor.",
+    "selfcheck_prices_files": "Otros precios de los archivos de precios {files}.",
+    "selfcheck_prices_none": "Ningún otro activo tiene precios aquí: las posiciones con "
+    "margen en otro activo (BTC en futuros COIN-M, por ejemplo) no se pueden comprobar en "
+    "este servidor.",
+    "selfcheck_button": "Comprobar mis exportaciones",
+    "selfcheck_unavailable": "Esta comprobación no se ofrece en este servidor.",
+    "selfcheck_result": "Qué dicen las reglas de estas exportaciones",
+    "selfcheck_other_uid": "Estas exportaciones son del usuario {uid}, no suyas (usted es el "
+    "usuario {me}). El resultado de abajo trata de los archivos que subió.",
+    "selfcheck_verdict_yes": "Sí. Según estas exportaciones, el usuario {uid} es elegible para "
+    "{programme}.",
+    "selfcheck_verdict_no": "No. Según estas exportaciones, el usuario {uid} no es elegible "
+    "para {programme}.",
+    "selfcheck_net_source": "De dónde salen los activos netos",
+    "selfcheck_importer_words": "(palabras del importador, en inglés)",
+    "selfcheck_payout_heading": "El pago con la λ de la ejecución publicada",
+    "selfcheck_payout_amount": "Según la fórmula del programa, el pago por estas exportaciones "
+    "es de {amount}.",
+    "selfcheck_in_run_match": "El usuario {uid} está en la ejecución publicada, y coincide "
+    "con estas exportaciones: le paga {paid}.",
+    "selfcheck_in_run_differ": "El usuario {uid} está en la ejecución publicada, pero no "
+    "coincide con estas exportaciones: allí la pérdida es {loss}, los activos netos {net}, y "
+    "le paga {paid}.",
+    "selfcheck_nothing": "nada",
+    "selfcheck_not_in_run": "El usuario {uid} no está en la ejecución publicada.",
+    "selfcheck_no_run": "No hay ninguna ejecución publicada configurada aquí, así que no se "
+    "calcula ningún pago.",
+    "selfcheck_notes": "Notas",
+    "selfcheck_warnings": "Avisos al leer las exportaciones",
+    "selfcheck_warnings_hint": "Cuando un aviso menciona --net-assets-usd, se refiere al campo "
+    "de activos netos del formulario de arriba.",
+    "selfcheck_fills_heading": "Ejecuciones de liquidación forzosa contadas",
+    "selfcheck_fills_showing": "Se muestran las primeras {shown} de {total} ejecuciones.",
+    "selfcheck_fills_all": "{total} ejecuciones.",
+    "selfcheck_col_time": "Hora (UTC)",
+    "selfcheck_col_symbol": "Símbolo",
+    "selfcheck_col_pnl": "PnL realizado",
+    "selfcheck_col_fee": "Comisión de liquidación",
+    "selfcheck_col_price": "Precio en USD",
+    "selfcheck_col_loss": "Pérdida (USD)",
+    "selfcheck_col_source": "Archivo:línea",
+    "selfcheck_fills_note": "La pérdida de cada ejecución es (comisión de liquidación − PnL "
+    "realizado) × precio en USD, mostrada aquí al céntimo; el total suma los importes exactos "
+    "y redondea una sola vez.",
+    "selfcheck_chart_heading": "La pérdida en el tiempo",
+    "selfcheck_chart_title": "Pérdida por liquidación acumulada por minuto",
+    "selfcheck_chart_summary": "{total} perdidos en {minutes} minuto(s) con ejecuciones "
+    "contadas, de {start} a {end}.",
+    "selfcheck_chart_numbers": "Las cifras del gráfico",
+    "selfcheck_col_minute": "Minuto (UTC)",
+    "selfcheck_col_cumulative": "Pérdida acumulada",
+    "selfcheck_no_fills": "No se contó ninguna ejecución de liquidación forzosa en el "
+    "periodo: no hay pérdida que dibujar.",
+    "selfcheck_refused": "No se pudieron comprobar estos archivos.",
+    "selfcheck_refused_hint": "El mensaje del importador nombra el archivo, la línea y la "
+    "columna. Si menciona --net-assets-usd, escriba sus activos netos en el formulario; si "
+    "nombra varios uid o --user-id, suba las exportaciones de una sola cuenta.",
+    "selfcheck_failed": "La comprobación falló por nuestra parte. Inténtelo más tarde; no se "
+    "guardó nada.",
+    "upload_not_multipart": "Los archivos no llegaron como una subida de archivos: use el "
+    "formulario de esta página.",
+    "upload_malformed": "La subida está mal formada o se cortó: inténtelo de nuevo.",
+    "upload_too_large": "Los archivos superan {total} MiB en total.",
+    "upload_file_too_large": "{name} supera {limit} MiB.",
+    "upload_too_many_files": "Como máximo {files} archivos a la vez.",
+    "upload_too_many_fields": "El formulario trae campos que esta página no conoce.",
+    "upload_field_too_large": "El campo {field} es demasiado largo.",
+    "upload_wrong_kind": "{name}: solo se aceptan archivos {kinds}.",
+    "upload_no_files": "Elija al menos un archivo exportado.",
+    "net_assets_invalid": "Activos netos «{value}»: escriba un importe en USD con cifras y dos "
+    "decimales como máximo, sin separadores de miles (12500,00).",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"en": EN, "es": ES}

@@ -12,12 +12,22 @@
                                    secret, else random per process)
 ``RECOMPENSE_SECURE_COOKIES``      ``1`` behind HTTPS: the session cookie gets ``Secure``
 ``RECOMPENSE_BASE_URL``            the address printed in sign-in links
+``RECOMPENSE_SELFCHECK_PROGRAM``   the programme file (TOML) "Check with your own
+                                   exports" applies (unset: the page is switched off)
+``RECOMPENSE_SELFCHECK_RUN``       the published run whose λ prices the payout (default:
+                                   the distributed run of that programme, if any)
+``RECOMPENSE_SELFCHECK_KLINES``    1-minute kline files per margin asset, comma-separated
+                                   ``ASSET=FILE`` (``BTC=/p/09.csv,BTC=/p/10.csv``)
+``RECOMPENSE_SELFCHECK_PRICES``    ``asset,minute,usd`` price files, comma-separated
 =================================  =====================================================
 
 With no public key and no secret configured, the service (and ``recompense token``)
 use the local development secret file, created on first use with mode 0600: tokens
 minted on this machine then sign in. Production sets the issuer, audience and the
 identity provider's public key, and no secret.
+
+The self-check's files are checked at start-up (a missing one stops the service, naming
+it); with no klines and no prices, only the stablecoins (USDT, USDC at $1) are priced.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ import hmac
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from recompense.web.errors import WebSettingsError
@@ -40,6 +50,35 @@ MIN_SECRET_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
+class SelfCheckSettings:
+    """What "Check with your own exports" applies: a programme, a run, price sources."""
+
+    program: Path | None = None
+    run: Path | None = None
+    klines: tuple[tuple[str, Path], ...] = ()  # (asset, file), in the order given
+    prices: tuple[Path, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SelfCheckSettings:
+        program = _existing(env, "RECOMPENSE_SELFCHECK_PROGRAM", file=True)
+        run = _existing(env, "RECOMPENSE_SELFCHECK_RUN", file=False)
+        klines = []
+        for item in _items(env, "RECOMPENSE_SELFCHECK_KLINES"):
+            asset, sep, path = item.partition("=")
+            asset = asset.strip().upper()
+            if not sep or not asset.isalnum() or not path.strip():
+                raise WebSettingsError(
+                    f"RECOMPENSE_SELFCHECK_KLINES: expected ASSET=FILE, got {item!r}"
+                )
+            klines.append((asset, _file("RECOMPENSE_SELFCHECK_KLINES", path.strip())))
+        prices = tuple(
+            _file("RECOMPENSE_SELFCHECK_PRICES", item)
+            for item in _items(env, "RECOMPENSE_SELFCHECK_PRICES")
+        )
+        return cls(program, run, tuple(klines), prices)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     db_url: str
     issuer: str = DEFAULT_ISSUER
@@ -49,6 +88,7 @@ class Settings:
     session_secret: bytes = b""
     secure_cookies: bool = False
     base_url: str = DEFAULT_BASE_URL
+    selfcheck: SelfCheckSettings = field(default_factory=SelfCheckSettings)
 
     def __repr__(self) -> str:  # never print secrets
         return (
@@ -82,6 +122,7 @@ class Settings:
             session_secret=_session_secret(env, secret),
             secure_cookies=env.get("RECOMPENSE_SECURE_COOKIES", "") == "1",
             base_url=env.get("RECOMPENSE_BASE_URL", DEFAULT_BASE_URL).rstrip("/"),
+            selfcheck=SelfCheckSettings.from_env(env),
         )
 
 
@@ -145,6 +186,28 @@ def _long_enough(value: bytes, source: str) -> bytes:
             f"{source}: the secret has {len(value)} bytes; at least {MIN_SECRET_BYTES} needed"
         )
     return value
+
+
+def _items(env: Mapping[str, str], name: str) -> list[str]:
+    return [item.strip() for item in env.get(name, "").split(",") if item.strip()]
+
+
+def _existing(env: Mapping[str, str], name: str, *, file: bool) -> Path | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    path = Path(value)
+    if not (path.is_file() if file else path.is_dir()):
+        kind = "file" if file else "folder"
+        raise WebSettingsError(f"{name}: {value} is not a {kind}")
+    return path
+
+
+def _file(name: str, value: str) -> Path:
+    path = Path(value)
+    if not path.is_file():
+        raise WebSettingsError(f"{name}: {value} is not a file")
+    return path
 
 
 def _create_secret(path: Path) -> None:

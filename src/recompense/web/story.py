@@ -2,7 +2,9 @@
 
 The same story as :func:`recompense.runs.explain.explain` (which the tests use as the
 oracle), read from the in-memory :class:`~recompense.web.runindex.RunIndex` instead
-of the Parquet files so that a lookup takes microseconds. Pass or fail comes from
+of the Parquet files so that a lookup takes microseconds; or, for "Check with your own
+exports", from a :class:`~recompense.selfcheck.SelfCheck` (:func:`from_selfcheck`), so
+that its rules are put into the same words. Pass or fail comes from
 the engine's own reason codes, never re-decided here; the numbers beside them (the
 minimum loss, the loss needed for the ratio) restate the exact comparisons the engine
 made, and :mod:`recompense.web.i18n` turns them into sentences in the user's language.
@@ -10,12 +12,18 @@ made, and :mod:`recompense.web.i18n` turns them into sentences in the user's lan
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
 from recompense.runs.explain import NO_COUNTED_LIQUIDATION
 from recompense.web.runindex import REASON_CODES, RunIndex
+
+if TYPE_CHECKING:
+    from recompense.selfcheck import SelfCheck
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +108,50 @@ def story(index: RunIndex, user_id: int) -> Story:
         loss_share_of_net=loss / net if net > 0 else None,
         needed_loss_cents=_ceil(Fraction(net) * ratio) if net > 0 else None,
         payout=_payout(index, user_id) if e.eligible[row] else None,
+    )
+
+
+def from_selfcheck(check: SelfCheck, params: Mapping[str, Any], currency: str) -> Story:
+    """A self-check as a story: pass or fail from its own checks, the numbers beside them
+    restated from the programme's ``params`` (``policy_parameters``), the payout the one
+    it priced at the published run's λ (None without a run, or when not eligible)."""
+    counted = check.liquidated
+    loss, net = check.loss_cents, check.net_assets_cents
+    ratio = Fraction(Decimal(str(params["min_loss_ratio"])))
+    return Story(
+        user_id=check.user_id,
+        program_id=check.program_id,
+        currency=currency,
+        liquidated=counted,
+        eligible=check.eligible,
+        reasons=check.reasons,
+        criteria=tuple(Criterion(c.code, c.passed) for c in check.checks),
+        loss_cents=loss if counted else None,
+        net_assets_cents=net if counted else None,
+        incident_loss_cents=check.incident_loss_cents if counted else None,
+        fills=len(check.fills) if counted else None,
+        loss_share_of_net=loss / net if counted and net > 0 else None,
+        min_loss_cents=int(params["min_loss_cents"]),
+        min_loss_ratio=str(params["min_loss_ratio"]),
+        needed_loss_cents=_ceil(Fraction(net) * ratio) if counted and net > 0 else None,
+        excluding_programs=tuple(params["excluding_programs"]),
+        payout=_selfcheck_payout(check),
+    )
+
+
+def _selfcheck_payout(check: SelfCheck) -> Payout | None:
+    p = check.payout
+    if p is None or not check.eligible:
+        return None
+    return Payout(
+        amount_cents=p.amount_cents,
+        bound=p.bound,
+        weight=p.weight,
+        floor_cents=p.floor_cents,
+        cap_cents=p.cap_cents,
+        share_cents=round(p.share_cents) if math.isfinite(p.share_cents) else p.cap_cents,
+        cap_is_own_loss=p.limit == "own_loss",
+        lambda_cents_per_weight=p.lambda_cents_per_weight,
     )
 
 

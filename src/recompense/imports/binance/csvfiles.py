@@ -16,8 +16,8 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from recompense.imports.binance.errors import ExportError
 from recompense.imports.binance.records import (
@@ -210,7 +210,7 @@ def _trade(get: _Get, where: Where) -> Row:
         symbol=_required(get("Symbol")),
         side=_one_of(get("Side"), ("BUY", "SELL")),
         position_side=_one_of(get("Position Side"), ("LONG", "SHORT", "BOTH")),
-        quantity=_checked(get("Price"), number(get("Quantity"))),
+        quantity=_after_price(number(get("Price")), get),
         fee_asset=fee_asset(get("Fee")),
         realized=number(get("Realized Profit")),
         trade_id=identifier(get("Trade Id")),
@@ -288,9 +288,10 @@ def _one_of(text: str, allowed: Sequence[str]) -> str:
     return text
 
 
-def _checked(price: str, quantity: Any) -> Any:
-    number(price)  # parsed for its error only: the contract needs no trade price
-    return quantity
+def _after_price(price: Decimal, get: _Get) -> Decimal:
+    """The quantity, read after the price (parsed for its errors only: no rule needs it)."""
+    del price
+    return number(get("Quantity"))
 
 
 def _product(

@@ -5,5 +5,6 @@
 - :mod:`.vouchers`: the Rewards Hub, vouchers, redemption, credits;
 - :mod:`.proofs`: the published commitment, a user's proof, "Verify my payout";
 - :mod:`.ops`: the programme dashboard, user search and audit trail;
-- :mod:`.whatif`: the what-if simulator and policy export.
+- :mod:`.whatif`: the what-if simulator and policy export;
+- :mod:`.selfcheck`: "Check with your own exports" (a user's uploads, checked in memory).
 """

@@ -1,7 +1,9 @@
 /* recompense web: small progressive enhancements (the pages work without them).
  * - Expiry countdowns tick every minute.
  * - Forms marked data-once disable their button on submit (the server is idempotent
- *   anyway: a double click redeems once). */
+ *   anyway: a double click redeems once).
+ * - File inputs with data-max-files say at once when the chosen files pass the upload
+ *   limits (the server refuses them anyway, with 413). */
 "use strict";
 (function () {
   function tick() {
@@ -22,5 +24,20 @@
         if (button) { setTimeout(function () { button.disabled = true; }, 0); }
       });
     });
+    document.querySelectorAll("input[type=file][data-max-files]").forEach(function (input) {
+      input.addEventListener("change", function () { checkFiles(input); });
+    });
   });
+  function checkFiles(input) {
+    var files = Array.prototype.slice.call(input.files || []);
+    var d = input.dataset, total = 0, problem = "";
+    if (files.length > Number(d.maxFiles)) { problem = d.msgFiles; }
+    files.forEach(function (f) {
+      total += f.size;
+      if (!problem && f.size > Number(d.maxFileBytes)) { problem = d.msgFile.replace("{name}", f.name); }
+    });
+    if (!problem && total > Number(d.maxTotalBytes)) { problem = d.msgTotal; }
+    input.setCustomValidity(problem);
+    if (problem) { input.reportValidity(); }
+  }
 })();
