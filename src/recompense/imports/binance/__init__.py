@@ -17,10 +17,15 @@ self-check (:mod:`recompense.selfcheck`) are thin layers over it. Rules and thei
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +34,9 @@ import pyarrow as pa
 from recompense.imports.binance import dataset
 from recompense.imports.binance.derive import Derived, derive
 from recompense.imports.binance.errors import ExportError
-from recompense.imports.binance.files import Upload, by_user, gather, read_all
+from recompense.imports.binance.files import Planned, Upload, gather, plan, read_user
 from recompense.imports.binance.prices import PriceBook, build
+from recompense.imports.binance.records import ExportFile
 from recompense.policy import Policy
 
 __all__ = [
@@ -48,6 +54,8 @@ CRASH_SNAPSHOT = datetime(2025, 10, 9, 23, 59, tzinfo=UTC)
 CRASH_WINDOW = (datetime(2025, 10, 10, tzinfo=UTC), datetime(2025, 10, 12, tzinfo=UTC))
 DEFAULT_STABLECOINS: Mapping[str, Decimal] = {"USDT": Decimal(1), "USDC": Decimal(1)}
 MAX_LISTED = 5
+MAX_LISTED_PROBLEMS = 20
+PARALLEL_FROM_USERS = 8  # fewer users are imported in this process
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,19 +108,28 @@ def import_binance(
     paths = [s for s in sources if isinstance(s, Path)]
     found, skipped = gather(paths) if paths else ([], [])
     uploads = [s for s in sources if isinstance(s, Upload)]
-    files = read_all([*found, *uploads])
-    users = by_user(files, options.user_id)
-    if options.net_assets_usd is not None and len(users) != 1:
+    owners = plan([*found, *uploads], options.user_id)
+    if options.net_assets_usd is not None and len(owners) != 1:
         raise ExportError(
-            f"--net-assets-usd is one user's figure, but the exports hold {len(users)} users"
+            f"--net-assets-usd is one user's figure, but the exports hold {len(owners)} users"
         )
     derived: list[Derived] = []
-    for i, user in enumerate(users):
-        derived.append(
-            derive(user, snapshot_at=options.snapshot_at, net_assets_usd=options.net_assets_usd)
-        )
-        if progress is not None:
-            progress(i + 1, len(users))
+    files: list[ExportFile] = []
+    problems: list[str] = []
+    work = partial(_one_user, snapshot_at=options.snapshot_at, own=options.net_assets_usd)
+    with _pool(len(owners)) as pool:
+        for i, done in enumerate(pool.map(work, owners.items())):
+            if isinstance(done, str):
+                problems.append(done)
+            else:
+                derived.append(done[0])
+                files.extend(done[1])
+            if progress is not None:
+                progress(i + 1, len(owners))
+    if problems:
+        more = len(problems) - MAX_LISTED_PROBLEMS
+        listed = problems[:MAX_LISTED_PROBLEMS] + ([f"… and {more} more"] if more > 0 else [])
+        raise ExportError("\n".join(listed))
     book = build(options.klines, options.price_files, options.stablecoins)
     if options.net_assets_usd is not None:
         book.stablecoins.setdefault("USD", Decimal(1))
@@ -124,6 +141,49 @@ def import_binance(
     if out is not None:
         dataset.write(out, data, report)
     return ImportResult(data, report, tuple(derived), book, out)
+
+
+def _one_user(
+    item: tuple[int, list[Planned]], *, snapshot_at: datetime, own: Decimal | None
+) -> tuple[Derived, list[ExportFile]] | str:
+    """Read and derive one user (in a worker process when there are many); a problem
+    comes back as its message. Only the derived rows leave: memory per worker is that
+    of the largest user, not of everyone."""
+    uid, planned = item
+    try:
+        user = read_user(uid, planned)
+        derived = derive(user, snapshot_at=snapshot_at, net_assets_usd=own)
+    except ExportError as exc:
+        return str(exc)
+    return derived, [replace(f, rows=()) for f in user.files]  # the report lists files
+
+
+@contextmanager
+def _pool(users: int) -> Iterator[Any]:
+    """Worker processes, one per core, when there are enough users to share out.
+
+    Forked (not spawned): a caller's script need not guard its ``__main__``, and the
+    workers inherit the imported code. The importer starts no threads before this.
+    """
+    cores = len(os.sched_getaffinity(0))
+    if users < PARALLEL_FROM_USERS or cores < 2:
+        yield _Serial()
+        return
+    with ProcessPoolExecutor(max_workers=cores, mp_context=mp.get_context("fork")) as pool:
+        yield _Chunked(pool)
+
+
+class _Serial:
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        return map(fn, items)
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunked:
+    pool: ProcessPoolExecutor
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        return self.pool.map(fn, items, chunksize=4)
 
 
 def _needed_prices(
@@ -182,7 +242,7 @@ def _report(
             {
                 "path": str(f.path),
                 "export": f.label,
-                "rows": len(f.rows),
+                "rows": f.row_count,
                 "uids": sorted(f.uids),
             }
             for f in files

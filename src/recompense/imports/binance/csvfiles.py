@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator, Sequence
-from decimal import Decimal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from recompense.imports.binance.errors import ExportError
 from recompense.imports.binance.records import (
@@ -73,7 +74,7 @@ HEADERS: dict[tuple[str, ...], tuple[Kind, Product | None]] = {
     POSITIONS: ("positions", None),
     STATEMENT: ("statement", None),
 }
-_NAMES = {
+HEADER_NAMES = {
     LEDGER: "Transaction History",
     TRADES_USDM: "USDⓈ-M Trade History",
     TRADES_COINM: "COIN-M Trade History",
@@ -102,7 +103,7 @@ def read_csv_export(path: Path, data: bytes | None = None) -> ExportFile:
     if header not in HEADERS:
         raise ExportError(f"{path}:1: {_unknown_header(header)}")
     kind, header_product = HEADERS[header]
-    rows = tuple(_rows(path, header, lines, _PARSERS[kind]))
+    rows = tuple(_rows(path, header, lines, _SPECS[header]))
     product = _product(path, kind, header_product, rows)
     uids = frozenset(
         r.uid for r in rows if isinstance(r, Trade | Order | StatementRow) and r.uid is not None
@@ -139,7 +140,7 @@ def _unknown_header(header: tuple[str, ...]) -> str:
         )
     missing = [c for c in best if c not in header]
     extra = [c for c in header if c not in best]
-    parts = [f"looks like a {_NAMES[best]} export but"]
+    parts = [f"looks like a {HEADER_NAMES[best]} export but"]
     if missing:
         parts.append(f"column(s) {', '.join(repr(c) for c in missing)} missing")
     if extra:
@@ -150,130 +151,56 @@ def _unknown_header(header: tuple[str, ...]) -> str:
 
 
 def _rows(
-    path: Path, header: tuple[str, ...], lines: Iterator[list[str]], parse: _Parser
+    path: Path, header: tuple[str, ...], lines: Iterator[list[str]], spec: _Spec
 ) -> Iterator[Row]:
+    columns = [(header.index(name), name, read) for name, read in spec.columns]
+    width, file = len(header), str(path)
     line = 1
     try:
         for cells in lines:
             line = lines.line_num  # type: ignore[attr-defined]
-            if not cells or cells == [""]:
-                continue
-            if len(cells) != len(header):
-                cut = "cut short" if len(cells) < len(header) else "too long"
+            if len(cells) != width:
+                if not cells or cells == [""]:
+                    continue
+                cut = "cut short" if len(cells) < width else "too long"
                 raise ExportError(
                     f"{path}:{line}: row {cut}: {len(cells)} fields, the header has "
-                    f"{len(header)} (a truncated or hand-edited file?)"
+                    f"{width} (a truncated or hand-edited file?)"
                 )
-            yield _parse_row(path, line, header, cells, parse)
+            try:
+                values = [read(cells[i].strip()) for i, _, read in columns]
+            except FieldError:
+                raise _named(path, line, cells, columns) from None
+            yield spec.build(values, Where(file, line))
     except csv.Error as exc:
         raise ExportError(f"{path}:{line + 1}: not CSV: {exc} (a truncated file?)") from None
 
 
-def _parse_row(
-    path: Path, line: int, header: tuple[str, ...], cells: list[str], parse: _Parser
-) -> Row:
-    row = dict(zip(header, cells, strict=True))
-    where = Where(str(path), line)
-    column = ""
-
-    def get(name: str) -> str:
-        nonlocal column
-        column = name
-        return row[name].strip()
-
-    try:
-        return parse(get, where)
-    except FieldError as exc:
-        raise ExportError(f"{path}:{line}: column {column!r}: {exc}") from None
+def _named(
+    path: Path, line: int, cells: list[str], columns: list[tuple[int, str, _Read]]
+) -> ExportError:
+    """The first column of the row that does not parse, with why."""
+    for i, name, read in columns:
+        try:
+            read(cells[i].strip())
+        except FieldError as exc:
+            return ExportError(f"{path}:{line}: column {name!r}: {exc}")
+    return ExportError(f"{path}:{line}: a value does not parse")  # pragma: no cover
 
 
-_Get = Callable[[str], str]
-_Parser = Callable[[_Get, Where], Row]
+_Read = Callable[[str], Any]
 
 
-def _ledger(get: _Get, where: Where) -> Row:
-    return LedgerRow(
-        time=utc_time(get("Date(UTC)")),
-        type=_required(get("type")),
-        amount=number(get("Amount")),
-        asset=_required(get("Asset")),
-        symbol=get("Symbol"),
-        txid=identifier(get("Transaction ID")),
-        where=where,
-    )
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """The columns a kind of export is read from, in order, and how a row is built."""
+
+    columns: tuple[tuple[str, _Read], ...]
+    build: Callable[[list[Any], Where], Row]
 
 
-def _trade(get: _Get, where: Where) -> Row:
-    return Trade(
-        uid=identifier(get("Uid")),
-        time=utc_time(get("Time(UTC)")),
-        symbol=_required(get("Symbol")),
-        side=_one_of(get("Side"), ("BUY", "SELL")),
-        position_side=_one_of(get("Position Side"), ("LONG", "SHORT", "BOTH")),
-        quantity=_after_price(number(get("Price")), get),
-        fee_asset=fee_asset(get("Fee")),
-        realized=number(get("Realized Profit")),
-        trade_id=identifier(get("Trade Id")),
-        order_id=identifier(get("Order Id")),
-        where=where,
-    )
-
-
-def _order(get: _Get, where: Where) -> Row:
-    usdm = _has(get, "Client Order Id")
-    return Order(
-        uid=identifier(get("Uid")),
-        time=utc_time(get("Time(UTC)" if usdm else "Date(UTC)")),
-        order_id=identifier(get("Order No")),
-        symbol=_required(get("Symbol")),
-        status=_required(get("Status")),
-        client_id=get("Client Order Id") if usdm else None,
-        executed=number(get("Executed Amount" if usdm else "Executed")),
-        where=where,
-    )
-
-
-def _position(get: _Get, where: Where) -> Row:
-    closed = get("Closed")
-    return Position(
-        symbol=_required(get("symbol")),
-        margin_mode=get("Margin Mode"),
-        side=get("Position Side"),
-        closing_pnl=number(get("Closing PNL")),
-        opened=utc_time(get("Opened")),
-        closed=utc_time(closed) if closed else None,
-        status=get("Status"),
-        where=where,
-    )
-
-
-def _statement(get: _Get, where: Where) -> Row:
-    return StatementRow(
-        uid=identifier(get("User_ID")),
-        time=utc_time(get("UTC_Time")),
-        account=_required(get("Account")),
-        operation=_required(get("Operation")),
-        coin=_required(get("Coin")),
-        change=number(get("Change")),
-        where=where,
-    )
-
-
-_PARSERS: dict[Kind, _Parser] = {
-    "ledger": _ledger,
-    "trades": _trade,
-    "orders": _order,
-    "positions": _position,
-    "statement": _statement,
-}
-
-
-def _has(get: _Get, name: str) -> bool:
-    try:
-        get(name)
-    except KeyError:
-        return False
-    return True
+def _text(text: str) -> str:
+    return text
 
 
 def _required(text: str) -> str:
@@ -282,16 +209,63 @@ def _required(text: str) -> str:
     return text
 
 
-def _one_of(text: str, allowed: Sequence[str]) -> str:
-    if text not in allowed:
-        raise FieldError(f"{text!r} is not one of {', '.join(allowed)}")
-    return text
+def _one_of(*allowed: str) -> _Read:
+    def read(text: str) -> str:
+        if text not in allowed:
+            raise FieldError(f"{text!r} is not one of {', '.join(allowed)}")
+        return text
+
+    return read
 
 
-def _after_price(price: Decimal, get: _Get) -> Decimal:
-    """The quantity, read after the price (parsed for its errors only: no rule needs it)."""
-    del price
-    return number(get("Quantity"))
+def _optional_time(text: str) -> Any:
+    return utc_time(text) if text else None
+
+
+_LEDGER = _Spec(
+    (("Date(UTC)", utc_time), ("type", _required), ("Amount", number), ("Asset", _required),
+     ("Symbol", _text), ("Transaction ID", identifier)),
+    lambda v, w: LedgerRow(v[0], v[1], v[2], v[3], v[4], v[5], w),
+)  # fmt: skip
+_TRADE = _Spec(
+    (("Uid", identifier), ("Time(UTC)", utc_time), ("Symbol", _required),
+     ("Side", _one_of("BUY", "SELL")), ("Position Side", _one_of("LONG", "SHORT", "BOTH")),
+     ("Price", number),  # read for its errors only: no rule needs the price
+     ("Quantity", number), ("Fee", fee_asset), ("Realized Profit", number),
+     ("Trade Id", identifier), ("Order Id", identifier)),
+    lambda v, w: Trade(v[0], v[1], v[2], v[3], v[4], v[6], v[7], v[8], v[9], v[10], w),
+)  # fmt: skip
+_ORDER_USDM = _Spec(
+    (("Uid", identifier), ("Time(UTC)", utc_time), ("Order No", identifier),
+     ("Symbol", _required), ("Status", _required), ("Client Order Id", _text),
+     ("Executed Amount", number)),
+    lambda v, w: Order(v[0], v[1], v[2], v[3], v[4], v[5], v[6], w),
+)  # fmt: skip
+_ORDER_COINM = _Spec(
+    (("Uid", identifier), ("Date(UTC)", utc_time), ("Order No", identifier),
+     ("Symbol", _required), ("Status", _required), ("Executed", number)),
+    lambda v, w: Order(v[0], v[1], v[2], v[3], v[4], None, v[5], w),
+)  # fmt: skip
+_POSITION = _Spec(
+    (("symbol", _required), ("Margin Mode", _text), ("Position Side", _text),
+     ("Closing PNL", number), ("Opened", utc_time), ("Closed", _optional_time),
+     ("Status", _text)),
+    lambda v, w: Position(v[0], v[1], v[2], v[3], v[4], v[5], v[6], w),
+)  # fmt: skip
+_STATEMENT = _Spec(
+    (("User_ID", identifier), ("UTC_Time", utc_time), ("Account", _required),
+     ("Operation", _required), ("Coin", _required), ("Change", number)),
+    lambda v, w: StatementRow(v[0], v[1], v[2], v[3], v[4], v[5], w),
+)  # fmt: skip
+_SPECS: dict[tuple[str, ...], _Spec] = {
+    LEDGER: _LEDGER,
+    TRADES_USDM: _TRADE,
+    TRADES_COINM: _TRADE,
+    ORDERS_USDM: _ORDER_USDM,
+    ORDERS_COINM: _ORDER_COINM,
+    POSITIONS: _POSITION,
+    STATEMENT: _STATEMENT,
+}
 
 
 def _product(
@@ -338,5 +312,5 @@ def _product(
 def _header_name(kind: Kind, product: Product) -> str:
     for header, (k, p) in HEADERS.items():
         if k == kind and p == product:
-            return _NAMES[header]
+            return HEADER_NAMES[header]
     return kind  # pragma: no cover

@@ -139,7 +139,7 @@ def derive(
 
 def second(t: datetime) -> datetime:
     """Rows are linked within one second: the web exports write seconds, the API ms."""
-    return t.replace(microsecond=0)
+    return t.replace(microsecond=0) if t.microsecond else t
 
 
 def _fills(user: UserExports, product: Product, out: Derived) -> None:

@@ -21,13 +21,15 @@ file holding most of them has them (overlapping statements do not double).
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from recompense.imports.binance.csvfiles import read_csv_export
+from recompense.imports.binance.csvfiles import HEADER_NAMES, read_csv_export
 from recompense.imports.binance.errors import ExportError
 from recompense.imports.binance.records import (
     ExportFile,
@@ -42,6 +44,10 @@ from recompense.imports.binance.records import (
 
 READ_SUFFIXES = (".csv", ".json")
 MAX_LISTED_ERRORS = 20
+PEEK_BYTES = 64 * 1024  # enough for a header and a first row
+
+
+_LABELS = HEADER_NAMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,28 +127,77 @@ def read_export(source: Path | Upload) -> ExportFile:
     return read_csv_export(path, data)
 
 
-def by_user(files: Sequence[ExportFile], user_id: int | None) -> list[UserExports]:
-    """Tie every export to its user (see the module docstring) and deduplicate rows."""
-    owners: dict[int, list[ExportFile]] = defaultdict(list)
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A file to read for a user, and what a look at its first lines told."""
+
+    source: Path | Upload
+    path: Path
+    label: str  # the export its header names ("Trade History"), or "export"
+    uid: int | None  # of its first row, where the export names users
+
+
+def plan(sources: Sequence[Path | Upload], user_id: int | None) -> dict[int, list[Planned]]:
+    """Each user's files, from a look at each file's header and first row only.
+
+    So that many users' exports are read one user at a time (memory stays that of the
+    largest user, not of all of them). The full read checks that every row agrees.
+    """
+    peeked = [_peek(source) for source in sources]
     folder_uids: dict[Path, set[int]] = defaultdict(set)
+    for item in peeked:
+        if item.uid is not None:
+            folder_uids[item.path.parent].add(item.uid)
+    owners: dict[int, list[Planned]] = defaultdict(list)
+    for item in peeked:
+        owners[_owner(item, folder_uids[item.path.parent], user_id)].append(item)
+    return {uid: owners[uid] for uid in sorted(owners)}
+
+
+def read_user(uid: int, planned: Sequence[Planned]) -> UserExports:
+    """Read one user's files fully, check every row is theirs, deduplicate."""
+    files = read_all([item.source for item in planned])
     for file in files:
-        if len(file.uids) > 1:
+        if file.uids - {uid}:
+            others = ", ".join(map(str, sorted(file.uids)))
             raise ExportError(
-                f"{file.path}: rows of {len(file.uids)} users "
-                f"({', '.join(map(str, sorted(file.uids)))}); export one user per file"
+                f"{file.path}: rows of users {others}, but it was paired with user {uid} "
+                "by its first row or its folder; export one user per file"
             )
-        folder_uids[file.path.parent] |= file.uids
-    for file in files:
-        owners[_owner(file, folder_uids[file.path.parent], user_id)].append(file)
-    return [_dedupe(uid, owners[uid]) for uid in sorted(owners)]
+    return _dedupe(uid, files)
 
 
-def _owner(file: ExportFile, in_folder: set[int], user_id: int | None) -> int:
-    if file.uids:
-        (uid,) = file.uids
-        if user_id is not None and uid != user_id:
-            raise ExportError(f"{file.path}: belongs to uid {uid}, not to --user-id {user_id}")
-        return uid
+def _peek(source: Path | Upload) -> Planned:
+    path = Path(source.name) if isinstance(source, Upload) else source
+    try:
+        if isinstance(source, Upload):
+            head = source.data[:PEEK_BYTES]
+        else:
+            with source.open("rb") as f:
+                head = f.read(PEEK_BYTES)
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace")
+    if text.lstrip()[:1] in ("[", "{"):
+        return Planned(source, path, "REST API response", None)
+    lines = text.split("\n")
+    complete = lines[:-1] if len(lines) > 1 else lines
+    rows = list(csv.reader(io.StringIO("\n".join(complete[:2]))))
+    header = tuple(c.strip() for c in rows[0]) if rows else ()
+    label = _LABELS.get(header, "export")
+    uid = None
+    for column in ("Uid", "User_ID"):
+        if column in header and len(rows) > 1 and len(rows[1]) == len(header):
+            cell = rows[1][header.index(column)].strip()
+            uid = int(cell) if cell.isdigit() and int(cell) < 2**63 else None
+    return Planned(source, path, label, uid)
+
+
+def _owner(item: Planned, in_folder: set[int], user_id: int | None) -> int:
+    if item.uid is not None:
+        if user_id is not None and item.uid != user_id:
+            raise ExportError(f"{item.path}: belongs to uid {item.uid}, not to --user-id {user_id}")
+        return item.uid
     if user_id is not None:
         return user_id
     if len(in_folder) == 1:
@@ -153,8 +208,9 @@ def _owner(file: ExportFile, in_folder: set[int], user_id: int | None) -> int:
         if in_folder
         else "no export next to it names a uid"
     )
+    read_export(item.source)  # a file that does not even read says so first
     raise ExportError(
-        f"{file.path}: a {file.label} names no user and {named}; put each user's exports "
+        f"{item.path}: a {item.label} names no user and {named}; put each user's exports "
         "in a folder of their own, or pass --user-id"
     )
 

@@ -10,6 +10,7 @@ precision), ids are Python ints within int64. Each record remembers where it cam
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,8 @@ _YEAR_10000_MS = 253_402_300_800_000
 _COINM_SYMBOL = re.compile(r"^[A-Z0-9]+USD_(?:PERP|\d{6})$")
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,4})?$")
 _ID = re.compile(r"^\d{1,19}$")
+_PLAIN = re.compile(r"-?\d{1,15}(?:\.\d{1,12})?")
+_ZERO = Decimal(0)
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,6})?$")
 
 
@@ -133,6 +136,11 @@ class ExportFile:
     fmt: Literal["csv", "api"]
     rows: tuple[Row, ...]
     uids: frozenset[int]
+    row_count: int = -1  # as read (``rows`` may be dropped once derived)
+
+    def __post_init__(self) -> None:
+        if self.row_count < 0:
+            object.__setattr__(self, "row_count", len(self.rows))
 
     @property
     def label(self) -> str:
@@ -174,6 +182,9 @@ def margin_asset_of(symbol: str, product: Product) -> str:
 
 def number(text: str) -> Decimal:
     """Exact decimal text (``-0.68``, ``0E-8``); refuse more than 12 places or ±10¹⁵."""
+    if _PLAIN.fullmatch(text):  # the common form: in range and within 12 places by shape
+        value = Decimal(text)
+        return value if value else _ZERO
     if not _NUMBER.match(text):
         raise FieldError(f"not a number: {text!r}")
     try:
@@ -202,11 +213,14 @@ def decimal_places(value: Decimal) -> int:
 
 def identifier(text: str) -> int:
     """A non-negative 64-bit id written as plain digits."""
+    if len(text) <= 18 and text.isascii() and text.isdigit():  # the common case, fast
+        return int(text)
     if not _ID.match(text) or int(text) > INT64_MAX:
         raise FieldError(f"not an id (digits within 64 bits): {text!r}")
     return int(text)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # rows share seconds: a liquidation writes hundreds
 def utc_time(text: str) -> datetime:
     """``YYYY-MM-DD HH:MM:SS[.fff]`` in UTC (Binance writes no offset; the header says UTC)."""
     if not _TIME.match(text):
