@@ -181,3 +181,20 @@ notifications = Table(
     Index("ix_notifications_due", "status", "next_attempt_at"),
     Index("ix_notifications_user", "user_id"),
 )
+
+# The audit trail (migration 0005): one append-only, hash-chained event per operations
+# action; :mod:`recompense.audit` writes and verifies it.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),  # 1, 2, … no gaps
+    Column("at", TS, nullable=False),
+    Column("actor", String(200), nullable=False),  # "ops:alice", "cli:root@host"
+    Column("action", String(60), nullable=False),  # "run.approve", "voucher.revoke", …
+    Column("subject", String(200), nullable=False),  # "run:<fingerprint>", "user:42", …
+    Column("details", Text, nullable=False),  # canonical JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+    Index("ix_audit_events_subject", "subject"),
+    Index("ix_audit_events_action_at", "action", "at"),
+)
