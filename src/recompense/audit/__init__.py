@@ -27,7 +27,7 @@ import hashlib
 import json
 import socket
 from collections.abc import Generator, Iterator, Mapping
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,11 +45,13 @@ PAGE = 10_000
 __all__ = [
     "AuditEvent",
     "Verification",
+    "actor_for",
     "cli_actor",
     "event_hash",
     "events",
     "export",
     "record",
+    "search",
     "verify",
 ]
 
@@ -167,6 +169,29 @@ def events(
             result.close()  # a reader that stops early must not leave the cursor open
 
 
+def search(
+    engine: Engine,
+    *,
+    action: str = "",
+    subject: str = "",
+    actor: str = "",
+    before_seq: int | None = None,
+    limit: int = 50,
+) -> list[AuditEvent]:
+    """The newest events first (for the console): each filter matches as a prefix
+    (``loan.`` finds every loan decision, ``user:42`` that user's reads), ``before_seq``
+    pages back through older events."""
+    c = audit_events.c
+    query = select(audit_events).order_by(c.seq.desc()).limit(limit)
+    for column, prefix in ((c.action, action), (c.subject, subject), (c.actor, actor)):
+        if prefix:
+            query = query.where(column.startswith(prefix, autoescape=True))
+    if before_seq is not None:
+        query = query.where(c.seq < before_seq)
+    with engine.connect() as conn:
+        return [_event(row) for row in conn.execute(query)]
+
+
 def verify(engine: Engine, *, expect_head: str | None = None) -> Verification:
     """Recompute the whole chain; the first break is named with its seq and why."""
     with closing(events(engine)) as chain:
@@ -209,10 +234,10 @@ def export(engine: Engine, out: Path) -> Verification:
     from recompense.atomic import temp_sibling
 
     result = verify(engine)
-    if out.exists():
-        raise InputError(f"--out {out}: already exists")
     tmp = temp_sibling(out)
     try:
+        if out.exists():
+            raise InputError(f"--out {out}: already exists")
         with tmp.open("w", encoding="utf-8") as f:
             for event in events(engine):
                 f.write(_canonical(event.as_dict()) + "\n")
@@ -220,7 +245,8 @@ def export(engine: Engine, out: Path) -> Verification:
             f.write("\n")
         tmp.replace(out)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise InputError(f"--out {out}: cannot write: {exc.strerror or exc}") from exc
     return result
 
@@ -231,12 +257,19 @@ def cli_actor(given: str | None) -> str:
         role, sep, name = given.partition(":")
         if not sep or not role or not name:
             raise InputError(f"--as: expected role:name (e.g. ops:alice), got {given!r}")
+        if len(given) > 200 or not given.isprintable():
+            raise InputError(f"--as: at most 200 printable characters, got {given[:60]!r}")
         return given
     try:
         login = getpass.getuser()
     except (KeyError, OSError):  # pragma: no cover - no user name in a container
         login = "unknown"
     return f"cli:{login}@{socket.gethostname()}"
+
+
+def actor_for(role: str, name: str) -> str:
+    """``role:name`` for a signed-in principal (a name that already says ``role:`` is kept)."""
+    return name if name.startswith(f"{role}:") else f"{role}:{name}"
 
 
 def _seen(engine: Engine, digest: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from rich.table import Table
 from recompense.audit import Verification, events, export, verify
 from recompense.cli.app import app, err, guard, out
 from recompense.cli.ledger_cmd import DB, JSON
+from recompense.errors import InputError
 from recompense.ledger.db import DEFAULT_URL, connect, require_schema
 
 audit_app = typer.Typer(help="The append-only, hash-chained audit trail.", no_args_is_help=True)
@@ -34,6 +36,8 @@ def audit_verify(
     """
 
     def run() -> Verification:
+        if expect_head is not None and not re.fullmatch(r"[0-9a-f]{64}", expect_head):
+            raise InputError(f"--expect-head: not a SHA-256 hex digest: {expect_head!r}")
         engine = connect(db)
         require_schema(engine)
         return verify(engine, expect_head=expect_head)
