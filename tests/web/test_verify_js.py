@@ -99,3 +99,103 @@ def test_verdicts_match_the_python_verifier(web_run: Path):
             assert js["failure"].split(":")[0] == py.failure.split(":")[0]
     assert [v["ok"] for v in got[:5]] == [True] * 5
     assert not any(v["ok"] for v in got[5:])
+
+
+# ---------------------------------------------------------------- the signature
+
+SIGNATURE_RUNNER = """
+const v = require(process.argv[1]);
+const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
+(async () => {
+  const key = (text) => (text === null ? null : v.parsePublicKey(text));
+  const out = {
+    messages: input.messages.map((c) => Buffer.from(v.signedMessage(c)).toString("hex")),
+    keys: input.keys.map((text) => { const k = v.parsePublicKey(text); return [v.hex(k.raw), k.keyId]; }),
+    checks: [],
+  };
+  for (const [commitment, text] of input.checks) {
+    out.checks.push(await v.verifySignature(commitment, key(text)));
+  }
+  process.stdout.write(JSON.stringify(out));
+})();
+"""
+
+
+def run_signature_js(messages=(), keys=(), checks=()):
+    answer = subprocess.run(
+        [NODE, "-e", SIGNATURE_RUNNER, str(STATIC / "verify.js")],
+        input=json.dumps({"messages": list(messages), "keys": list(keys), "checks": list(checks)}),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return json.loads(answer.stdout)
+
+
+def test_the_signed_bytes_and_keys_match_python(web_run: Path, publication_keys):
+    from recompense.proofs.publication import read_public_key
+    from recompense.proofs.signature import signed_message
+
+    commitment = read_commitment(web_run)
+    awkward = {**commitment, "program_id": 'é"\\\n\u2028😀｡', "z": [0, -1, None, True]}
+    unsigned = {k: v for k, v in commitment.items() if k != "signature"}
+    text = publication_keys.public_path.read_text()
+    data = json.loads(text)
+    got = run_signature_js(
+        messages=[commitment, awkward, unsigned],
+        keys=[text, data["public_key_pem"], data["public_key"].upper()],
+    )
+    assert got["messages"] == [signed_message(c).hex() for c in (commitment, awkward, unsigned)]
+    public = read_public_key(publication_keys.public_path)
+    assert got["keys"] == [
+        [public.raw.hex(), public.key_id],
+        [public.raw.hex(), None],
+        [public.raw.hex(), None],
+    ]
+
+
+def test_webcrypto_signature_checks_match_python(web_run: Path, publication_keys, tmp_path):
+    """verify.js checks with the platform's Ed25519 (Node's WebCrypto here, Chromium's in
+    the browser tests): the same status as recompense.proofs.check_signature, case by case."""
+    from recompense.proofs import check_signature
+    from recompense.proofs.publication import load_signing_key, new_key_pair, sign_commitment
+    from recompense.proofs.signature import PublicKey, parse_public_key
+
+    commitment = read_commitment(web_run)
+    text = publication_keys.public_path.read_text()
+    other = new_key_pair(tmp_path / "other")
+    other_signed = sign_commitment(commitment, load_signing_key(other.private_path))
+    borrowed = copy.deepcopy(other_signed)
+    borrowed["signature"]["key_id"] = commitment["signature"]["key_id"]
+    value = bytes.fromhex(commitment["signature"]["value"])
+    malleated = copy.deepcopy(commitment)
+    s = int.from_bytes(value[32:], "little") + 2**252 + 27742317777372353535851937790883648493
+    malleated["signature"]["value"] = (value[:32] + s.to_bytes(32, "little")).hex()
+    cases = [
+        (commitment, text),
+        (commitment, json.loads(text)["public_key"]),  # a bare key: no key id to compare
+        (commitment, None),
+        ({k: v for k, v in commitment.items() if k != "signature"}, text),
+        ({**commitment, "total_cents": commitment["total_cents"] + 1}, text),
+        ({**commitment, "sum_tree": {**commitment["sum_tree"], "root": "0" * 64}}, text),
+        (other_signed, text),
+        (borrowed, text),
+        (malleated, text),
+        ({**commitment, "signature": {**commitment["signature"], "algorithm": "RS256"}}, text),
+        ({**commitment, "signature": {"key_id": "k", "value": "00" * 64}}, text),
+        ({**commitment, "signature": [1, "two"]}, text),
+        ({**commitment, "signature": {**commitment["signature"], "value": "AB" * 64}}, text),
+        ({**commitment, "signature": {**commitment["signature"], "key_id": ""}}, None),
+        (commitment, other.public_path.read_text()),
+    ]
+    got = run_signature_js(checks=cases)["checks"]
+    for (c, key_text), js in zip(cases, got, strict=True):
+        key = parse_public_key(key_text) if key_text is not None else None
+        py = check_signature(c, key)
+        assert js["status"] == py.status, (js, py)
+        assert js["detail"] == py.detail
+        assert js["keyId"] == py.key_id
+    assert [g["status"] for g in got[:4]] == ["valid", "valid", "unchecked", "unsigned"]
+    assert {g["status"] for g in got[4:]} == {"invalid"}
+    assert isinstance(parse_public_key(text), PublicKey)

@@ -1,16 +1,68 @@
-"""Commands for published commitments and proofs (commit, proof, verify)."""
+"""Commands for published commitments and proofs (keys new, commit, proof, verify)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from recompense.cli.app import INT64_MAX, INT64_MIN, app, guard, out
 from recompense.errors import InputError
 from recompense.money import format_usd
+
+if TYPE_CHECKING:
+    from recompense.proofs import SignatureCheck, Verdict
+
+keys_app = typer.Typer(
+    help="The programme's Ed25519 publication key, which signs commitment.json.",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("new")
+def keys_new(
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for the key pair (made if missing).")
+    ],
+    key_id: Annotated[
+        str | None,
+        typer.Option(help="Name of the key (default: its fingerprint, 16 hex digits)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Make the programme's Ed25519 publication key pair.
+
+    Writes signing-key.json (secret, mode 0600) and public-key.json (publish it
+    where users find it, apart from the service). Existing key files are never
+    overwritten. `recompense commit --key DIR/signing-key.json` signs the
+    commitment; users check it against public-key.json.
+
+    Example: recompense keys new --out keys/together-2025-10
+    """
+    from recompense.proofs.publication import new_key_pair
+
+    pair = guard(lambda: new_key_pair(out_dir, key_id))
+    summary = {
+        "key_id": pair.public.name,
+        "public_key": pair.public.raw.hex(),
+        "signing_key": str(pair.private_path),
+        "public_key_file": str(pair.public_path),
+    }
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    lines = [
+        f"[green]✔[/] Ed25519 publication key {summary['key_id']}",
+        f"  public key   {summary['public_key']}",
+        f"  public file  {summary['public_key_file']}  (publish it)",
+        f"  signing key  {summary['signing_key']}  (secret, mode 0600: never publish)",
+    ]
+    for line in lines:
+        out.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -20,31 +72,48 @@ def commit(
         int | None,
         typer.Option(min=1, help="Processes that hash (default: every usable core)."),
     ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(help="The programme's signing key (keys new): signs commitment.json."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the commitment as JSON.")] = False,
 ) -> None:
     """Publish one commitment to the run's whole payout list, and keep the trees for proofs.
 
-    Writes commitment.json (public: both roots, total, count, encodings, run hash) and the
-    private proofs/ folder. Salts come from the key in RECOMPENSE_COMMITMENT_KEY (hex), or
-    from commitment.key, generated in the run folder: keep it secret, never publish it.
-    Committing a committed run again changes nothing.
+    Writes commitment.json (public: both roots, total, count, encodings, run
+    hash; with --key, signed with the programme's Ed25519 publication key) and
+    the private proofs/ folder. Salts come from the key in
+    RECOMPENSE_COMMITMENT_KEY (hex), or from commitment.key, generated in the
+    run folder: keep it secret, never publish it. Committing a committed run
+    again changes nothing, except that --key signs a commitment published
+    unsigned (its content stays as it is). Without --key the commitment is
+    unsigned, and verify says so.
 
-    Example: recompense commit --run demo/run
+    Example: recompense commit --run demo/run --key keys/signing-key.json
     """
     from recompense.proofs import commit_run
+    from recompense.proofs.publication import load_signing_key
 
-    done = guard(lambda: commit_run(run_dir, workers=workers))
+    signing = guard(lambda: load_signing_key(key)) if key is not None else None
+    done = guard(lambda: commit_run(run_dir, workers=workers, signing_key=signing))
     if as_json:
         summary = {
             "path": str(done.path),
             "created": done.created,
+            "signed_now": done.signed_now,
             "key_source": done.key_source,
             "timings_s": done.timings_s,
         }
         print(json.dumps({**summary, **done.commitment}, indent=2))
         return
     c = done.commitment
-    if not done.created:
+    if done.signed_now:
+        out.print(
+            f"[green]✔[/] Signed the published commitment {done.path} (its content is unchanged)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif not done.created:
         out.print(
             f"Already committed: {done.path} (nothing changed)", highlight=False, soft_wrap=True
         )
@@ -72,6 +141,13 @@ def commit(
         highlight=False,
         soft_wrap=True,
     )
+    signature = c.get("signature")
+    signed = (
+        f"Ed25519, key {signature['key_id']}"
+        if isinstance(signature, dict)
+        else "none (unsigned: sign it with --key)"
+    )
+    out.print(f"  signature           {signed}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -99,32 +175,67 @@ def proof(
 def verify(
     commitment: Annotated[Path, typer.Option(help="The published commitment.json.")],
     proof_file: Annotated[Path, typer.Option("--proof", help="One user's proof bundle.")],
+    public_key: Annotated[
+        Path | None,
+        typer.Option(help="The programme's published public key: check the signature."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
     """Check a proof bundle against a published commitment, with nothing else.
 
-    Exit code 0: valid; 1: not valid, with the step that failed; 2: a file cannot be read.
+    With --public-key (the programme's public-key.json, a PEM key or 64 hex
+    digits) the commitment must carry a valid Ed25519 signature by that key;
+    without it, the signature is reported, not checked, and an unsigned
+    commitment is reported as unsigned.
 
-    Example: recompense verify --commitment commitment.json --proof proof-1234.json
+    Exit code 0: valid; 1: not valid, with the step that failed (a tampered
+    commitment, another key, or no signature when --public-key is given);
+    2: a file cannot be read.
+
+    Example: recompense verify --commitment c.json --proof p.json --public-key key.json
     """
-    from recompense.proofs import verify_proof
+    from recompense.proofs import check_signature, verify_proof
+    from recompense.proofs.publication import read_public_key
 
     published = guard(lambda: _read_json(commitment))
     bundle = guard(lambda: _read_json(proof_file))
+    key = guard(lambda: read_public_key(public_key)) if public_key is not None else None
+    signature = check_signature(published, key)
     verdict = verify_proof(published, bundle)
+    signed = signature.ok or (key is None and signature.status != "invalid")
     if as_json:
-        print(json.dumps(verdict.as_dict(), indent=2))
+        answer = {**verdict.as_dict(), "ok": verdict.ok and signed}
+        print(json.dumps({**answer, "signature": signature.as_dict()}, indent=2))
     else:
-        for step in verdict.passed:
-            out.print(f"[green]✔[/] {step}", highlight=False, soft_wrap=True)
-        if verdict.failure is not None:
-            out.print(
-                f"[bold red]✘ NOT VALID:[/] {verdict.failure}", highlight=False, soft_wrap=True
-            )
-        else:
-            out.print("[bold green]VALID[/]", highlight=False, soft_wrap=True)
-    if not verdict.ok:
+        _print_verdict(signature, verdict, signed)
+    if not (verdict.ok and signed):
         raise typer.Exit(code=1)
+
+
+def _print_verdict(signature: SignatureCheck, verdict: Verdict, signed: bool) -> None:
+    marks = {"valid": "[green]✔[/]", "invalid": "[bold red]✘[/]"}
+    out.print(
+        f"{marks.get(signature.status, '[yellow]![/]')} {escape(signature.detail)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for step in verdict.passed:
+        out.print(f"[green]✔[/] {escape(step)}", highlight=False, soft_wrap=True)
+    if verdict.failure is not None:
+        final = f"[bold red]✘ NOT VALID:[/] {escape(verdict.failure)}"
+    elif not signed:
+        final = "[bold red]✘ NOT VALID:[/] " + (
+            "the commitment is unsigned, and --public-key asks for the programme's signature"
+            if signature.status == "unsigned"
+            else "the commitment is not signed by the programme's key"
+        )
+    elif signature.status == "valid":
+        final = "[bold green]VALID[/] (signed by the programme's key)"
+    elif signature.status == "unsigned":
+        final = "[bold green]VALID[/] proof, but the commitment is [yellow]UNSIGNED[/]"
+    else:
+        final = "[bold green]VALID[/] proof; signature [yellow]not checked[/] (give --public-key)"
+    out.print(final, highlight=False, soft_wrap=True)
 
 
 def _read_json(path: Path) -> Any:

@@ -7,6 +7,12 @@ give the same bytes. On a run that is committed already it changes nothing: it c
 that the commitment belongs to this manifest and key (restoring a missing store if the
 rebuilt commitment is identical), and refuses a commitment made for another manifest.
 
+With a publication key (:mod:`recompense.proofs.publication`) the commitment is signed:
+``signature`` is its last member. An unsigned commitment that is published already can
+be signed later (its content is unchanged; the signature is added), and a signed one is
+never signed again with another key. The private store is bound to the commitment's
+content, the signature left out, so signing it does not orphan the store.
+
 :func:`proof_bundle` derives one user's bundle from the store in milliseconds, and
 checks it with the published verifier before handing it out.
 """
@@ -20,12 +26,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from recompense.proofs.errors import CommitError, CommitmentKeyError, ProofError
 from recompense.proofs.keys import Key, resolve_key, salt
+from recompense.proofs.signature import SIGNATURE, check_signature
 from recompense.proofs.store import (
     COMMITMENT,
     STORE,
@@ -34,6 +41,7 @@ from recompense.proofs.store import (
     atomic_folder,
     open_store,
     publish,
+    replace,
     write_store,
 )
 from recompense.proofs.trees import Int64s, Trees, build_trees, pool
@@ -47,6 +55,9 @@ from recompense.proofs.verify import (
     verify_proof,
 )
 from recompense.runs import read_allocations, read_manifest, run_fingerprint
+
+if TYPE_CHECKING:
+    from recompense.proofs.publication import SigningKey
 
 ENCODINGS = {
     "salt": "HMAC-SHA256(programme key, utf8(program_id) || 0x00 || int64be(user_id)), "
@@ -68,29 +79,41 @@ SUM_TREE_ENCODINGS = {
 class Committed:
     path: Path  # commitment.json
     commitment: dict[str, Any]
-    created: bool  # False: the run was committed already, nothing changed
+    created: bool  # False: the run was committed already (see signed_now)
     key_source: str
     timings_s: dict[str, float]
+    signed_now: bool = False  # this call added the signature to a published commitment
 
 
 def commit_run(
-    run: Path, *, workers: int | None = None, environ: Mapping[str, str] | None = None
+    run: Path,
+    *,
+    workers: int | None = None,
+    environ: Mapping[str, str] | None = None,
+    signing_key: SigningKey | None = None,
 ) -> Committed:
-    """Commit the run's payouts; ``workers``: processes for hashing (default: all cores)."""
+    """Commit the run's payouts; ``workers``: processes for hashing (default: all cores);
+    ``signing_key``: the programme's publication key, to sign the commitment with."""
     started = time.perf_counter()
     fingerprint = run_fingerprint(run)
     manifest = read_manifest(run)
     existing = _read_existing(run, fingerprint)
     key = resolve_key(run, create=existing is None, environ=environ)
     if existing is not None and _store_matches(run, existing, key):
-        return Committed(run / COMMITMENT, existing, False, key.source, {})
+        signed, changed = _sign_published(run, existing, signing_key)
+        return Committed(run / COMMITMENT, signed, False, key.source, {}, changed)
     user_ids, amounts, total = _payouts(run, manifest)
     loaded = time.perf_counter()
     with pool(workers, len(user_ids)) as hashing:
         trees = build_trees(key.secret, manifest["program"]["id"], user_ids, amounts, hashing)
     built = time.perf_counter()
     commitment = _commitment(manifest, fingerprint, trees, total)
+    if existing is None and signing_key is not None:
+        commitment = _sign(commitment, signing_key)
     _write(run, trees, user_ids, commitment, existing, key)
+    changed = False
+    if existing is not None:
+        commitment, changed = _sign_published(run, existing, signing_key)
     timings = {
         "read": loaded - started,
         "build": built - loaded,
@@ -98,7 +121,7 @@ def commit_run(
         "total": time.perf_counter() - started,
     }
     rounded = {stage: round(seconds, 4) for stage, seconds in timings.items()}
-    return Committed(run / COMMITMENT, commitment, existing is None, key.source, rounded)
+    return Committed(run / COMMITMENT, commitment, existing is None, key.source, rounded, changed)
 
 
 def proof_bundle(
@@ -198,10 +221,58 @@ def _store_matches(run: Path, commitment: dict[str, Any], key: Key) -> bool:
 
 def _open_matching_store(run: Path, commitment: dict[str, Any]) -> Store:
     store = open_store(run)
-    text = (run / COMMITMENT).read_bytes()
-    if store.meta.get("commitment_sha256") != hashlib.sha256(text).hexdigest():
+    if store.meta.get("commitment_sha256") != content_sha256(commitment):
         raise ProofError(f"{run / STORE}: does not belong to {run / COMMITMENT}")
     return store
+
+
+def content_sha256(commitment: dict[str, Any]) -> str:
+    """SHA-256 of the commitment as ``commit`` writes it unsigned: what binds the store to
+    it (a commitment written before signatures existed hashes to its file's bytes)."""
+    return hashlib.sha256(_text(_unsigned(commitment)).encode("utf-8")).hexdigest()
+
+
+def _unsigned(commitment: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in commitment.items() if k != SIGNATURE}
+
+
+def _text(commitment: dict[str, Any]) -> str:
+    return json.dumps(commitment, indent=2) + "\n"
+
+
+def _sign(commitment: dict[str, Any], signing_key: SigningKey) -> dict[str, Any]:
+    from recompense.proofs.publication import sign_commitment
+
+    return sign_commitment(commitment, signing_key)
+
+
+def _sign_published(
+    run: Path, published: dict[str, Any], signing_key: SigningKey | None
+) -> tuple[dict[str, Any], bool]:
+    """Sign a published, unsigned commitment (True), or check the signature it has.
+
+    Only ``signature`` is added: the content, and so the roots users were given, stays
+    as it is. A commitment signed already is never signed again with another key.
+    """
+    if signing_key is None:
+        return published, False
+    path = run / COMMITMENT
+    signature = published.get(SIGNATURE)
+    if signature is None:
+        signed = _sign(published, signing_key)
+        replace(path, _text(signed))
+        return signed, True
+    check = check_signature(published, signing_key.public)
+    if check.ok:
+        return published, False
+    if check.key_id is not None and check.key_id != signing_key.key_id:
+        raise CommitError(
+            f"{path}: signed already with key {check.key_id}; a signed commitment is never "
+            f"signed again with another key (this one is {signing_key.key_id})"
+        )
+    raise CommitError(
+        f"{path}: its signature does not verify with {signing_key.source}: {check.detail}"
+    )
 
 
 def _payouts(run: Path, manifest: dict[str, Any]) -> tuple[Int64s, Int64s, int]:
@@ -230,19 +301,16 @@ def _write(
     key: Key,
 ) -> None:
     """The store, then ``commitment.json`` (or, if published already, the store alone)."""
-    text = json.dumps(commitment, indent=2) + "\n"
-    if existing is not None:
-        if existing != commitment:
-            raise CommitmentKeyError(
-                f"{run / COMMITMENT}: rebuilding this run with the key from {key.source} gives "
-                "other roots than the published ones: it is not the key they were made with"
-            )
-        text = (run / COMMITMENT).read_text(encoding="utf-8")
+    if existing is not None and _unsigned(existing) != _unsigned(commitment):
+        raise CommitmentKeyError(
+            f"{run / COMMITMENT}: rebuilding this run with the key from {key.source} gives "
+            "other roots than the published ones: it is not the key they were made with"
+        )
     shutil.rmtree(run / STORE, ignore_errors=True)  # an interrupted commit's, never published
     with atomic_folder(run / STORE) as tmp:
-        write_store(tmp, trees, user_ids, _meta(commitment, trees, text))
+        write_store(tmp, trees, user_ids, _meta(commitment, trees))
     if existing is None:
-        publish(run / COMMITMENT, text)
+        publish(run / COMMITMENT, _text(commitment))
 
 
 def _commitment(
@@ -276,12 +344,12 @@ def _commitment(
     }
 
 
-def _meta(commitment: dict[str, Any], trees: Trees, text: str) -> dict[str, Any]:
+def _meta(commitment: dict[str, Any], trees: Trees) -> dict[str, Any]:
     return {
         "format": STORE_FORMAT,
         "program_id": commitment["program_id"],
         "manifest_sha256": commitment["manifest_sha256"],
-        "commitment_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "commitment_sha256": content_sha256(commitment),
         "users": commitment["users"],
         "sum_tree_offsets": list(trees.sum_tree.offsets),
     }

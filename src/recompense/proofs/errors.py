@@ -7,6 +7,8 @@
         ├── CommitError         the run cannot be committed (no payouts, a duplicate user,
         │                       an amount out of range, a commitment for another manifest)
         ├── CommitmentKeyError  no key, a malformed key, or not the key of this commitment
+        ├── PublicationKeyError a publication (signing) key or public key that cannot be
+        │                       made, read or used
         └── UnknownUserError    the user has no payout in this run
 
 A proof that does not verify is not an error: :func:`recompense.proofs.verify.verify`
@@ -28,6 +30,10 @@ class CommitError(ProofError):
 
 class CommitmentKeyError(ProofError):
     """The secret programme key is missing, malformed or not the one of this commitment."""
+
+
+class PublicationKeyError(ProofError):
+    """The Ed25519 publication key pair cannot be written, read, or used as asked."""
 
 
 class UnknownUserError(ProofError):

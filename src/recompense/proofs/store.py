@@ -6,7 +6,8 @@ A committed run folder gains::
     commitment.key            secret (unless the key is in RECOMPENSE_COMMITMENT_KEY)
     proofs/                   private: the trees, to derive any user's proof on demand
         meta.json             format, programme, run, count, sum-tree level offsets,
-                              SHA-256 of commitment.json
+                              SHA-256 of commitment.json's content (without its
+                              signature, which may be added later)
         user_ids.npy          int64, ascending: user k of the arrays below
         sum_hashes.npy        uint8 (nodes, 32): every level of the sum tree, leaves first
         sum_sums.npy          uint64 (nodes,): the sums of the same nodes
@@ -178,19 +179,45 @@ def atomic_folder(target: Path) -> Iterator[Path]:
         raise
 
 
-def publish(path: Path, text: str) -> None:
-    """Write ``path`` complete or not at all, and never over an existing file."""
+def publish(
+    path: Path, text: str, *, mode: int = 0o666, error: type[ProofError] = CommitError
+) -> None:
+    """Write ``path`` complete or not at all, and never over an existing file.
+
+    ``mode`` is the new file's (less the umask): 0o600 for a secret. A failure raises
+    ``error`` naming the path.
+    """
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        _write_synced(tmp, text, mode)
         os.link(tmp, path)
     except FileExistsError as exc:
-        raise CommitError(f"{path}: exists already; not overwritten") from exc
+        raise error(f"{path}: exists already; not overwritten") from exc
+    except OSError as exc:
+        raise error(f"{path}: cannot write: {exc.strerror or exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def replace(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text`` atomically: readers see the old file or the new one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        _write_synced(tmp, text, 0o666)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CommitError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_synced(path: Path, text: str, mode: int) -> None:
+    path.unlink(missing_ok=True)  # a stale temporary file would keep its own mode
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _quoted_hex(rows: Rows) -> bytes:

@@ -3,7 +3,12 @@
 The page downloads the two JSON files and checks the proof in the browser
 (``static/verify.js``: the same steps as :mod:`recompense.proofs.verify`, with
 SHA-256 and Keccak-256 in plain JavaScript), so the user need not trust the server's
-word: only the published commitment.
+word: only the published commitment. It checks the commitment's Ed25519 signature too
+(WebCrypto) against the programme's publication key (``RECOMPENSE_PUBLICATION_KEY``),
+which it shows in full so the user can compare it with the key published elsewhere, and
+it accepts a commitment the user obtained elsewhere: pasted, from a file or fetched from
+an address they give (hence this page's wider ``connect-src``). A server that was
+tampered with then cannot show a matching fake commitment and proof.
 """
 
 from __future__ import annotations
@@ -20,6 +25,14 @@ from recompense.web.models import ERRORS, Commitment, ErrorOut, ProofOut
 from recompense.web.routes.common import ProgramId, UserId, UserOrStaff, note_access, service
 
 router = APIRouter(responses=ERRORS)
+
+# The service's policy (app.CSP) but for connect-src: the page fetches a commitment from
+# an address the user types. Over HTTPS the browser refuses plain-http addresses anyway.
+VERIFY_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' https: http:; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
 
 
 @router.get(
@@ -53,14 +66,17 @@ def verify_page(
         _bundle(request, program_id, user_id)
     except HTTPException as exc:
         reason = str(exc.detail)
-    return pages.render(
+    response = pages.render(
         request,
         "verify.html",
         principal,
         programme=programme,
         user_id=user_id,
         unavailable=reason,
+        publication_key=service(request).settings.publication_key,
     )
+    response.headers["Content-Security-Policy"] = VERIFY_CSP
+    return response
 
 
 def _bundle(request: Request, program_id: str, user_id: int) -> dict[str, Any]:

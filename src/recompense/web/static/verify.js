@@ -4,10 +4,16 @@
  * specification; docs/proofs.md says it in prose). SHA-256 (FIPS 180-4) and Keccak-256
  * (Ethereum's: padding byte 0x01, not SHA3-256) are implemented below in plain
  * JavaScript, so the check works offline and on any origin (WebCrypto needs HTTPS).
+ *
+ * The commitment's Ed25519 signature (src/recompense/proofs/signature.py) is checked
+ * with the browser's own WebCrypto (Ed25519: Chromium 137+, Firefox 129+, Safari 17+;
+ * in a secure context: HTTPS or localhost), not with cryptography written here: where
+ * the browser cannot, the page says the signature was not checked.
  * Written for recompense; Apache-2.0 like the rest of the project.
  *
  * Works in a browser (window.RecompenseVerify, and the "Verify my payout" page) and in
- * Node (module.exports), where the test suite checks it against the Python verifier. */
+ * Node (module.exports), where the test suite checks it against the Python verifier
+ * and the signature against Python's, TweetNaCl's and noble's Ed25519. */
 "use strict";
 (function (root) {
   // ---- SHA-256 ---------------------------------------------------------------------
@@ -325,8 +331,128 @@
     return { ok: true, passed: passed, failure: null };
   }
 
+  // ---- the commitment's signature (signature.py) -------------------------------------
+  var SIGNING_CONTEXT = "recompense-commitment-signature-v1\n", SIG_HEX = /^[0-9a-f]{128}$/;
+  var SPKI_ED25519 = "302a300506032b6570032100";  // DER prefix of an Ed25519 public key
+
+  function isObject(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
+
+  /* RFC 8785 (JCS) for what a commitment holds: keys sorted by UTF-16 code units (the
+   * default sort), strings as JSON.stringify writes them, integers below 2^53. */
+  function canonical(value) {
+    if (Array.isArray(value)) { return "[" + value.map(canonical).join(",") + "]"; }
+    if (isObject(value)) { return canonicalObject(value, null); }
+    if (typeof value === "number") {
+      if (!Number.isSafeInteger(value)) { throw new Error("not canonical JSON: " + value); }
+      return String(value);
+    }
+    if (typeof value === "string" || typeof value === "boolean" || value === null) {
+      return JSON.stringify(value);
+    }
+    throw new Error("not canonical JSON: " + typeof value);
+  }
+  function canonicalObject(object, skip, replace) {
+    var keys = Object.keys(object).filter(function (k) { return k !== skip; });
+    if (replace) { keys.push(replace.key); }
+    return "{" + keys.sort().map(function (k) {
+      var text = replace && k === replace.key ? replace.text : canonical(object[k]);
+      return JSON.stringify(k) + ":" + text;
+    }).join(",") + "}";
+  }
+  /* The signed bytes: the context, then JCS of the commitment without signature.value. */
+  function signedMessage(commitment) {
+    var signature = commitment.signature, replace = null;
+    if (isObject(signature)) {
+      replace = { key: "signature", text: canonicalObject(signature, "value") };
+    }
+    return new TextEncoder().encode(SIGNING_CONTEXT + canonicalObject(commitment, "signature", replace));
+  }
+  /* {raw: 32 bytes, keyId: text or null} from public-key.json, a PEM key or 64 hex digits. */
+  function parsePublicKey(text) {
+    text = String(text).trim();
+    if (text.charAt(0) === "{") {
+      var data = JSON.parse(text);
+      if (!isObject(data) || data.format !== "recompense-public-key-v1" || data.algorithm !== "Ed25519" ||
+          typeof data.public_key !== "string" || !HEX32.test(data.public_key) ||
+          typeof data.key_id !== "string" || !data.key_id) {
+        throw new Error("not a recompense-public-key-v1 file of an Ed25519 key");
+      }
+      return { raw: fromHex(data.public_key), keyId: data.key_id };
+    }
+    if (text.indexOf("-----BEGIN PUBLIC KEY-----") === 0) {
+      var body = text.replace(/-----(BEGIN|END) PUBLIC KEY-----/g, "").replace(/\s+/g, "");
+      var der = Uint8Array.from(atob(body), function (ch) { return ch.charCodeAt(0); });
+      if (der.length !== 44 || hex(der.slice(0, 12)) !== SPKI_ED25519) {
+        throw new Error("not an Ed25519 public key");
+      }
+      return { raw: der.slice(12), keyId: null };
+    }
+    if (HEX32.test(text.toLowerCase())) { return { raw: fromHex(text.toLowerCase()), keyId: null }; }
+    throw new Error("not a public key: expected 64 hex digits, a PEM key or the JSON key file");
+  }
+  function fingerprint(raw) { return hex(sha256(raw)).slice(0, 16); }
+
+  /* Promise of {status: valid | invalid | unsigned | unchecked, detail, keyId}: the same
+   * statuses, in the same cases, as signature.py's check_signature. */
+  function verifySignature(commitment, key) {
+    function answer(status, detail, keyId) {
+      return { status: status, detail: "signature: " + detail, keyId: keyId === undefined ? null : keyId };
+    }
+    return Promise.resolve().then(function () {
+      if (!isObject(commitment)) { return answer("invalid", "the commitment is not a JSON object"); }
+      var signature = commitment.signature;
+      if (signature === undefined || signature === null) {
+        return answer("unsigned", "none — the commitment is unsigned, so nothing shows that the " +
+          "programme published it");
+      }
+      if (!isObject(signature)) { return answer("invalid", JSON.stringify(signature) + " is not an object"); }
+      if (signature.algorithm !== "Ed25519") {
+        var algorithm = signature.algorithm === undefined ? null : signature.algorithm;
+        return answer("invalid", "algorithm " + JSON.stringify(algorithm) + " is not 'Ed25519'");
+      }
+      var keyId = signature.key_id;
+      if (typeof keyId !== "string" || !keyId) { return answer("invalid", "'key_id' is missing or not a string"); }
+      if (typeof signature.value !== "string" || !SIG_HEX.test(signature.value)) {
+        return answer("invalid", "'value' must be 128 lowercase hex digits (64 bytes)");
+      }
+      if (!key) {
+        return answer("unchecked", "Ed25519 by key " + keyId + ", not checked (no public key given: " +
+          "use the programme's published key)", keyId);
+      }
+      if (key.keyId && keyId !== key.keyId) {
+        return answer("invalid", "made with key " + keyId + ", but the programme's key is " + key.keyId, keyId);
+      }
+      var message;
+      try { message = signedMessage(commitment); } catch (error) {
+        return answer("invalid", "cannot be checked: " + error.message, keyId);
+      }
+      var where = "the programme's key " + (key.keyId || fingerprint(key.raw)) + " (" + hex(key.raw) + ")";
+      var subtle = root.crypto && root.crypto.subtle;
+      if (!subtle) {
+        return answer("unchecked", "this browser cannot check Ed25519 signatures here (it needs a " +
+          "current browser, over HTTPS)", keyId);
+      }
+      return subtle.importKey("raw", key.raw, { name: "Ed25519" }, false, ["verify"])
+        .then(function (publicKey) {
+          return subtle.verify({ name: "Ed25519" }, publicKey, fromHex(signature.value), message);
+        })
+        .then(function (valid) {
+          return valid ?
+            answer("valid", "Ed25519 by " + where + ", over the whole commitment", keyId) :
+            answer("invalid", "does not verify with " + where + ": the commitment was changed " +
+              "after it was signed, or another key signed it", keyId);
+        }, function (error) {
+          if (error && error.name === "NotSupportedError") {
+            return answer("unchecked", "this browser cannot check Ed25519 signatures (" + error.message + ")", keyId);
+          }
+          return answer("invalid", "does not verify with " + where + ": " + error, keyId);
+        });
+    });
+  }
+
   var api = { sha256: sha256, keccak256: keccak256, hex: hex, fromHex: fromHex,
-    verifyProof: verifyProof };
+    verifyProof: verifyProof, canonical: canonical, signedMessage: signedMessage,
+    parsePublicKey: parsePublicKey, verifySignature: verifySignature };
   root.RecompenseVerify = api;
   if (typeof module !== "undefined" && module.exports) { module.exports = api; }
 
@@ -336,10 +462,22 @@
     var box = document.getElementById("verifier");
     var button = document.getElementById("verify-button");
     if (!box || !button) { return; }
+    var text = box.dataset;
     var result = document.getElementById("verify-result"), steps = document.getElementById("verify-steps");
-    function show(state, text, lines) {
+    var panel = document.getElementById("checked-against");
+    var keyBox = document.getElementById("publication-key"), keyInput = document.getElementById("public-key-input");
+    var pasted = document.getElementById("commitment-text"), file = document.getElementById("commitment-file");
+    var address = document.getElementById("commitment-url");
+    function choose(value) {
+      return function () { document.querySelector("input[name=commitment-source][value=" + value + "]").checked = true; };
+    }
+    pasted.addEventListener("input", choose("paste"));
+    file.addEventListener("change", choose("file"));
+    address.addEventListener("input", choose("url"));
+
+    function show(state, message, lines) {
       result.dataset.state = state;
-      result.textContent = text;
+      result.textContent = message;
       steps.textContent = "";
       (lines || []).forEach(function (line) {
         var item = document.createElement("li");
@@ -347,23 +485,103 @@
         steps.appendChild(item);
       });
     }
-    function fetchJson(url) {
-      return fetch(url, { credentials: "same-origin" }).then(function (response) {
+    function fetchJson(url, options) {
+      return fetch(url, options).then(function (response) {
         if (!response.ok) { throw new Error(url + ": HTTP " + response.status); }
         return response.json();
       });
     }
+    function parse(body, what) {
+      try { return JSON.parse(body); } catch (error) { throw new Error(what + " is not JSON: " + error.message); }
+    }
+    /* Promise of {data, label}: the commitment from the source the user chose. */
+    function commitment() {
+      var source = document.querySelector("input[name=commitment-source]:checked").value;
+      if (source === "paste") {
+        return Promise.resolve({ data: parse(pasted.value, "the pasted commitment"), label: text.textSourcePaste });
+      }
+      if (source === "file") {
+        var chosen = file.files && file.files[0];
+        if (!chosen) { return Promise.reject(new Error("no commitment file chosen")); }
+        return chosen.text().then(function (body) {
+          return { data: parse(body, chosen.name), label: text.textSourceFile.replace("{name}", chosen.name) };
+        });
+      }
+      if (source === "url") {
+        var url = address.value.trim();
+        if (!/^https?:\/\//.test(url)) { return Promise.reject(new Error("give the commitment's address (https://…)")); }
+        var options = { credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer" };
+        return fetchJson(url, options).then(function (data) {
+          return { data: data, label: text.textSourceUrl.replace("{url}", url) };
+        }, function (error) {
+          throw new Error(url + ": cannot fetch it (" + error.message + "); does the address allow other sites to read it (CORS)?");
+        });
+      }
+      return fetchJson(text.commitmentUrl, { credentials: "same-origin" }).then(function (data) {
+        return { data: data, label: text.textSourceServer + " (" + text.commitmentUrl + ")" };
+      });
+    }
+    function publicKey() {
+      var value = keyInput.value.trim();
+      if (!value) { return null; }
+      var key;
+      try { key = parsePublicKey(value); } catch (error) { throw new Error("the public key: " + error.message); }
+      if (!key.keyId && keyBox.dataset.key === hex(key.raw)) { key.keyId = keyBox.dataset.keyId; }
+      return key;
+    }
+    function field(value) {
+      return value === undefined || value === null || typeof value === "object" ? "—" : String(value);
+    }
+    function describe(source, c, signature) {
+      var set = function (id, value) { panel.querySelector("[data-testid=" + id + "]").textContent = value; };
+      var trees = isObject(c) ? c : {};
+      set("checked-source", source);
+      set("checked-key-id", field(signature.keyId));
+      set("checked-program", field(trees.program_id));
+      set("checked-run", field(trees.manifest_sha256));
+      set("checked-users", field(trees.users));
+      set("checked-total", field(trees.total_cents));
+      set("checked-sum-root", field(isObject(trees.sum_tree) ? trees.sum_tree.root : null));
+      set("checked-standard-root", field(isObject(trees.standard_tree) ? trees.standard_tree.root : null));
+      var cell = panel.querySelector("[data-testid=checked-signature]");
+      var names = { valid: text.textSigValid, invalid: text.textSigInvalid, unsigned: text.textSigUnsigned,
+        unchecked: text.textSigUnchecked };
+      cell.dataset.state = signature.status;
+      cell.textContent = names[signature.status];
+      var detail = document.createElement("small");
+      detail.className = "muted";
+      detail.dataset.testid = "checked-signature-detail";
+      detail.textContent = signature.detail;
+      cell.appendChild(document.createElement("br"));
+      cell.appendChild(detail);
+      panel.hidden = false;
+    }
     button.addEventListener("click", function () {
       button.disabled = true;
-      show("running", box.dataset.textRunning);
-      Promise.all([fetchJson(box.dataset.commitmentUrl), fetchJson(box.dataset.proofUrl)])
-        .then(function (files) {
-          var verdict = verifyProof(files[0], files[1]);
-          var lines = verdict.passed.map(function (line) { return "✔ " + line; });
-          if (verdict.ok) { show("ok", box.dataset.textOk, lines); }
-          else { show("fail", box.dataset.textFail + ": " + verdict.failure, lines.concat(["✘ " + verdict.failure])); }
+      panel.hidden = true;
+      show("running", text.textRunning);
+      Promise.resolve()
+        .then(function () {
+          var key = publicKey();
+          var proof = fetchJson(box.dataset.proofUrl, { credentials: "same-origin" });
+          return Promise.all([commitment(), proof]).then(function (files) {
+            return verifySignature(files[0].data, key).then(function (signature) {
+              var verdict = verifyProof(files[0].data, files[1]);
+              describe(files[0].label, files[0].data, signature);
+              var lines = verdict.passed.map(function (line) { return "✔ " + line; });
+              if (!verdict.ok) {
+                show("fail", text.textFail + ": " + verdict.failure, lines.concat(["✘ " + verdict.failure]));
+              } else if (signature.status === "invalid") {
+                show("fail", text.textFail + ": " + signature.detail, lines);
+              } else if (signature.status !== "valid") {
+                show("unsigned", text.textUnsigned + ": " + signature.detail, lines);
+              } else {
+                show("ok", text.textOk, lines);
+              }
+            });
+          });
         })
-        .catch(function (error) { show("fail", box.dataset.textFail + ": " + error.message); })
+        .catch(function (error) { show("fail", text.textFail + ": " + error.message); })
         .then(function () { button.disabled = false; });
     });
   });
