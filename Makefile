@@ -30,15 +30,22 @@ DEMO_DB := sqlite:///demo/ledger.db
 demo: $(STAMP)
 	rm -rf demo
 	$(BIN)/recompense synth --users $(USERS) --seed $(SEED) --out demo/data
-	$(BIN)/recompense run --program programs/together-2025-10.toml --data demo/data --out demo/run --budget-usd $(DEMO_BUDGET_USD)
+	# The demo's clock: the programme as announced now, so distributing minutes later keeps
+	# the 24 h / 96 h promises (the real one was announced 2025-10-14 and would show them missed).
+	sed 's/^announced_at = .*/announced_at = '$$(date -u +%Y-%m-%dT%H:%M:%SZ)'/' programs/together-2025-10.toml > demo/together-demo.toml
+	$(BIN)/recompense run --program demo/together-demo.toml --data demo/data --out demo/run --budget-usd $(DEMO_BUDGET_USD) --as ops:demo-runner
 	$(BIN)/recompense db upgrade --db $(DEMO_DB)
-	$(BIN)/recompense distribute --run demo/run --db $(DEMO_DB)
+	$(BIN)/recompense approve --run demo/run --db $(DEMO_DB) --as ops:demo-approver-1 --yes
+	$(BIN)/recompense approve --run demo/run --db $(DEMO_DB) --as ops:demo-approver-2 --yes
+	$(BIN)/recompense distribute --run demo/run --db $(DEMO_DB) --as ops:demo-runner
 	$(BIN)/recompense reconcile --run demo/run --db $(DEMO_DB)
 	$(BIN)/recompense status --program together-2025-10 --db $(DEMO_DB)
-	$(BIN)/recompense commit --run demo/run
-	@echo "Web service:       $(BIN)/recompense serve --db $(DEMO_DB)   then sign in with"
+	$(BIN)/recompense keys new --out demo/keys
+	$(BIN)/recompense commit --run demo/run --key demo/keys/signing-key.json
+	@echo "Web service:       RECOMPENSE_PUBLICATION_KEY_FILE=demo/keys/public-key.json $(BIN)/recompense serve --db $(DEMO_DB)   then sign in with"
 	@echo "  an eligible user: $$($(BIN)/recompense token --role user --link --user-id $$($(BIN)/python -c "import pyarrow.parquet as pq; print(pq.read_table('demo/run/allocations.parquet', columns=['user_id'])['user_id'][0])"))"
 	@echo "  operations:       $$($(BIN)/recompense token --role ops --link)"
+	@echo "  an auditor:       $$($(BIN)/recompense token --role auditor --link)   (the audit trail: /ops/audit)"
 	@echo "Report:            demo/run/report.html"
 	@echo "Explain one user:  $(BIN)/recompense explain --run demo/run USER_ID"
 

@@ -139,3 +139,14 @@ class World:
 
                 pacsv.write_csv(data, folder / f"{name}.csv")
         return folder
+
+
+APPROVERS = ("ops:approver-1", "ops:approver-2")
+
+
+def approve_twice(run: Path, url: str) -> None:
+    """Two officers' approvals of ``run`` (neither ran it), as ``distribute`` requires."""
+    from recompense.distribution.approvals import approve
+
+    for approver in APPROVERS:
+        approve(run, url, approver)

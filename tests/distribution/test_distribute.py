@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
+from builders import approve_twice
 from recompense.distribution.distribute import distribute, voucher_id
 from recompense.distribution.reconcile import reconcile
 from recompense.distribution.status import status
@@ -40,6 +41,7 @@ def assert_books(run, url):
 
 
 def test_a_clean_distribution_pays_every_allocation_once(small_run, ledger_url):
+    approve_twice(small_run, ledger_url)
     result = distribute(small_run, ledger_url, batch_size=BATCH)
     allocations = read_allocations(small_run)
     assert result.issued_now == result.total == allocations.num_rows > 300
@@ -54,6 +56,7 @@ def test_a_clean_distribution_pays_every_allocation_once(small_run, ledger_url):
 
 
 def test_running_it_again_changes_nothing(small_run, ledger_url):
+    approve_twice(small_run, ledger_url)
     distribute(small_run, ledger_url, batch_size=BATCH)
     before = snapshot(ledger_url)
     again = distribute(small_run, ledger_url, batch_size=7)  # even with other batches
@@ -62,6 +65,8 @@ def test_running_it_again_changes_nothing(small_run, ledger_url):
 
 
 def test_a_different_run_for_the_same_programme_is_refused(small_run, other_run, ledger_url):
+    approve_twice(small_run, ledger_url)
+    approve_twice(other_run, ledger_url)
     distribute(small_run, ledger_url, batch_size=BATCH)
     before = snapshot(ledger_url)
     with pytest.raises(RunMismatchError, match="is already bound to run"):
@@ -84,6 +89,7 @@ def test_a_poisoned_batch_commits_nothing(small_run, ledger_url, monkeypatch):
         return batch
 
     monkeypatch.setattr(module, "prepare", poisoned)
+    approve_twice(small_run, ledger_url)
     with pytest.raises(IntegrityError, match=r"ck_notifications_channel|CHECK constraint"):
         distribute(small_run, ledger_url, batch_size=BATCH)
     vouchers_, entries, _ = snapshot(ledger_url)
@@ -104,7 +110,9 @@ def test_kill_minus_nine_at_seeded_points_then_resume_equals_a_clean_run(
     from recompense.ledger.db import upgrade
 
     upgrade(clean)
+    approve_twice(small_run, clean)
     distribute(small_run, clean, batch_size=BATCH)
+    approve_twice(small_run, ledger_url)
     rng = random.Random(seed)
     for _ in range(3):
         point, nth = rng.choice(KILL_POINTS), rng.randint(1, 2)  # early: work always remains
@@ -135,6 +143,7 @@ def test_kill_minus_nine_at_seeded_points_then_resume_equals_a_clean_run(
 
 
 def test_two_distributors_at_once_never_double_issue(small_run, ledger_url):
+    approve_twice(small_run, ledger_url)
     command = [
         sys.executable,
         "-m",
@@ -172,6 +181,7 @@ def test_two_distributors_at_once_never_double_issue(small_run, ledger_url):
 
 
 def test_status_reports_progress_and_the_promises(small_run, ledger_url):
+    approve_twice(small_run, ledger_url)
     distribute(small_run, ledger_url, batch_size=BATCH)
     state = status("together-2025-10", ledger_url)
     assert state.issued == state.vouchers_total and state.amount_issued_cents == 15_000_000
@@ -200,6 +210,7 @@ def test_concurrent_redemptions_of_one_voucher_credit_once(small_run, ledger_url
     from recompense.ledger.journal import balances, wallet_code
     from recompense.ledger.vouchers import redeem
 
+    approve_twice(small_run, ledger_url)
     distribute(small_run, ledger_url, batch_size=BATCH)
     allocations = read_allocations(small_run)
     user, amount = allocations["user_id"][0].as_py(), allocations["amount_cents"][0].as_py()
@@ -218,6 +229,7 @@ def test_concurrent_redemptions_of_one_voucher_credit_once(small_run, ledger_url
 
 
 def test_reconcile_finds_a_voucher_without_its_app_notification(small_run, ledger_url):
+    approve_twice(small_run, ledger_url)
     distribute(small_run, ledger_url, batch_size=BATCH)
     with connect(ledger_url).begin() as conn:
         victim = conn.execute(select(func.min(vouchers.c.id))).scalar_one()

@@ -14,6 +14,7 @@ import threading
 
 import pytest
 
+from builders import approve_twice
 from recompense.distribution.distribute import distribute
 from recompense.gil import SWITCH_INTERVAL_S, short_switch_interval
 
@@ -22,6 +23,7 @@ def test_distribute_runs_with_a_short_interval_and_restores_it(ledger_url, small
     before = sys.getswitchinterval()
     assert before > SWITCH_INTERVAL_S  # CPython's default, 5 ms
     seen: list[float] = []
+    approve_twice(small_run, ledger_url)
     result = distribute(
         small_run,
         ledger_url,
@@ -39,6 +41,7 @@ def test_a_failure_half_way_restores_it_too(ledger_url, small_run):
     def fail(done: int, total: int) -> None:
         raise RuntimeError(f"stopped at {done} of {total}")
 
+    approve_twice(small_run, ledger_url)
     with pytest.raises(RuntimeError, match="stopped at 200 of"):
         distribute(small_run, ledger_url, batch_size=200, on_progress=fail)
     assert sys.getswitchinterval() == before

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from builders import approve_twice
 from recompense.distribution.distribute import distribute
 from recompense.distribution.reconcile import reconcile
 from recompense.ledger.db import connect
@@ -32,6 +33,7 @@ VOUCHER = (
 
 @pytest.fixture
 def ledger(small_run, ledger_url):
+    approve_twice(small_run, ledger_url)
     distribute(small_run, ledger_url, batch_size=200)
     return connect(ledger_url)
 

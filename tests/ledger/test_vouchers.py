@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from builders import approve_twice
 from recompense.distribution.distribute import distribute, voucher_id
 from recompense.distribution.reconcile import reconcile
 from recompense.ledger.db import connect
@@ -19,6 +20,7 @@ PROGRAM = "together-2025-10"
 
 @pytest.fixture
 def issued(small_run, ledger_url):
+    approve_twice(small_run, ledger_url)
     distribute(small_run, ledger_url, batch_size=200)
     rows = read_allocations(small_run).to_pylist()
     return connect(ledger_url), rows

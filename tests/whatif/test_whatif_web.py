@@ -14,6 +14,7 @@ import warnings
 
 import pytest
 
+from builders import approve_twice
 from recompense.distribution.distribute import distribute
 from recompense.policy.formula import MAX_DEPTH
 from recompense.web.app import create_app
@@ -38,6 +39,7 @@ REFUSED = f"nests more than {MAX_DEPTH} levels deep at position {MAX_DEPTH}"
 def app(small_run, ledger_url, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(small_run, run)
+    approve_twice(run, ledger_url)
     distribute(run, ledger_url, batch_size=500)
     settings = Settings.from_env({"RECOMPENSE_JWT_SECRET": "s" * 48}, db_url=ledger_url)
     return create_app(settings), settings

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from recompense.cli.app import INT64_MAX, INT64_MIN, app, bar_progress, guard, out
+from recompense.cli.app import ACTOR, INT64_MAX, INT64_MIN, app, bar_progress, guard, out
 from recompense.ledger.db import DEFAULT_URL
 from recompense.money import format_usd
 
@@ -41,16 +41,24 @@ def distribute(
     # distribution.DEFAULT_BATCH (not imported here: the CLI starts without pyarrow).
     batch_size: Annotated[int, typer.Option(min=1, help="Vouchers per transaction.")] = 20_000,
     as_json: JSON = False,
+    actor: ACTOR = None,
 ) -> None:
     """Issue one voucher per eligible user, exactly once (safe to re-run and to run twice).
 
-    Example: recompense distribute --run demo/run --db sqlite:///recompense.db
+    Refused (exit 2) unless two different ops officers approved the run folder as it is
+    now (`recompense approve`); recorded in the audit trail as run.distribute.
+
+    Example: recompense distribute --run demo/run --db sqlite:///recompense.db --as ops:alice
     """
+    from recompense.audit import cli_actor
     from recompense.distribution.distribute import distribute as run_distribution
 
+    who = guard(lambda: cli_actor(actor))
     with bar_progress(as_json, "Issuing vouchers", "vouchers") as on_progress:
         result = guard(
-            lambda: run_distribution(run_dir, db, batch_size=batch_size, on_progress=on_progress)
+            lambda: run_distribution(
+                run_dir, db, batch_size=batch_size, on_progress=on_progress, actor=who
+            )
         )
     if as_json:
         print(json.dumps(_fields(result), indent=2))
@@ -136,14 +144,19 @@ def redeem(
     ],
     db: DB = DEFAULT_URL,
     as_json: JSON = False,
+    actor: ACTOR = None,
 ) -> None:
     """Credit a voucher to its owner's reward wallet (idempotent; refused after expiry).
 
-    Example: recompense redeem 1b4e…-… --user-id 1234 --db sqlite:///recompense.db
+    A staff redemption for the user: recorded in the audit trail as voucher.redeem.
+
+    Example: recompense redeem 1b4e…-… --user-id 1234 --db sqlite:///recompense.db --as ops:alice
     """
+    from recompense.audit import cli_actor
     from recompense.ledger.vouchers import redeem as redeem_voucher
 
-    result = guard(lambda: redeem_voucher(_ledger(db), voucher, user_id))
+    who = guard(lambda: cli_actor(actor))
+    result = guard(lambda: redeem_voucher(_ledger(db), voucher, user_id, actor=who))
     if as_json:
         print(json.dumps(_fields(result), indent=2, default=str))
         return
@@ -159,14 +172,19 @@ def expire(
     program: Annotated[str, typer.Option(help="Programme id.")],
     db: DB = DEFAULT_URL,
     as_json: JSON = False,
+    actor: ACTOR = None,
 ) -> None:
     """Expire unredeemed vouchers past their expiry; their amount goes back to the fund.
 
+    Each batch is recorded in the audit trail as voucher.expire.
+
     Example: recompense expire --program together-2025-10 --db sqlite:///recompense.db
     """
+    from recompense.audit import cli_actor
     from recompense.ledger.vouchers import expire_due
 
-    result = guard(lambda: expire_due(_ledger(db), program))
+    who = guard(lambda: cli_actor(actor))
+    result = guard(lambda: expire_due(_ledger(db), program, actor=who))
     if as_json:
         print(json.dumps(_fields(result), indent=2))
         return
@@ -180,14 +198,20 @@ def revoke(
     voucher: Annotated[str, typer.Argument(help="Voucher id.")],
     reason: Annotated[str, typer.Option(help="Why (kept in the journal).")],
     db: DB = DEFAULT_URL,
+    actor: ACTOR = None,
 ) -> None:
     """Revoke an issued voucher (a correction: its amount returns to the fund).
 
+    Recorded in the audit trail as voucher.revoke, with the reason.
+
     Example: recompense revoke 1b4e…-… --reason "duplicate account" --db sqlite:///recompense.db
+    --as ops:alice
     """
+    from recompense.audit import cli_actor
     from recompense.ledger.vouchers import revoke as revoke_voucher
 
-    entry = guard(lambda: revoke_voucher(_ledger(db), voucher, reason=reason))
+    who = guard(lambda: cli_actor(actor))
+    entry = guard(lambda: revoke_voucher(_ledger(db), voucher, reason=reason, actor=who))
     out.print(f"Voucher {voucher} revoked (journal entry {entry})")
 
 

@@ -17,6 +17,11 @@ Exactly once, whatever happens:
 - the programme remembers the run fingerprint (SHA-256 of the manifest): the same run
   again finishes what is missing and changes nothing else; a different run is refused.
 
+Sign-off: the transaction that registers the programme first requires two officers'
+approvals of the run's current fingerprint (:mod:`.approvals`; no bypass), and records
+the audit event ``run.distribute`` (who, which run, its approvers); the transaction that
+marks the programme complete records ``distribution.complete``.
+
 Kill it at any point and run it again: committed batches stay, the interrupted one rolled
 back, and the re-run completes the rest — the same result as one clean run.
 
@@ -40,6 +45,8 @@ from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from recompense import audit
+from recompense.distribution.approvals import require_approvals
 from recompense.distribution.rows import (
     NAMESPACE,
     Contacts,
@@ -137,15 +144,22 @@ def distribute(
     batch_size: int = DEFAULT_BATCH,
     on_progress: Progress | None = None,
     now: Clock = lambda: datetime.now(UTC),
+    actor: str | None = None,
 ) -> DistributionResult:
-    """Issue the run's vouchers into the ledger at ``url``; safe to repeat and to race."""
+    """Issue the run's vouchers into the ledger at ``url``; safe to repeat and to race.
+
+    Refused (:class:`~recompense.ledger.errors.UnapprovedRunError`) unless two officers
+    approved the run as it is now. ``actor`` (``role:name``; default: who runs this
+    process, :func:`recompense.audit.cli_actor`) is recorded in the audit trail.
+    """
+    actor = actor or audit.cli_actor(None)
     manifest = read_manifest(run)
     allocations = read_allocations(run)
     contacts = _contacts(read_recipients(run))
     programme = _programme(manifest, run_fingerprint(run))
     engine = connect(url)
     require_schema(engine)
-    accounts = _register(engine, programme, manifest, run, now())
+    accounts = _register(engine, programme, manifest, run, now(), actor)
     user_ids = allocations["user_id"].to_pylist()
     amounts = allocations["amount_cents"].to_pylist()
     total, issued_now, amount_now = len(user_ids), 0, 0
@@ -166,7 +180,7 @@ def distribute(
             checkpoint("between-batches")
             if on_progress:
                 on_progress(min(total, end), total)
-    _mark_complete(engine, programme, total, now())
+    _mark_complete(engine, programme, total, now(), actor, issued_now)
     return DistributionResult(programme.id, issued_now, total - issued_now, total, amount_now)
 
 
@@ -185,9 +199,15 @@ def _programme(manifest: dict[str, Any], fingerprint: str) -> Programme:
 
 
 def _register(
-    engine: Engine, programme: Programme, manifest: dict[str, Any], run: Path, now: datetime
+    engine: Engine,
+    programme: Programme,
+    manifest: dict[str, Any],
+    run: Path,
+    now: datetime,
+    actor: str,
 ) -> Accounts:
-    """Create the programme (once), check the run, fund the programme (once).
+    """Create the programme (once), check the run and its approvals, fund the programme
+    (once), and record the audit event — all in one transaction.
 
     Returns the programme's fund and liability accounts (created here if needed).
     """
@@ -222,6 +242,7 @@ def _register(
                 f"{programme.fingerprint[:12]}… ({run}). "
                 "Corrections are revocations, not a second run."
             )
+        approvals = require_approvals(conn, programme.id, programme.fingerprint, run)
         currency = programme.currency
         accounts = Accounts(
             fund=ensure_account(
@@ -237,6 +258,20 @@ def _register(
             ),
         )
         _fund(conn, programme, manifest["allocated_cents"], accounts.fund, now)
+        audit.record(
+            conn,
+            actor=actor,
+            action="run.distribute",
+            subject=f"run:{programme.fingerprint}",
+            details={
+                "program_id": programme.id,
+                "run_path": str(run.resolve()),
+                "vouchers_total": manifest["counts"]["eligible"],
+                "amount_total_cents": manifest["allocated_cents"],
+                "approvers": [a.approver for a in approvals],
+            },
+            at=now,
+        )  # last: the chain's lock is held for the rest of this transaction only
         return accounts
 
 
@@ -346,16 +381,32 @@ def _existing_users(conn: Connection, program_id: str, first: int, last: int) ->
     return {int(u) for (u,) in conn.execute(query)}
 
 
-def _mark_complete(engine: Engine, programme: Programme, total: int, now: datetime) -> None:
+def _mark_complete(
+    engine: Engine, programme: Programme, total: int, now: datetime, actor: str, issued_now: int
+) -> None:
     with engine.begin() as conn:
         count = conn.execute(
             select(func.count()).select_from(vouchers).where(vouchers.c.program_id == programme.id)
         ).scalar_one()
-        if count == total:
-            conn.execute(
-                update(programs)
-                .where(programs.c.id == programme.id, programs.c.completed_at.is_(None))
-                .values(completed_at=now)
+        if count != total:
+            return
+        done = conn.execute(
+            update(programs)
+            .where(programs.c.id == programme.id, programs.c.completed_at.is_(None))
+            .values(completed_at=now)
+        )
+        if done.rowcount == 1:  # this call completed it (a re-run finds it completed)
+            audit.record(
+                conn,
+                actor=actor,
+                action="distribution.complete",
+                subject=f"program:{programme.id}",
+                details={
+                    "fingerprint": programme.fingerprint,
+                    "vouchers": total,
+                    "issued_by_this_call": issued_now,
+                },
+                at=now,
             )
 
 

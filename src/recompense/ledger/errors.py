@@ -6,6 +6,10 @@
     ├── InputError
     │   ├── LedgerError           a database URL or schema the ledger cannot use
     │   ├── RunMismatchError      a different run for a programme that already has vouchers
+    │   ├── UnapprovedRunError    a run without two officers' approvals of its current fingerprint
+    │   ├── ApprovalError         an approval that cannot be recorded
+    │   │   ├── ApproverForbidden   not an approver, or the one who ran it (403)
+    │   │   └── ApprovalConflict    approved by them already, or already distributed (409)
     │   └── VoucherError          a redemption that cannot happen (expired, already closed)
     │       └── VoucherNotFound   no such voucher *for this user* (404: ids can't be probed)
     └── UnbalancedEntryError      code tried to post an entry that does not sum to zero (a bug)
@@ -25,6 +29,22 @@ class LedgerError(InputError):
 
 class RunMismatchError(InputError):
     """A programme already holds vouchers from another run."""
+
+
+class UnapprovedRunError(InputError):
+    """``distribute`` of a run whose current fingerprint lacks the approvals it needs."""
+
+
+class ApprovalError(InputError):
+    """An approval that cannot be recorded (the message says why)."""
+
+
+class ApproverForbidden(ApprovalError):
+    """The actor may not approve this run: not an approver's role, or they ran it."""
+
+
+class ApprovalConflict(ApprovalError):
+    """The approval exists already, or the run is already distributed."""
 
 
 class VoucherError(InputError):

@@ -198,3 +198,19 @@ audit_events = Table(
     Index("ix_audit_events_subject", "subject"),
     Index("ix_audit_events_action_at", "action", "at"),
 )
+
+# Sign-off of runs (migration 0006): two officers approve a run's fingerprint before
+# ``distribute`` touches it; :mod:`recompense.distribution.approvals` reads and writes it.
+# Append-only (triggers refuse UPDATE and DELETE).
+run_approvals = Table(
+    "run_approvals",
+    metadata,
+    Column("id", BIG_ID, Identity(), primary_key=True),
+    Column("program_id", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False),  # SHA-256 of the run's manifest.json
+    Column("approver", String(200), nullable=False),  # "ops:alice"
+    Column("approved_at", TS, nullable=False),
+    Column("run_path", Text, nullable=False),  # the folder it was approved from
+    UniqueConstraint("fingerprint", "approver", name="uq_run_approvals_approver"),
+    Index("ix_run_approvals_program", "program_id", "approved_at"),
+)

@@ -6,6 +6,12 @@ in the same transaction, so of any number of concurrent attempts exactly one cha
 voucher and posts; the others see it already closed. Redemption is idempotent for its
 owner (a double click returns the first result) and answers "not found" for anyone else,
 so voucher ids cannot be probed.
+
+Operations' transitions are audit events in the same transaction (:mod:`recompense.audit`):
+``voucher.revoke`` per revocation, ``voucher.expire`` per batch of expiries, and
+``voucher.redeem`` when staff redeem for a user (``actor`` given: the CLI). A user's own
+redemption in the Rewards Hub is the user's act, kept in the journal, not an operations
+event.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
+from recompense import audit
 from recompense.ledger.errors import VoucherError, VoucherNotFound
 from recompense.ledger.journal import (
     Posting,
@@ -46,9 +53,18 @@ class ExpiryResult:
 
 
 def redeem(
-    engine: Engine, voucher_id: str, user_id: int, *, now: datetime | None = None
+    engine: Engine,
+    voucher_id: str,
+    user_id: int,
+    *,
+    now: datetime | None = None,
+    actor: str | None = None,
 ) -> Redemption:
-    """Credit the voucher to its owner's reward wallet, exactly once, never after expiry."""
+    """Credit the voucher to its owner's reward wallet, exactly once, never after expiry.
+
+    ``actor``: the staff member redeeming for the user (recorded as ``voucher.redeem``);
+    None when the owner redeems for themself.
+    """
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
         voucher = _voucher(conn, voucher_id, user_id)
@@ -65,16 +81,28 @@ def redeem(
         entry = _close(conn, voucher, "redeemed", now)
         if entry is None:  # another request won the race inside our transaction window
             return _redemption(_voucher(conn, voucher_id, user_id), already=True)
+        if actor is not None:
+            _record(conn, actor, "voucher.redeem", voucher, now, entry=entry)
     return Redemption(
         voucher_id, user_id, voucher.amount_cents, voucher.currency, now, entry, False
     )
 
 
 def expire_due(
-    engine: Engine, program_id: str, *, now: datetime | None = None, batch: int = 5_000
+    engine: Engine,
+    program_id: str,
+    *,
+    now: datetime | None = None,
+    batch: int = 5_000,
+    actor: str | None = None,
 ) -> ExpiryResult:
-    """Expire every issued voucher past its expiry: the amount goes back to the fund."""
+    """Expire every issued voucher past its expiry: the amount goes back to the fund.
+
+    One transaction per ``batch`` vouchers, each with one ``voucher.expire`` audit event
+    (count, cents, first and last user) by ``actor`` (default :func:`audit.cli_actor`).
+    """
     now = now or datetime.now(UTC)
+    actor = actor or audit.cli_actor(None)
     count = cents = 0
     while True:
         with engine.begin() as conn:
@@ -88,16 +116,42 @@ def expire_due(
                 .order_by(vouchers.c.user_id)
                 .limit(batch)
             ).fetchall()
+            closed = []
             for voucher in due:
                 if _close(conn, voucher, "expired", now) is not None:
-                    count += 1
-                    cents += voucher.amount_cents
+                    closed.append(voucher)
+            if closed:
+                audit.record(
+                    conn,
+                    actor=actor,
+                    action="voucher.expire",
+                    subject=f"program:{program_id}",
+                    details={
+                        "vouchers": len(closed),
+                        "amount_cents": sum(v.amount_cents for v in closed),
+                        "first_user_id": closed[0].user_id,
+                        "last_user_id": closed[-1].user_id,
+                    },
+                    at=now,
+                )
+            count += len(closed)
+            cents += sum(v.amount_cents for v in closed)
         if len(due) < batch:
             return ExpiryResult(count, cents)
 
 
-def revoke(engine: Engine, voucher_id: str, *, reason: str, now: datetime | None = None) -> str:
-    """Revoke an issued voucher (operations' correction); returns the journal entry id."""
+def revoke(
+    engine: Engine,
+    voucher_id: str,
+    *,
+    reason: str,
+    now: datetime | None = None,
+    actor: str | None = None,
+) -> str:
+    """Revoke an issued voucher (operations' correction); returns the journal entry id.
+
+    Recorded as ``voucher.revoke`` by ``actor`` (default :func:`audit.cli_actor`).
+    """
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
         voucher = conn.execute(select(vouchers).where(vouchers.c.id == voucher_id)).first()
@@ -108,6 +162,8 @@ def revoke(engine: Engine, voucher_id: str, *, reason: str, now: datetime | None
             raise VoucherError(
                 f"voucher {voucher_id} is {voucher.status}; only issued vouchers can be revoked"
             )
+        who = actor or audit.cli_actor(None)
+        _record(conn, who, "voucher.revoke", voucher, now, entry=entry, reason=reason)
         return entry
 
 
@@ -151,6 +207,25 @@ def _close(conn: Connection, voucher: Any, state: str, now: datetime, memo: str 
     )
     conn.execute(update(vouchers).where(vouchers.c.id == voucher.id).values(close_entry_id=entry))
     return entry
+
+
+def _record(
+    conn: Connection, actor: str, action: str, voucher: Any, now: datetime, **details: str
+) -> None:
+    audit.record(
+        conn,
+        actor=actor,
+        action=action,
+        subject=f"voucher:{voucher.id}",
+        details={
+            "program_id": voucher.program_id,
+            "user_id": voucher.user_id,
+            "amount_cents": voucher.amount_cents,
+            "currency": voucher.currency,
+            **details,
+        },
+        at=now,
+    )
 
 
 def _voucher(conn: Connection, voucher_id: str, user_id: int) -> Any:

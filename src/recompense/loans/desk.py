@@ -8,6 +8,12 @@ the row-level security policies of the loans migration read; on SQLite it is
 Visibility is checked here first (:func:`visible_application`): the application layer
 answers "not found" to anyone who may not see a record, and PostgreSQL would hide the row
 anyway when the desk connects as the non-owner application role.
+
+Every recorded event (a decision: create, submit, approve, reject, withdraw, undo
+approval, disburse, repay, write off) and every logged read is also an event of the
+hash-chained audit trail (:mod:`recompense.audit`: ``loan.<action>``, ``loan.read``), in
+the same transaction; the audit event carries no reason text of a decision (that is
+encrypted in ``loan_events``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, select, text
 from sqlalchemy.exc import DBAPIError
 
+from recompense import audit
 from recompense.ledger.db import connect, require_schema
 from recompense.loans.actors import Actor
 from recompense.loans.crypto import KEYS_ENV, Keyring
@@ -148,6 +155,20 @@ def record_event(
             reason_enc=desk.seal("loan_events", "reason", row.id, reason),
         )
     )
+    audit.record(
+        conn,
+        actor=str(actor),
+        action=f"loan.{action}",
+        subject=f"loan:{row.id}",
+        details={
+            "from_state": row.state if action != "create" else None,
+            "to_state": to_state,
+            "borrower_id": row.borrower_id,
+            "amount_cents": row.amount_cents if amount_cents is None else amount_cents,
+            "entry_id": entry_id,
+        },
+        at=now,
+    )
 
 
 def log_access(
@@ -176,4 +197,17 @@ def log_access(
                 }
                 for app_id in application_ids
             ],
+        )
+        audit.record(
+            conn,
+            actor=str(actor),
+            action="loan.read",
+            subject=f"loan:{application_ids[0]}" if action == "show" else "loans",
+            details={
+                "what": action,
+                "applications": len(application_ids),
+                "ids": application_ids[:20],
+                "reason": reason,
+            },
+            at=now,
         )

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, select
 
+from recompense import audit
 from recompense.loans import fund, ledger
 from recompense.loans.actors import ACCOUNT_MANAGER, COMMITTEE, Actor
 from recompense.loans.desk import (
@@ -110,6 +111,14 @@ def register_borrower(
             loan_applications.update()
             .where(loan_applications.c.borrower_id == user_id)
             .values(account_manager_id=account_manager_id)
+        )
+        audit.record(
+            conn,
+            actor=str(actor),
+            action="loan.borrower",
+            subject=f"user:{user_id}",
+            details=values,
+            at=now,
         )
 
 

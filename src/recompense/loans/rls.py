@@ -9,6 +9,8 @@ must connect as another role. :func:`grant_app_role` — run once by the owner, 
 - read, insert and update applications, borrowers and the fund row (the fund lock is
   ``SELECT … FOR UPDATE``, which needs UPDATE);
 - insert into approvals, events and the access log, plus re-keying an event's reason;
+- read and append to the audit trail (``audit_events``: each decision and read is an
+  event there too);
 - and nothing else: no DELETE except on the schedule (replaced at disbursement), no DDL.
 
 The RLS policies then decide, per row, what the role sees (see the loans migration).
@@ -33,6 +35,8 @@ GRANTS = (
     "GRANT SELECT, INSERT ON loan_approvals, loan_events, loan_access_log TO {role}",
     "GRANT UPDATE (reason_enc) ON loan_events TO {role}",
     "GRANT SELECT, INSERT, DELETE ON loan_schedule TO {role}",
+    # Every decision and read is also appended to the audit trail (no UPDATE, no DELETE).
+    "GRANT SELECT, INSERT ON audit_events TO {role}",
     "GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
 )
 

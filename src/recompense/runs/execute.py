@@ -76,8 +76,17 @@ def execute_run(
     spark_master: str | None = None,
     naive_timestamps_are_utc: bool = False,
     on_stage: StageCallback | None = None,
+    run_by: str | None = None,
 ) -> RunSummary:
-    """Run ``program`` on ``data`` and write the run folder ``out`` atomically."""
+    """Run ``program`` on ``data`` and write the run folder ``out`` atomically.
+
+    ``run_by`` (``role:name``; default: who runs this process,
+    :func:`recompense.audit.cli_actor`) goes into the manifest: the one who ran it may
+    not approve it (:mod:`recompense.distribution.approvals`).
+    """
+    from recompense.audit import cli_actor
+
+    runner = cli_actor(run_by)
     started = time.perf_counter()
     try:
         taken = out.exists()
@@ -123,6 +132,7 @@ def execute_run(
         timings["write"] = round(time.perf_counter() - t0, 4)
         timings["total"] = round(time.perf_counter() - started, 4)
         manifest["timings_s"] = timings
+        manifest["run_by"] = runner
         write_json(tmp / MANIFEST, manifest)
         os.rename(tmp, out)
     except BaseException:

@@ -42,6 +42,22 @@ def run_fingerprint(run: Path) -> str:
     return sha256_file(run / MANIFEST)
 
 
+def check_artifacts(run: Path) -> dict[str, Any]:
+    """Every artifact the manifest lists is there with its SHA-256; returns the manifest.
+
+    What an approver signs is the manifest's hash, so the files must be the ones it names.
+    """
+    manifest = read_manifest(run)
+    artifacts = manifest.get("artifacts")
+    if not isinstance(artifacts, dict) or not artifacts:
+        raise RunFolderError(f"{run / MANIFEST}: lists no artifacts; not a complete run")
+    for name, digest in sorted(artifacts.items()):
+        path = run / str(name)
+        if Path(str(name)).name != name or not path.is_file() or sha256_file(path) != digest:
+            raise RunFolderError(f"{path}: missing, or its SHA-256 differs from the manifest")
+    return manifest
+
+
 def read_recipients(run: Path) -> pa.Table:
     """``recipients.parquet``: user_id, email, locale of eligible users (checked by hash)."""
     return _read_checked(run, RECIPIENTS, RECIPIENTS_SCHEMA)

@@ -3,7 +3,8 @@
 Every query is by indexed key (``vouchers.user_id``, a voucher id, an account code,
 ``postings.voucher_id``), so a page costs a few index lookups whatever the size of the
 programme. Staff reads of a user's data are recorded in ``web_accesses`` (the audit
-trail shows them); a user's own page views are not.
+trail shows them), and, in the same transaction, as a ``personal_data.read`` event of the
+hash-chained audit trail (:mod:`recompense.audit`); a user's own page views are not.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy import (
     select,
 )
 
+from recompense import audit
 from recompense.ledger.journal import wallet_code
 from recompense.ledger.schema import (
     BIG_ID,
@@ -231,16 +233,25 @@ def accesses(engine: Engine, user_id: int, limit: int = 200) -> list[Access]:
 def record_access(
     engine: Engine, *, subject: str, role: str, user_id: int, action: str, target: str = ""
 ) -> None:
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         conn.execute(
             insert(web_accesses).values(
-                at=datetime.now(UTC),
+                at=now,
                 subject=subject[:200],
                 role=role,
                 user_id=user_id,
                 action=action,
                 target=target,
             )
+        )
+        audit.record(
+            conn,
+            actor=audit.actor_for(role, subject),
+            action="personal_data.read",
+            subject=f"user:{user_id}",
+            details={"what": action, "target": target, "via": "web"},
+            at=now,
         )
 
 
