@@ -5,6 +5,7 @@ Usage::
 
     python benchmarks/bench_web.py [--users 1000000] [--duration 15] [--connections 16]
     python benchmarks/bench_web.py --users 25000000 --breakdown-only  # where the time goes
+    python benchmarks/bench_web.py --telemetry --breakdown 0         # metrics and logs: cost
     make bench-web                                               # installs wrk if missing
 
 Method:
@@ -43,7 +44,16 @@ Method:
    figures; the capacity of two idle cores is estimated from it). The 1-minute load
    average is printed per target. The target (≥ 1,000 requests/s with p99 ≤ 50 ms) is
    reported as met or missed, never enforced.
-6. ``--breakdown N``: where a request's time goes, in this process, N calls per step,
+6. ``--telemetry``: instead of the targets above, the cost of the request metrics and
+   the access log (issue 16): ``recompense serve`` with both off
+   (``RECOMPENSE_REQUEST_METRICS=0``, ``RECOMPENSE_ACCESS_LOG=0``) and with both on (at
+   ``--log-level info``, JSON lines to a file, and a scraper fetching ``/metrics`` every
+   5 s, as a busy Prometheus would), alternating off/on ``--rounds`` times so that a
+   drift of the machine's load falls on both; ``GET /healthz``, vouchers, eligibility.
+   Before them, uvicorn's own access line (the bare app at log level warning, then
+   info); after them, the same comparison in this process through ASGI, split into
+   metrics and access log (``--in-process-only``: that part alone).
+7. ``--breakdown N``: where a request's time goes, in this process, N calls per step,
    CPU time: token verification (first use, cached), pool checkout with and without
    the pre-ping, the two voucher queries, the eligibility story, and whole requests
    through the app's ASGI interface (no socket).
@@ -116,10 +126,11 @@ end
 
 
 RUNNER = """
-import sys, uvicorn
+import os, sys, uvicorn
 from recompense.web.server import UVICORN_OPTIONS
 app, port, _, workers = sys.argv[1:]
-uvicorn.run(app, host="127.0.0.1", port=int(port), workers=int(workers), log_level="warning",
+level = os.environ.get("BENCH_LOG_LEVEL", "warning")  # info: uvicorn's own access log on
+uvicorn.run(app, host="127.0.0.1", port=int(port), workers=int(workers), log_level=level,
             **UVICORN_OPTIONS)
 """
 
@@ -154,7 +165,11 @@ def main() -> None:
         users = sample_users(run, args.sample)
         env = {**os.environ, "RECOMPENSE_JWT_SECRET": SECRET}
         env.pop("RECOMPENSE_JWT_PUBLIC_KEY", None)
-        results = [] if args.breakdown_only else measure_all(args, url, users, program, env)
+        if args.telemetry:
+            telemetry_overhead(args, url, users, program, env)
+            results = []
+        else:
+            results = [] if args.breakdown_only else measure_all(args, url, users, program, env)
         if args.breakdown:
             breakdown(url, users, program, args.breakdown)
     if results:
@@ -173,6 +188,13 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--breakdown", type=int, default=2000, help="calls per step (0: none)")
     parser.add_argument("--breakdown-only", action="store_true", help="skip the load test")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--telemetry", action="store_true", help="metrics and access log: off against on"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="off/on pairs (--telemetry)")
+    parser.add_argument(
+        "--in-process-only", action="store_true", help="--telemetry: skip the wrk rounds"
+    )
     return parser.parse_args()
 
 
@@ -216,11 +238,14 @@ def pg_schema() -> Iterator[str]:
 def _distribute(run: Path, url: str) -> float:
     import sqlalchemy as sa
 
+    from recompense.distribution.approvals import approve
     from recompense.distribution.distribute import distribute
     from recompense.ledger.db import connect
 
+    for officer in ("ops:bench-approver-1", "ops:bench-approver-2"):  # the four eyes
+        approve(run, url, officer)
     start = time.perf_counter()
-    distribute(run, url)
+    distribute(run, url, actor="ops:bench")
     seconds = time.perf_counter() - start
     with connect(url).begin() as conn:
         conn.execute(sa.text("ANALYZE"))
@@ -281,6 +306,191 @@ def measure_all(
         for name, mode, pool in targets:
             results.append(measure(args, base, pid, name, mode, pool, program))
     return results
+
+
+METRICS_TOKEN = "bench-web-metrics-" + "t" * 40
+
+
+def telemetry_overhead(
+    args: argparse.Namespace, url: str, users: dict[str, Any], program: str, env: dict[str, str]
+) -> None:
+    """The service with request metrics and access log off, then on, ``--rounds`` times."""
+    import statistics
+
+    env = {**env, "RECOMPENSE_DB_URL": url, "RECOMPENSE_METRICS_TOKEN": METRICS_TOKEN}
+    env.setdefault("RECOMPENSE_SESSION_SECRET", "bench-web-session-" + "s" * 40)
+    targets = [
+        ("GET /healthz", "/healthz", users["eligible"]),
+        ("vouchers", "vouchers", users["eligible"]),
+        ("eligibility", "eligibility", users["liquidated"]),
+    ]
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    if args.in_process_only:
+        in_process_overhead(url, users, program)
+        return
+    uvicorn_access_line(args, users, program, env)
+    for _ in range(args.rounds):
+        for mode in ("off", "on"):
+            switch = "1" if mode == "on" else "0"
+            mode_env = {
+                **env,
+                "RECOMPENSE_REQUEST_METRICS": switch,
+                "RECOMPENSE_ACCESS_LOG": switch,
+            }
+            level = "info" if mode == "on" else "warning"
+
+            def serve(port: int, level: str = level) -> list[str]:
+                return [
+                    *(sys.executable, "-m", "recompense.cli", "serve", "--db", url),
+                    *("--port", str(port), "--log-level", level),
+                ]
+
+            with server(serve, args.workers, mode_env) as (base, pid), _scraper(base, mode):
+                for name, target, pool in targets:
+                    result = measure(args, base, pid, f"{name} ({mode})", target, pool, program)
+                    found.setdefault((name, mode), []).append(result)
+    in_process_overhead(url, users, program)
+    print(f"\nmetrics and access log, off against on: medians of {args.rounds} rounds")
+    print("| target | req/s off | req/s on | change | p99 off | p99 on | CPU ms/req off | on |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, _, _ in targets:
+        off, on = found[name, "off"], found[name, "on"]
+
+        def med(rows: list[dict[str, Any]], key: str) -> float:
+            return float(statistics.median(r[key] for r in rows))
+
+        rps_off, rps_on = med(off, "rps"), med(on, "rps")
+        print(
+            f"| {name} | {rps_off:,.0f} | {rps_on:,.0f} | {(rps_on / rps_off - 1) * 100:+.1f} % "
+            f"| {med(off, 'p99_us') / 1000:.1f} ms | {med(on, 'p99_us') / 1000:.1f} ms "
+            f"| {med(off, 'server_cpu_ms'):.3f} | {med(on, 'server_cpu_ms'):.3f} |"
+        )
+
+
+def uvicorn_access_line(
+    args: argparse.Namespace, users: dict[str, Any], program: str, env: dict[str, str]
+) -> None:
+    """What uvicorn's own access log line costs (on by default at ``--log-level info``
+    before ``serve`` wrote its own): the bare ASGI app, log level warning against info."""
+    env = {**env, "PYTHONPATH": os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])}
+
+    def floor(port: int) -> list[str]:
+        return [sys.executable, "-c", RUNNER, "bench_web:hello", str(port)]
+
+    for level in ("warning", "info"):
+        with server(floor, args.workers, {**env, "BENCH_LOG_LEVEL": level}) as (base, pid):
+            name = f"uvicorn floor, log level {level}"
+            measure(args, base, pid, name, "/", users["eligible"], program)
+
+
+def in_process_overhead(
+    url: str, users: dict[str, Any], program: str, rounds: int = 7, calls: int = 3000
+) -> None:
+    """CPU per request of this process (``time.process_time``: every thread, no other
+    process), the app called directly through ASGI, in four set-ups taken in turn
+    ``rounds`` times: nothing, request metrics, access log (JSON lines to a file, the
+    logging switches ``serve`` sets), both. The heap is frozen first, as in ``serve``'s
+    workers (else the collector's full passes over the loaded runs, which more
+    allocations bring sooner, swamp the difference). Medians: the machine's other load
+    moves every set-up alike."""
+    import asyncio
+    import dataclasses
+    import logging
+    import statistics
+
+    from recompense.observability.logs import json_handler
+    from recompense.web.app import create_app, tune_process
+    from recompense.web.settings import Settings
+
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    log_file = tempfile.TemporaryFile("w")  # noqa: SIM115  (lives as long as the process)
+    logging.getLogger("recompense").addHandler(json_handler(log_file, logging.INFO))
+    logging.getLogger("recompense").setLevel(logging.INFO)
+    base = Settings.from_env({"RECOMPENSE_JWT_SECRET": SECRET}, db_url=url)
+    setups = {"none": (False, False), "metrics": (True, False), "log": (False, True)}
+    setups["both"] = (True, True)
+    apps = {
+        name: create_app(dataclasses.replace(base, request_metrics=m, access_log=a))
+        for name, (m, a) in setups.items()
+    }
+    for app in apps.values():  # load the runs now, then freeze them as serve's workers do
+        app.state.service.warm()
+    tune_process()
+    targets = {
+        "GET /healthz": ("/healthz", users["eligible"]),
+        "vouchers": ("/api/users/{u}/vouchers", users["eligible"]),
+        "eligibility": (f"/api/programs/{program}/users/{{u}}/eligibility", users["liquidated"]),
+    }
+    spent: dict[tuple[str, str], list[float]] = {}
+    for _ in range(rounds):
+        for target, (template, pool) in targets.items():
+            for name, app in apps.items():
+                requests = [(template.format(u=u), t) for u, t in pool[:calls]]
+                asyncio.run(_asgi_calls(app, requests[:100]))  # warm
+                start = time.process_time()
+                asyncio.run(_asgi_calls(app, requests))
+                seconds = time.process_time() - start
+                spent.setdefault((target, name), []).append(seconds * 1e6 / len(requests))
+    print(f"\nIn-process CPU µs per request, medians of {rounds} rounds of {calls:,} calls:")
+    print("| target | none | + metrics | + access log | both | both − none |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for target in targets:
+        med = {name: statistics.median(spent[target, name]) for name in apps}
+        print(
+            f"| {target} | {med['none']:.0f} | {med['metrics']:.0f} | {med['log']:.0f} "
+            f"| {med['both']:.0f} | {med['both'] - med['none']:+.0f} |"
+        )
+
+
+async def _asgi_calls(app: Any, requests: list[tuple[str, str]]) -> None:
+    for path, token in requests:
+        scope = {
+            **{"type": "http", "http_version": "1.1", "method": "GET", "scheme": "http"},
+            **{"path": path, "raw_path": path.encode(), "query_string": b"", "root_path": ""},
+            "headers": [(b"host", b"b"), (b"authorization", f"Bearer {token}".encode())],
+            **{"client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)},
+        }
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                assert message["status"] == 200, message
+
+        await app(scope, receive, send)
+
+
+@contextlib.contextmanager
+def _scraper(base: str, mode: str) -> Iterator[None]:
+    """With telemetry on, fetch ``/metrics`` every 5 s meanwhile (the ledger's gauges too)."""
+    import threading
+
+    import httpx
+
+    stop = threading.Event()
+    scrapes: list[float] = []
+
+    def scrape() -> None:
+        headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        while not stop.wait(5.0):
+            started = time.perf_counter()
+            answer = httpx.get(f"{base}/metrics", headers=headers, timeout=10)
+            answer.raise_for_status()
+            scrapes.append(time.perf_counter() - started)
+
+    thread = threading.Thread(target=scrape, daemon=True)
+    if mode == "on":
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        if mode == "on":
+            thread.join()
+            if scrapes:
+                print(f"  {len(scrapes)} scrapes of /metrics, slowest {max(scrapes) * 1000:.0f} ms")
 
 
 @contextlib.contextmanager
@@ -495,34 +705,47 @@ def _raw(conn: Any, sql: str, user: int) -> None:
 def _asgi_steps(
     settings: Any, program: str, eligible: list[Any], liquidated: list[Any]
 ) -> list[tuple[str, list[tuple[int, str]], Any]]:
-    """Whole requests through the app's ASGI interface (no socket, no uvicorn)."""
+    """Whole requests through the app's ASGI interface (no socket, no uvicorn), with the
+    request metrics and the access log off, then on (JSON lines to a file, as served)."""
     import asyncio
+    import dataclasses
+    import logging
 
     import httpx
 
+    from recompense.observability.logs import json_handler
     from recompense.web.app import create_app
 
-    app = create_app(settings)
+    log_file = tempfile.TemporaryFile("w")  # noqa: SIM115  (lives as long as the process)
+    access = logging.getLogger("recompense")
+    access.addHandler(json_handler(log_file, logging.INFO))
+    access.setLevel(logging.INFO)
     loop = asyncio.new_event_loop()
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b")
+    steps = []
+    for mode in ("off", "on"):
+        on = mode == "on"
+        app = create_app(dataclasses.replace(settings, request_metrics=on, access_log=on))
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b")
 
-    def get(path: str, token: str) -> None:
-        headers = {"Authorization": f"Bearer {token}"}
-        answer = loop.run_until_complete(client.get(path, headers=headers))
-        assert answer.status_code == 200, answer.text
+        def request(template: str, client: Any = client) -> Any:
+            def get(user: int, token: str) -> None:
+                headers = {"Authorization": f"Bearer {token}"}
+                path = template.format(u=user, p=program)
+                answer = loop.run_until_complete(client.get(path, headers=headers))
+                assert answer.status_code == 200, answer.text
 
-    def request(template: str) -> Any:
-        return lambda u, t: get(template.format(u=u, p=program), t)
+            return get
 
-    return [
-        ("ASGI request: GET /healthz (incl. httpx client)", eligible, request("/healthz")),
-        ("ASGI request: vouchers", eligible, request("/api/users/{u}/vouchers")),
-        (
-            "ASGI request: eligibility",
-            liquidated,
-            request("/api/programs/{p}/users/{u}/eligibility"),
-        ),
-    ]
+        steps += [
+            (f"ASGI GET /healthz (with httpx), telemetry {mode}", eligible, request("/healthz")),
+            (f"ASGI vouchers, telemetry {mode}", eligible, request("/api/users/{u}/vouchers")),
+            (
+                f"ASGI eligibility, telemetry {mode}",
+                liquidated,
+                request("/api/programs/{p}/users/{u}/eligibility"),
+            ),
+        ]
+    return steps
 
 
 def by_package(settings: Any, path: str, pool: list[tuple[int, str]]) -> None:

@@ -50,6 +50,20 @@ def test_run_prints_a_json_summary(data, tmp_path):
     assert summary["funnel"][0]["stage"] == "Liquidated in the window"
 
 
+def test_run_records_who_ran_it_in_the_manifest(data, tmp_path):
+    """``--as`` is the manifest's ``run_by`` (they may not approve it); by default the login."""
+    result = recompense(
+        *run_args(data, tmp_path / "run", "--as", "ops:alice", "--json"), check=True
+    )
+    assert json.loads(result.stdout)["run_by"] == "ops:alice"
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["run_by"] == "ops:alice"
+    assert list(manifest)[-2:] == ["timings_s", "run_by"]  # the rest of the manifest unchanged
+    refused = recompense(*run_args(data, tmp_path / "other", "--as", "alice"))
+    assert refused.returncode == 2 and "--as: expected role:name" in refused.stderr
+    assert not (tmp_path / "other").exists()
+
+
 def test_run_prints_a_readable_summary(data, tmp_path):
     result = recompense(*run_args(data, tmp_path / "run"), check=True)
     assert "Liquidated in the window" in result.stdout and "report.html" in result.stdout

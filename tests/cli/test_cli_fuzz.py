@@ -40,7 +40,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from builders import PROGRAM
+from builders import PROGRAM, approve_twice
 from recompense.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,6 +141,7 @@ def site(tmp_path_factory) -> Site:
     db, empty_db = f"sqlite:///{root / 'ledger.db'}", f"sqlite:///{root / 'empty.db'}"
     upgrade(db)
     upgrade(empty_db)
+    approve_twice(run, db)
     distribute(run, db)
     user = int(read_allocations(run)["user_id"][0].as_py())
     proof = root / "proof.json"
@@ -207,6 +208,7 @@ def good_values(site: Site, path: tuple[str, ...], name: str) -> list[str]:
         ("synth", "users"): ["50"],
         ("token", "role"): ["user", "ops", "auditor"],
         ("loans new-key", "id"): ["k2"],
+        ("approve", "actor"): ["ops:fuzz-1", "ops:fuzz-2"],
     }
     if (command, name) in by_command:
         return by_command[(command, name)]

@@ -21,7 +21,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from web_support import Keys, settings_for
 
+from builders import approve_twice
 from recompense.distribution.distribute import distribute, voucher_id
+from recompense.proofs.publication import KeyPair
 from recompense.web.app import create_app
 from recompense.web.auth import mint_token
 from recompense.web.settings import Settings
@@ -76,18 +78,30 @@ def rsa_keys() -> Keys:
 
 
 @pytest.fixture(scope="session")
-def web_run(small_run, tmp_path_factory) -> Path:
-    """A committed copy of ``small_run`` (commitment.json and the proofs store)."""
+def publication_keys(tmp_path_factory) -> KeyPair:
+    """The programme's Ed25519 publication key pair (``recompense keys new``)."""
+    from recompense.proofs.publication import new_key_pair
+
+    return new_key_pair(tmp_path_factory.mktemp("publication") / "keys")
+
+
+@pytest.fixture(scope="session")
+def web_run(small_run, tmp_path_factory, publication_keys) -> Path:
+    """A committed copy of ``small_run`` (commitment.json, signed with the publication
+    key, and the proofs store)."""
     from recompense.proofs import commit_run
+    from recompense.proofs.publication import load_signing_key
 
     run = tmp_path_factory.mktemp("web") / "run"
     shutil.copytree(small_run, run)
-    commit_run(run, workers=1, environ={})
+    signing = load_signing_key(publication_keys.private_path)
+    commit_run(run, workers=1, environ={}, signing_key=signing)
     return run
 
 
 @pytest.fixture
 def served(web_run, ledger_url, rsa_keys) -> Served:
+    approve_twice(web_run, ledger_url)
     distribute(web_run, ledger_url, batch_size=500)
     settings = settings_for(ledger_url, rsa_keys)
     users = _pick_users(web_run)

@@ -206,9 +206,9 @@ def test_every_api_route_documents_its_json_response(served):
 
 
 def test_no_swagger_ui_from_a_cdn(served):
-    client = served.client()
-    assert client.get("/docs").status_code == 404
-    assert client.get("/healthz").json() == {"status": "ok", "programmes": 1}
+    with served.client() as client:  # started: the programmes are read
+        assert client.get("/docs").status_code == 404
+        assert client.get("/healthz").json() == {"status": "ok", "programmes": 1}
 
 
 def test_sign_in_tokens_never_reach_the_access_log(served):

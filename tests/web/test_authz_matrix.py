@@ -40,6 +40,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/"): row(200, 303, 303, 303, 303, 200, 200),
     ("GET", "/login"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    # the scraper's token only (none configured here): 404 to everyone, as if absent
+    ("GET", "/metrics"): row(404, 404, 404, 404, 404, 404, 404),
     ("GET", "/assets/charts.css"): PUBLIC,
     ("POST", "/logout"): row(401, 303, 303, 303, 303, 303, 303),
     ("GET", "/api/me"): EVERYONE,
@@ -66,6 +69,12 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/selfcheck"): USER_ONLY,
     # any user may check any exports; the empty file the matrix sends is refused (422)
     ("POST", "/selfcheck"): row(401, 422, 422, 403, 403, 403, 403),
+    # Sign-off of runs (ops) and the audit trail (auditors and ops). The served run is
+    # distributed: approving it again is a conflict (409).
+    ("GET", "/ops/approvals"): OPS_ONLY,
+    ("GET", "/ops/approvals/{fingerprint}"): OPS_ONLY,
+    ("POST", "/ops/approvals/{fingerprint}"): row(401, 403, 403, 409, 403, 403, 403),
+    ("GET", "/ops/audit"): STAFF_ONLY,
 }
 
 

@@ -24,6 +24,7 @@ import pytest
 from browser_support import JWT_VARS, Server, artifacts, chromium, fresh_ledger
 from typer.testing import CliRunner
 
+from builders import approve_twice
 from recompense.cli.main import app as cli
 from recompense.distribution.distribute import distribute, voucher_id
 from recompense.runs.explain import explain
@@ -64,11 +65,13 @@ class Site:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def site(request, web_run, tmp_path_factory) -> Iterator[Site]:
+def site(request, web_run, publication_keys, tmp_path_factory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp(f"e2e-{request.param}")
     url = fresh_ledger(request.param, folder, request)
+    approve_twice(web_run, url)
     distribute(web_run, url, batch_size=500)
-    server = Server(url, SECRET, log=folder / "server.log")
+    key = {"RECOMPENSE_PUBLICATION_KEY_FILE": str(publication_keys.public_path)}
+    server = Server(url, SECRET, log=folder / "server.log", env=key)
     try:
         server.wait_ready()
         shots = artifacts(tmp_path_factory)

@@ -14,6 +14,7 @@ import time
 import psycopg
 from web_support import PROGRAM, settings_for
 
+from builders import approve_twice
 from recompense.distribution.distribute import distribute
 from recompense.web import service as service_module
 from recompense.web.service import Service
@@ -44,6 +45,7 @@ def test_a_programme_distributed_later_appears_without_a_restart(
 ):
     asked, listed = (Service(settings_for(ledger_url, rsa_keys)) for _ in range(2))
     assert _ids(asked) == [] and _ids(listed) == []  # the first call reads the ledger, now
+    approve_twice(web_run, ledger_url)
     distribute(web_run, ledger_url, batch_size=500)
     assert _ids(asked) == [] and _ids(listed) == []  # fresh enough: not read again
     # Asked for by id, a programme the list does not have yet is read at once.
@@ -57,6 +59,7 @@ def test_a_programme_distributed_later_appears_without_a_restart(
 
 
 def test_no_request_waits_for_the_re_read(postgres_ledger_url, web_run, rsa_keys, monkeypatch):
+    approve_twice(web_run, postgres_ledger_url)
     distribute(web_run, postgres_ledger_url, batch_size=500)
     svc = Service(settings_for(postgres_ledger_url, rsa_keys))
     assert _ids(svc) == [PROGRAM]
@@ -80,6 +83,7 @@ def test_no_request_waits_for_the_re_read(postgres_ledger_url, web_run, rsa_keys
 def test_a_failed_re_read_keeps_the_last_list(
     postgres_ledger_url, web_run, rsa_keys, monkeypatch, caplog
 ):
+    approve_twice(web_run, postgres_ledger_url)
     distribute(web_run, postgres_ledger_url, batch_size=500)
     svc = Service(settings_for(postgres_ledger_url, rsa_keys))
     assert _ids(svc) == [PROGRAM]
@@ -111,6 +115,7 @@ def _close(monkeypatch, *services: Service) -> None:
 def test_in_memory_says_when_an_answer_needs_no_io(ledger_url, web_run, rsa_keys, monkeypatch):
     """What lets the eligibility route answer on the event loop: never while a read or a
     run load would be needed."""
+    approve_twice(web_run, ledger_url)
     distribute(web_run, ledger_url, batch_size=500)
     svc = Service(settings_for(ledger_url, rsa_keys))
     assert not svc.in_memory() and not svc.in_memory(PROGRAM)  # nothing read yet

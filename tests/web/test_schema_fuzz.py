@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from web_support import settings_for
 
+from builders import approve_twice
 from recompense.distribution.distribute import distribute, voucher_id
 from recompense.web.app import create_app
 
@@ -59,6 +60,7 @@ def target(request, web_run, rsa_keys, tmp_path_factory) -> Target:
     from recompense.web.auth import mint_token
 
     url = fresh_ledger(request.param, tmp_path_factory.mktemp("fuzz"), request)
+    approve_twice(web_run, url)
     distribute(web_run, url, batch_size=500)
     config = settings_for(url, rsa_keys)
     app = create_app(config)

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from web_support import PROGRAM_FILE, SECRET
 
+from builders import approve_twice
 from recompense.distribution.distribute import distribute
 from recompense.imports.binance import ImportOptions
 from recompense.ledger.db import upgrade
@@ -324,6 +325,7 @@ def site(web_run, real_exports, tmp_path_factory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("selfcheck")
     url = f"sqlite:///{folder / 'ledger.db'}"
     upgrade(url)
+    approve_twice(web_run, url)
     distribute(web_run, url, batch_size=500)  # the published run the payout is priced at
     bnb = folder / "bnb-prices.csv"
     bnb.write_text(BNB_PRICES)

@@ -22,6 +22,7 @@ from browser_support import JWT_VARS, Server, artifacts, chromium, fresh_ledger
 from typer.testing import CliRunner
 from web_support import PROGRAM_FILE
 
+from builders import approve_twice
 from recompense.cli.main import app as cli
 from recompense.distribution.distribute import distribute
 
@@ -56,6 +57,7 @@ class Site:
 def site(request, web_run, real_exports, tmp_path_factory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("selfcheck-e2e")
     url = fresh_ledger("sqlite", folder, request)
+    approve_twice(web_run, url)
     distribute(web_run, url, batch_size=500)
     env = {"RECOMPENSE_SELFCHECK_PROGRAM": str(PROGRAM_FILE)}
     server = Server(url, SECRET, log=folder / "server.log", env=env)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recompense.runs import run_fingerprint
 from recompense.web.settings import Settings
 
 SECRET = "s" * 48
@@ -32,6 +33,7 @@ def concrete(served: Any, path: str) -> str:
         path.replace("{program_id}", PROGRAM)
         .replace("{user_id}", str(served.owner))
         .replace("{voucher_id}", served.voucher(served.owner))
+        .replace("{fingerprint}", run_fingerprint(served.run))
     )
     if filled == "/ops/users":
         filled += f"?user_id={served.owner}"

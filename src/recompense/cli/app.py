@@ -50,6 +50,16 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_SYNTH_USERS = 1_000_000_000  # 20x the exchange-scale benchmark; beyond is a typo
 BOUND_LABELS = {"min_payout": "floor", "max_payout": "cap", "own_loss": "own-loss cap"}
 
+# Who is acting, for the audit trail and the run's sign-off; default: login@host.
+ACTOR = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Who is acting, ROLE:NAME (e.g. ops:alice); recorded in the audit trail. "
+        "Default: cli:LOGIN@HOST.",
+    ),
+]
+
 RUN_STAGES = ("validate", "losses", "features", "allocate", "write")
 STAGE_LABELS = {
     "validate": "Checking the dataset against the contract",
@@ -97,14 +107,20 @@ def run(
         bool, typer.Option(help="Accept timestamps without a time zone as UTC.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    actor: ACTOR = None,
 ) -> None:
     """Decide who is eligible and allocate the budget; write an immutable run folder.
 
-    Example: recompense run --program programs/together-2025-10.toml --data demo/data --out demo/run
+    The manifest records who ran it (--as, as run_by): they may not approve it.
+
+    Example: recompense run --program programs/together-2025-10.toml --data demo/data
+    --out demo/run --as ops:alice
     """
+    from recompense.audit import cli_actor
     from recompense.runs import execute_run
 
     budget = guard(lambda: parse_budget(budget_usd))
+    runner = guard(lambda: cli_actor(actor))
     with _stage_progress(as_json) as on_stage:
         summary = guard(
             lambda: execute_run(
@@ -116,6 +132,7 @@ def run(
                 spark_master=spark_master,
                 naive_timestamps_are_utc=naive_timestamps_are_utc,
                 on_stage=on_stage,
+                run_by=runner,
             )
         )
     if as_json:
@@ -307,6 +324,7 @@ def _summary_json(run_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         "counts": manifest["counts"],
         "funnel": manifest["funnel"],
         "timings_s": manifest["timings_s"],
+        "run_by": manifest.get("run_by"),
     }
 
 
@@ -326,6 +344,7 @@ def _print_summary(run_dir: Path, manifest: dict[str, Any]) -> None:
         "Payouts at the floor / in between / at the cap: "
         f"{bounds.get('floor', 0):,} / {bounds.get('share', 0):,} / {bounds.get('cap', 0):,}"
     )
+    out.print(f"Run by      {manifest.get('run_by')}", highlight=False)
     out.print(f"Run folder  {run_dir}")
     out.print(f"Report      {run_dir / 'report.html'}")
     out.print(f"Took {manifest['timings_s']['total']:.2f} s")

@@ -1,6 +1,7 @@
 """Entry point: import every command module so each registers its commands on ``app``."""
 
 from recompense.cli import (  # noqa: F401 - importing a module registers its commands
+    approve_cmd,
     audit_cmd,
     import_cmd,
     ledger_cmd,

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -67,6 +68,25 @@ def notify(
     worker_id: Annotated[
         str | None, typer.Option(help="Name in lease_owner (default host:pid:random).")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Serve this worker's Prometheus metrics on this port while it runs "
+            "(for --loop workers).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address of the metrics endpoint (with --metrics-port).")
+    ] = "127.0.0.1",
+    metrics_textfile: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write this worker's metrics to this file every few seconds and at exit, "
+            "for node_exporter's textfile collector (for --once and --until-done runs).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Deliver pending notifications: email over SMTP, app push to the push gateway.
@@ -81,9 +101,14 @@ def notify(
     lease holds. Ctrl-C or SIGTERM finishes and records the batch in flight, then stops
     (press Ctrl-C twice to stop at once: the batch's rows return after their lease).
 
+    Metrics (docs/operations.md): --metrics-port 9464 serves them at
+    http://127.0.0.1:9464/metrics while the worker runs; --metrics-textfile
+    /var/lib/node_exporter/textfile/notify.prom writes them for node_exporter.
+
     Example: recompense notify --db postgresql://localhost/recompense --loop --rate 500
     """
     from recompense.notify import NotifySettings, OutboxError, drain
+    from recompense.notify.metrics import Exposition
     from recompense.notify.worker import requeue_failed as requeue
 
     settings = guard(
@@ -98,8 +123,15 @@ def notify(
     )
     requeued = guard(lambda: requeue(db)) if requeue_failed else 0
     stop = threading.Event()
+    metrics = guard(
+        lambda: Exposition(port=metrics_port, host=metrics_host, textfile=metrics_textfile).start()
+    )
     try:
-        with _stop_on_signals(stop), bar_progress(as_json, "Notifying", "sent") as on_progress:
+        with (
+            metrics,
+            _stop_on_signals(stop),
+            bar_progress(as_json, "Notifying", "sent") as on_progress,
+        ):
             result = guard(
                 lambda: drain(
                     db,

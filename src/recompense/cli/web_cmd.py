@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from recompense.cli.app import INT64_MAX, app, guard, out
 from recompense.web.auth import ROLES
+
+
+class LogFormat(StrEnum):
+    json = "json"
+    text = "text"
 
 
 @app.command()
@@ -20,27 +27,52 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            help="json: one JSON object per line, with the request id (for log shippers); "
+            "text: plain lines for a terminal.",
+        ),
+    ] = LogFormat.json,
+    runs: Annotated[
+        Path | None,
+        typer.Option(help="Folder of run folders the console offers for approval."),
+    ] = None,
 ) -> None:
     """Serve the web pages and the JSON API (OpenAPI at /api/openapi.json) with uvicorn.
 
     Tokens are verified with the issuer, audience and keys in RECOMPENSE_JWT_* variables;
     with none set, the local secret in .recompense/jwt-secret (see `recompense token`).
     Every distributed programme of the database is served; its run folder is read from
-    the path the ledger recorded.
+    the path the ledger recorded. With --runs DIR (or RECOMPENSE_RUNS_DIR) the console's
+    sign-off page offers the run folders in DIR for approval.
 
-    Example: recompense serve --db sqlite:///demo/ledger.db --port 8000
+    Probes: /healthz (alive), /readyz (database, schema, run folders). Metrics: /metrics,
+    for the scraper sending RECOMPENSE_METRICS_TOKEN as a bearer token. Logs: JSON lines on
+    stderr (docs/operations.md).
+
+    Example: recompense serve --db sqlite:///demo/ledger.db --port 8000 --runs runs/
     """
     from recompense.ledger.db import connect, require_schema
     from recompense.web.server import run
     from recompense.web.settings import Settings
 
-    guard(lambda: Settings.from_env(db_url=db))
+    env = {**os.environ, **({"RECOMPENSE_RUNS_DIR": str(runs)} if runs else {})}
+    guard(lambda: Settings.from_env(env, db_url=db))
     guard(lambda: require_schema(connect(db)))
     # The workers read their settings from the environment; one CSRF key for all of them.
     os.environ["RECOMPENSE_DB_URL"] = db
+    if runs is not None:
+        os.environ["RECOMPENSE_RUNS_DIR"] = str(runs)
     os.environ.setdefault("RECOMPENSE_SESSION_SECRET", secrets.token_hex(32))
     out.print(f"Serving on http://{host}:{port}/  (API schema: /api/openapi.json)")
-    run(host=host, port=port, workers=workers, log_level=log_level)
+    run(
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        json_logs=log_format is LogFormat.json,
+    )
 
 
 @app.command()

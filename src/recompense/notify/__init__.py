@@ -11,7 +11,9 @@ idempotency key so a receiver that dedupes sees each notification once.
 - :mod:`~recompense.notify.mail`: SMTP sender and the MIME message (text + HTML);
 - :mod:`~recompense.notify.push`: push-gateway sender (JSON POST with ``Idempotency-Key``);
 - :mod:`~recompense.notify.templates`: the payload contract and localized texts (en, es);
-- :mod:`~recompense.notify.pacing`: exponential backoff with full jitter, token bucket.
+- :mod:`~recompense.notify.pacing`: exponential backoff with full jitter, token bucket;
+- :mod:`~recompense.notify.metrics`: the worker's Prometheus counters (sent, retried,
+  failed by channel, send latency), served on ``--metrics-port`` or written to a file.
 
 Errors (in :mod:`~recompense.notify.errors`)::
 

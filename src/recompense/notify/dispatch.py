@@ -33,6 +33,7 @@ import httpx
 from recompense.faults import checkpoint
 from recompense.notify.errors import PermanentDeliveryError, TransientDeliveryError
 from recompense.notify.mail import SmtpSender
+from recompense.notify.metrics import SEND_SECONDS
 from recompense.notify.outbox import Notification
 from recompense.notify.pacing import TokenBucket
 from recompense.notify.push import PushSender
@@ -118,14 +119,18 @@ class Dispatcher:
         self._bucket.acquire()
         if self._clock() > send_by:
             return Outcome(item, "released")
+        started = time.perf_counter()
         try:
             self._send(item)
         except TransientDeliveryError as exc:
+            _timed(item.channel, "retry", started)
             if exc.channel_down:
                 down.setdefault(item.channel, exc.reason)
             return Outcome(item, "retry", exc.reason, exc.retry_after)
         except PermanentDeliveryError as exc:
+            _timed(item.channel, "failed", started)
             return Outcome(item, "failed", exc.reason)
+        _timed(item.channel, "sent", started)
         checkpoint("notify-after-send")
         return Outcome(item, "sent")
 
@@ -149,3 +154,7 @@ class Dispatcher:
             with self._lock:
                 self._smtp_senders.append(sender)
         return sender
+
+
+def _timed(channel: str, result: str, started: float) -> None:
+    SEND_SECONDS.labels(channel, result).observe(time.perf_counter() - started)

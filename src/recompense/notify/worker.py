@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from recompense.ledger.db import connect, require_schema
-from recompense.notify import outbox
+from recompense.notify import metrics, outbox
 from recompense.notify.dispatch import Dispatcher, Outcome
 from recompense.notify.errors import NotifySettingsError, OutboxError
 from recompense.notify.pacing import backoff_seconds
@@ -149,6 +149,8 @@ class _Run:
                 max_attempts=s.max_attempts,
             )
         self.failed += claimed.abandoned
+        if claimed.abandoned:
+            metrics.ABANDONED.inc(claimed.abandoned)
         if not claimed.notifications:
             return claimed.abandoned > 0
         send_by = claimed_at + s.lease_seconds - s.send_timeout
@@ -186,13 +188,16 @@ class _Run:
         released = [o.notification.id for o in outcomes if o.result == "released"]
         retries: list[outbox.Retry] = []
         failures: list[outbox.Failure] = []
+        failed_how: list[tuple[str, str]] = []  # (channel, reason) for the metrics
         for o in outcomes:
             attempts = o.notification.attempts
             if o.result == "failed":
                 failures.append(outbox.Failure(o.notification.id, f"rejected: {o.reason}"))
+                failed_how.append((o.notification.channel, "rejected"))
             elif o.result == "retry" and attempts >= s.max_attempts:
                 reason = f"gave-up: after {attempts} attempts; last error: {o.reason}"
                 failures.append(outbox.Failure(o.notification.id, reason))
+                failed_how.append((o.notification.channel, "gave_up"))
             elif o.result == "retry":
                 delay = backoff_seconds(
                     attempts, base=s.backoff_base, cap=s.backoff_cap, retry_after=o.retry_after
@@ -208,6 +213,13 @@ class _Run:
         self.retried += len(retries)
         self.failed += len(failures)
         self.lease_lost += len(outcomes) - done
+        channel = {o.notification.id: o.notification.channel for o in outcomes}
+        metrics.count_recorded(
+            (channel[i] for i in sent),
+            (channel[r.id] for r in retries),
+            failed_how,
+            len(outcomes) - done,
+        )
 
     def _batch_size(self) -> int:
         """Never claim more than half a lease's worth of sends at the rate limit."""

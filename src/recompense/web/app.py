@@ -34,18 +34,33 @@ from recompense.gil import SWITCH_INTERVAL_S
 from recompense.loans import web as loans
 from recompense.web import pages
 from recompense.web.auth import PublicRoute, RoleCheck, Verifier
-from recompense.web.routes import eligibility, ops, proofs, selfcheck, session, vouchers, whatif
+from recompense.web.routes import (
+    approvals,
+    audit,
+    eligibility,
+    health,
+    ops,
+    proofs,
+    selfcheck,
+    session,
+    vouchers,
+    whatif,
+)
 from recompense.web.service import Service
 from recompense.web.settings import Settings
+from recompense.web.telemetry import install_telemetry
 
 ROUTERS: list[APIRouter] = [
     session.router,
+    health.router,  # /healthz, /readyz, /metrics (issue 16)
     eligibility.router,
     vouchers.router,
     proofs.router,
     ops.router,
     whatif.router,
     selfcheck.router,  # "Check with your own exports" (issue 14)
+    approvals.router,  # sign-off of runs before distribution (issue 16)
+    audit.router,  # the audit trail for auditors (issue 16)
     loans.router,  # the loan fund (issue 6): /api/loans, /console/loans
 ]
 
@@ -96,6 +111,7 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(SecurityHeaders)
+    install_telemetry(app, settings, service)  # request ids, metrics, logs (outermost)
     _redact_tokens_in_access_log()
     return app
 

@@ -148,7 +148,8 @@ class ProofOut(BaseModel):
 
 
 class Commitment(BaseModel):
-    """The published ``commitment.json``, as is (docs/proofs.md lists its keys)."""
+    """The published ``commitment.json``, as is (docs/proofs.md lists its keys), with its
+    ``signature`` (Ed25519, by the programme's publication key) when it is signed."""
 
     model_config = {"extra": "allow"}
     format: str

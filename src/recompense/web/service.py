@@ -67,6 +67,11 @@ class Service:
             ).start()
         return list(self._programmes.values())
 
+    def known(self) -> int:
+        """How many programmes the last read found, without reading (the liveness probe
+        must not depend on the database)."""
+        return len(self._programmes)
+
     def in_memory(self, program_id: str | None = None) -> bool:
         """Whether an answer needs no I/O: the programmes read; with ``program_id``, also
         that programme among them and every programme's run loaded (a user's locale is

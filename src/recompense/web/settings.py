@@ -19,6 +19,18 @@
 ``RECOMPENSE_SELFCHECK_KLINES``    1-minute kline files per margin asset, comma-separated
                                    ``ASSET=FILE`` (``BTC=/p/09.csv,BTC=/p/10.csv``)
 ``RECOMPENSE_SELFCHECK_PRICES``    ``asset,minute,usd`` price files, comma-separated
+``RECOMPENSE_PUBLICATION_KEY``     the programme's published Ed25519 public key (64 hex
+                                   digits or PEM), against which "Verify my payout"
+                                   checks the commitment's signature
+``RECOMPENSE_PUBLICATION_KEY_FILE`` the same, from a file (``public-key.json`` of
+                                   ``recompense keys new``, or PEM)
+``RECOMPENSE_RUNS_DIR``            a folder whose sub-folders are run folders: the runs
+                                   the console offers for approval (``serve --runs``)
+``RECOMPENSE_METRICS_TOKEN``       the bearer token the metrics scraper sends to
+                                   ``/metrics`` (≥ 32 bytes; unset: ``/metrics`` is 404)
+``RECOMPENSE_METRICS_TOKEN_FILE``  the same, from a file
+``RECOMPENSE_REQUEST_METRICS``     ``0``: no request metrics (default ``1``)
+``RECOMPENSE_ACCESS_LOG``          ``0``: no access log line per request (default ``1``)
 =================================  =====================================================
 
 With no public key and no secret configured, the service (and ``recompense token``)
@@ -40,6 +52,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recompense.proofs.signature import PublicKey, parse_public_key
 from recompense.web.errors import WebSettingsError
 
 DEFAULT_ISSUER = "recompense-local"
@@ -89,6 +102,11 @@ class Settings:
     secure_cookies: bool = False
     base_url: str = DEFAULT_BASE_URL
     selfcheck: SelfCheckSettings = field(default_factory=SelfCheckSettings)
+    publication_key: PublicKey | None = None  # signs the commitments (verify page)
+    runs_dir: Path | None = None  # runs offered for approval (the console's sign-off page)
+    metrics_token: bytes | None = None
+    request_metrics: bool = True
+    access_log: bool = True
 
     def __repr__(self) -> str:  # never print secrets
         return (
@@ -123,6 +141,11 @@ class Settings:
             secure_cookies=env.get("RECOMPENSE_SECURE_COOKIES", "") == "1",
             base_url=env.get("RECOMPENSE_BASE_URL", DEFAULT_BASE_URL).rstrip("/"),
             selfcheck=SelfCheckSettings.from_env(env),
+            publication_key=_publication_key(env),
+            runs_dir=_existing(env, "RECOMPENSE_RUNS_DIR", file=False),
+            metrics_token=_metrics_token(env),
+            request_metrics=env.get("RECOMPENSE_REQUEST_METRICS", "1") != "0",
+            access_log=env.get("RECOMPENSE_ACCESS_LOG", "1") != "0",
         )
 
 
@@ -169,6 +192,35 @@ def _public_key(env: Mapping[str, str]) -> str | None:
     if "-----BEGIN PUBLIC KEY-----" not in value:
         raise WebSettingsError(f"{source}: not a PEM public key (no BEGIN PUBLIC KEY line)")
     return value
+
+
+def _metrics_token(env: Mapping[str, str]) -> bytes | None:
+    value, source = env.get("RECOMPENSE_METRICS_TOKEN"), "RECOMPENSE_METRICS_TOKEN"
+    if value is None and "RECOMPENSE_METRICS_TOKEN_FILE" in env:
+        source = env["RECOMPENSE_METRICS_TOKEN_FILE"]
+        try:
+            value = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise WebSettingsError(f"{source}: cannot read the metrics token: {exc}") from exc
+    if value is None or not value.strip():
+        return None
+    return _long_enough(value.strip().encode("utf-8"), source)
+
+
+def _publication_key(env: Mapping[str, str]) -> PublicKey | None:
+    value, source = env.get("RECOMPENSE_PUBLICATION_KEY"), "RECOMPENSE_PUBLICATION_KEY"
+    if value is None and "RECOMPENSE_PUBLICATION_KEY_FILE" in env:
+        source = env["RECOMPENSE_PUBLICATION_KEY_FILE"]
+        try:
+            value = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise WebSettingsError(f"{source}: cannot read the publication key: {exc}") from exc
+    if value is None or not value.strip():
+        return None
+    try:
+        return parse_public_key(value)
+    except ValueError as exc:
+        raise WebSettingsError(f"{source}: {exc}") from None
 
 
 def _session_secret(env: Mapping[str, str], jwt_secret: bytes | None) -> bytes:

@@ -1,4 +1,4 @@
-"""Signing in and out, the start page, health, and what every role may ask."""
+"""Signing in and out, the start page, and what every role may ask."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from recompense.report.template import CSS as CHART_CSS
 from recompense.web import pages
@@ -25,11 +23,6 @@ from recompense.web.models import ERRORS, PrincipalOut, ProgrammeOut
 from recompense.web.routes.common import service
 
 router = APIRouter(responses={401: ERRORS[401], 403: ERRORS[403]})
-
-
-class Health(BaseModel):
-    status: str
-    programmes: int
 
 
 @router.get(
@@ -93,14 +86,6 @@ def logout(request: Request, _: AnyRole) -> Response:
     response = RedirectResponse("/", 303)
     response.delete_cookie(COOKIE, path="/")
     return response
-
-
-@router.get("/healthz", dependencies=[PUBLIC])
-async def health(request: Request) -> Health:
-    """Up, with the number of programmes (on the event loop once they have been read)."""
-    svc = service(request)
-    found = svc.programmes() if svc.in_memory() else await run_in_threadpool(svc.programmes)
-    return Health(status="ok", programmes=len(found))
 
 
 @router.get("/assets/charts.css", dependencies=[PUBLIC], response_class=Response)
