@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from recompense.allocation import BOUND_CAP, BOUND_FLOOR
+from recompense.allocation import BOUND_CAP, BOUND_FLOOR, payout_bounds
 from recompense.errors import InputError, RecompenseError
 from recompense.imports.binance import ImportOptions, Upload, for_policy, import_binance
 from recompense.imports.binance import dataset as imported
@@ -235,10 +235,13 @@ def _run_payout(run: Path, program: Path, check: SelfCheck) -> RunPayout:
     lam = float(manifest["lambda_cents_per_weight"])
     run_params = manifest["policy"]["parameters"]
     weight = check.weight or 0.0
-    cap = int(run_params["max_payout_cents"])
-    if run_params.get("cap_at_loss", True):
-        cap = min(cap, check.loss_cents)
-    floor = min(int(run_params["min_payout_cents"]), cap)
+    floors, caps = payout_bounds(
+        check.loss_cents,
+        min_payout_cents=int(run_params["min_payout_cents"]),
+        max_payout_cents=int(run_params["max_payout_cents"]),
+        cap_at_loss=bool(run_params.get("cap_at_loss", True)),
+    )
+    floor, cap = int(floors[0]), int(caps[0])
     share = lam * weight
     bound, limit = decide_bound(
         {"floor_cents": floor, "cap_cents": cap, "weight": weight}, run_params, lam=lam, share=share

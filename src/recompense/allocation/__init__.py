@@ -7,6 +7,7 @@ from recompense.allocation.solver import (
     Allocation,
     AllocationError,
     allocate,
+    payout_bounds,
     solve_lambda,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "Allocation",
     "AllocationError",
     "allocate",
+    "payout_bounds",
     "solve_lambda",
 ]

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -77,10 +78,10 @@ def allocate(
     user_id = np.asarray(user_id, dtype=np.int64)
     weight = np.asarray(weight, dtype=np.float64)
     _check_weights(user_id, weight)
-    cap = np.full(len(user_id), max_payout_cents, dtype=np.int64)
-    if cap_at_loss:
-        cap = np.minimum(cap, np.maximum(np.asarray(loss_cents, dtype=np.int64), 0))
-    floor = np.minimum(np.int64(min_payout_cents), cap)
+    floor, cap = payout_bounds(
+        loss_cents, min_payout_cents=min_payout_cents, max_payout_cents=max_payout_cents,
+        cap_at_loss=cap_at_loss,
+    )  # fmt: skip
     # A zero weight earns no share: such users stay at their floor whatever λ is.
     reach = np.where(weight > 0, cap, floor)
     floor_total, reach_total = int(floor.sum()), int(reach.sum())
@@ -102,6 +103,22 @@ def allocate(
     with np.errstate(over="ignore"):  # ∞ only for weights all below 1e-290
         per_weight = float(lam * scale)
     return Allocation(amount, floor, cap, bound, per_weight, budget_cents, budget_cents)
+
+
+def payout_bounds(
+    loss_cents: Any,
+    *,
+    min_payout_cents: int,
+    max_payout_cents: int,
+    cap_at_loss: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's (floor, cap): cap = min(max payout, loss) when capped at the loss,
+    floor = min(min payout, cap) — nobody is paid more than they lost."""
+    loss = np.atleast_1d(np.asarray(loss_cents, dtype=np.int64))
+    cap = np.full(len(loss), max_payout_cents, dtype=np.int64)
+    if cap_at_loss:
+        cap = np.minimum(cap, np.maximum(loss, 0))
+    return np.minimum(np.int64(min_payout_cents), cap), cap
 
 
 def solve_lambda(weight: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: float) -> float:

@@ -43,6 +43,7 @@ from recompense.imports.binance.records import (
     identifier,
     number,
     product_of_symbol,
+    utf8_text,
 )
 
 _ApiRow = LedgerRow | Trade | Order
@@ -90,19 +91,14 @@ def read_api_export(path: Path, data: bytes | None = None) -> ExportFile:
 
 def _decode(path: Path, data: bytes) -> str:
     """UTF-8 only, as the API answers; UTF-16 is what Windows PowerShell 5's ``>`` writes."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:4]:
-        raise ExportError(
-            f"{path}: UTF-16 or UTF-32 text (first bytes {data[:4].hex(' ')}); the API answers "
-            "in UTF-8: save the response body as it came (in PowerShell, Out-File -Encoding utf8)"
-        )
-    try:
-        return data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ExportError(
-            f"{path}:{line}: not UTF-8 (byte {data[exc.start]:#04x} at offset {exc.start}); "
-            "the API answers in UTF-8: was the file re-saved in another encoding?"
-        ) from None
+    return utf8_text(
+        path,
+        data,
+        wide=f"UTF-16 or UTF-32 text (first bytes {data[:4].hex(' ')}); the API answers "
+        "in UTF-8: save the response body as it came (in PowerShell, Out-File -Encoding utf8)",
+        origin="the API answers in",
+        nul_is_wide=True,
+    )
 
 
 def _elements(path: Path, text: str) -> list[Any]:

@@ -39,6 +39,7 @@ from recompense.imports.binance.records import (
     number,
     product_of_symbol,
     utc_time,
+    utf8_text,
 )
 
 LEDGER = ("Date(UTC)", "type", "Amount", "Asset", "Symbol", "Transaction ID")
@@ -112,19 +113,13 @@ def read_csv_export(path: Path, data: bytes | None = None) -> ExportFile:
 
 
 def _decode(path: Path, data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ExportError(
-            f"{path}: UTF-16 text (byte-order mark {data[:2].hex(' ')}); Binance exports are "
-            "UTF-8: export the file again or save it as UTF-8"
-        )
-    try:
-        return data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ExportError(
-            f"{path}:{line}: not UTF-8 (byte {data[exc.start]:#04x} at offset {exc.start}); "
-            "Binance exports are UTF-8: was the file re-saved in another encoding?"
-        ) from None
+    return utf8_text(
+        path,
+        data,
+        wide=f"UTF-16 text (byte-order mark {data[:2].hex(' ')}); Binance exports are "
+        "UTF-8: export the file again or save it as UTF-8",
+        origin="Binance exports are",
+    )
 
 
 def _unknown_header(header: tuple[str, ...]) -> str:

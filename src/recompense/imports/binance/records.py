@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from recompense.data.contract import AMOUNT_LIMIT, SCALE
+from recompense.imports.binance.errors import ExportError
 
 Product = Literal["usdm_futures", "coinm_futures"]
 Kind = Literal["ledger", "trades", "orders", "positions", "statement"]
@@ -154,6 +155,25 @@ class ExportFile:
         }
         text = f"{product} {names[self.kind]}".strip()
         return f"{text} (REST API)" if self.fmt == "api" else text
+
+
+def utf8_text(path: Path, data: bytes, *, wide: str, origin: str, nul_is_wide: bool = False) -> str:
+    """The text of an export, which Binance writes as UTF-8 (a BOM allowed).
+
+    ``wide`` is the message for UTF-16/32 text; ``origin`` says who writes UTF-8 (for the
+    message about a file re-saved in another encoding, which names line and byte);
+    ``nul_is_wide`` also takes a NUL among the first 4 bytes as UTF-16/32 without a BOM.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or (nul_is_wide and b"\x00" in data[:4]):
+        raise ExportError(f"{path}: {wide}")
+    try:
+        return data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ExportError(
+            f"{path}:{line}: not UTF-8 (byte {data[exc.start]:#04x} at offset {exc.start}); "
+            f"{origin} UTF-8: was the file re-saved in another encoding?"
+        ) from None
 
 
 class FieldError(ValueError):
