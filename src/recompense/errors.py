@@ -1,4 +1,4 @@
-"""The root of recompense's exception tree.
+"""The root of recompense's exception tree, and the exit codes every command shares.
 
 ::
 
@@ -11,13 +11,39 @@
     │   ├── engine.AmountRangeError   a USD value outside the contract's range
     │   ├── allocation.AllocationError  a budget that cannot be honoured
     │   └── runs.RunFolderError       a run folder that exists, or is not a run folder
+    ├── UnavailableError      the infrastructure failed, not the operator: exit code 3
+    │   ├── DatabaseUnavailable       refused, timed out or lost connection, server restart
+    │   ├── StorageError              a disk that is full, read-only or failing
+    │   └── engine.EngineResourceError  out of memory or spill space
     └── (packages add their own internal errors under RecompenseError)
 
 Every message names the file, key, column or value at fault so an operator can fix it
 without reading code.
+
+Exit codes (the same for every command; ``docs/cli.md#exit-codes`` is the table):
+
+====  ==============================================================================
+0     done
+1     the command worked and its answer is "no": a check found a difference
+      (``reconcile``, ``verify``, ``audit verify``) or the operator declined (``approve``)
+2     the operator's input is wrong (file, column, key, value, option); nothing written
+3     the infrastructure is unavailable (database, disk, memory, mail relay); what was
+      committed stays committed and running the same command again resumes
+70    internal error: a bug in recompense (the traceback is printed; please report it)
+130   interrupted by Ctrl-C (SIGINT); 143: terminated (SIGTERM). Work in flight was
+      finished or rolled back; running the same command again resumes
+====  ==============================================================================
 """
 
 from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_NO = 1
+EXIT_INPUT = 2
+EXIT_UNAVAILABLE = 3
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 class RecompenseError(Exception):
@@ -27,4 +53,25 @@ class RecompenseError(Exception):
 class InputError(RecompenseError):
     """The operator's input is wrong; the command exits with code 2 and writes nothing."""
 
-    exit_code = 2
+    exit_code = EXIT_INPUT
+
+
+class UnavailableError(RecompenseError):
+    """The infrastructure failed (database, disk, memory, a relay): exit code 3.
+
+    ``transient`` says whether trying the same thing again soon can help by itself (a
+    dropped connection, a serialization failure, a server restart) or whether someone has
+    to act first (a full disk, a wrong password, an unreachable host for minutes).
+    Either way nothing committed is lost and re-running the command resumes.
+    """
+
+    exit_code = EXIT_UNAVAILABLE
+    transient = False
+
+
+class DatabaseUnavailable(UnavailableError):
+    """The database refused, timed out, or lost the connection."""
+
+
+class StorageError(UnavailableError):
+    """A file could not be written: the disk is full, read-only, or failing."""

@@ -1,20 +1,25 @@
 """The ``recompense`` command. Thin: parse, call one domain function, render.
 
-Errors the operator can fix (:class:`~recompense.errors.InputError`) are printed as
-one clear message on stderr with exit code 2 and no traceback; anything else is a bug
-and keeps its traceback.
+Every command runs inside one boundary (:func:`boundary`, applied by :class:`Commands` to
+every command of every group) that maps what went wrong to the exit codes of
+:mod:`recompense.errors`: the operator's input (2), the infrastructure (3, via
+:func:`recompense.failures.classify`), an interruption (130/143), and a bug (70, with its
+traceback). Each is one clear message on stderr; only a bug prints a traceback.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -29,20 +34,83 @@ from rich.progress import (
 from rich.table import Table
 
 from recompense import __version__
-from recompense.errors import InputError, RecompenseError
+from recompense.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    InputError,
+    RecompenseError,
+)
+from recompense.failures import classify
 from recompense.money import format_usd
 
-app = typer.Typer(
+err = Console(stderr=True)
+out = Console()
+
+T = TypeVar("T")
+
+
+def boundary(func: Callable[..., T]) -> Callable[..., T]:
+    """Run a command so that whatever escapes it becomes one message and a documented code."""
+
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> T:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException):
+            raise
+        except InputError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print(
+                "[bold red]interrupted:[/] what was committed stays committed; "
+                "run the same command again to resume.",
+                highlight=False,
+            )
+            raise typer.Exit(code=EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            unavailable = classify(exc)
+            if unavailable is not None:
+                err.print(
+                    f"[bold red]unavailable:[/] {unavailable}", highlight=False, soft_wrap=True
+                )
+                raise typer.Exit(code=unavailable.exit_code) from None
+            if isinstance(exc, RecompenseError):
+                err.print(f"[bold red]failed:[/] {exc}", highlight=False, soft_wrap=True)
+                raise typer.Exit(code=getattr(exc, "exit_code", 1)) from None
+            traceback.print_exc(file=sys.stderr)
+            err.print(
+                "[bold red]internal error:[/] this is a bug in recompense; please "
+                "report it with the traceback above.",
+                highlight=False,
+            )
+            raise typer.Exit(code=EXIT_INTERNAL) from None
+
+    return command
+
+
+class Commands(typer.Typer):
+    """A command group whose every command runs inside :func:`boundary`."""
+
+    def command(  # type: ignore[override]
+        self, *args: Any, **kwargs: Any
+    ) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        register = super().command(*args, **kwargs)
+
+        def decorator(func: Callable[..., T]) -> Callable[..., T]:
+            register(boundary(func))
+            return func
+
+        return decorator
+
+
+app = Commands(
     name="recompense",
     help="Run a crypto exchange's compensation programme end to end, exactly and verifiably.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
-out = Console()
-
-T = TypeVar("T")
 
 # Ids are int64 everywhere (data contract, run folder, ledger): a larger number is
 # refused by the option parser with exit code 2, before any file or database is read.
@@ -71,14 +139,8 @@ STAGE_LABELS = {
 
 
 def guard(func: Callable[[], T]) -> T:
-    try:
-        return func()
-    except InputError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=exc.exit_code) from None
-    except RecompenseError as exc:  # a known failure that is not the operator's input
-        err.print(f"[bold red]failed:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=getattr(exc, "exit_code", 1)) from None
+    """Call ``func`` inside the command boundary (kept for call sites that render after it)."""
+    return boundary(func)()
 
 
 @app.callback(invoke_without_command=True)

@@ -11,12 +11,12 @@ import typer
 from rich.table import Table
 
 from recompense.audit import Verification, events, export, verify
-from recompense.cli.app import app, err, guard, out
+from recompense.cli.app import Commands, app, err, guard, out
 from recompense.cli.ledger_cmd import DB, JSON
 from recompense.errors import InputError
 from recompense.ledger.db import DEFAULT_URL, connect, require_schema
 
-audit_app = typer.Typer(help="The append-only, hash-chained audit trail.", no_args_is_help=True)
+audit_app = Commands(help="The append-only, hash-chained audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
 

@@ -11,10 +11,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from recompense.cli.app import INT64_MAX, app, bar_progress, err, guard, out
+from recompense.cli.app import INT64_MAX, Commands, app, bar_progress, err, guard, out
 from recompense.errors import InputError
 
-import_app = typer.Typer(
+import_app = Commands(
     help="Import other systems' files into the data contract.", no_args_is_help=True
 )
 app.add_typer(import_app, name="import")

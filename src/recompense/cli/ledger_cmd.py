@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from recompense.cli.app import ACTOR, INT64_MAX, INT64_MIN, app, bar_progress, guard, out
+from recompense.cli.app import ACTOR, INT64_MAX, INT64_MIN, Commands, app, bar_progress, guard, out
 from recompense.ledger.db import DEFAULT_URL
 from recompense.money import format_usd
 
@@ -18,7 +18,7 @@ DB = Annotated[
 ]
 JSON = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
-db_app = typer.Typer(help="Manage the ledger database.", no_args_is_help=True)
+db_app = Commands(help="Manage the ledger database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 

@@ -15,13 +15,13 @@ from typing import Annotated, Any
 
 import typer
 
-from recompense.cli.app import INT64_MAX, INT64_MIN, app, guard, out
+from recompense.cli.app import INT64_MAX, INT64_MIN, Commands, app, guard, out
 from recompense.ledger.db import DEFAULT_URL
 from recompense.loans.errors import LoanError
 from recompense.loans.policy import DEFAULT_POLICY
 from recompense.money import D, format_usd, to_cents
 
-loans_app = typer.Typer(
+loans_app = Commands(
     help="The $100M low-interest loan fund: applications, decisions, servicing, audit.",
     no_args_is_help=True,
 )

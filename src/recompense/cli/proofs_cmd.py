@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from recompense.cli.app import INT64_MAX, INT64_MIN, app, guard, out
+from recompense.cli.app import INT64_MAX, INT64_MIN, Commands, app, guard, out
 from recompense.errors import InputError
 from recompense.money import format_usd
 
 if TYPE_CHECKING:
     from recompense.proofs import SignatureCheck, Verdict
 
-keys_app = typer.Typer(
+keys_app = Commands(
     help="The programme's Ed25519 publication key, which signs commitment.json.",
     no_args_is_help=True,
 )

@@ -5,13 +5,13 @@
     InputError
     ├── PriceMissingError     a fill or balance has no price within the staleness limit
     └── AmountRangeError      a USD value outside the contract's range (names rows)
-    RecompenseError
+    UnavailableError
     └── EngineResourceError   the backend ran out of memory or disk (terminal for this run)
 """
 
 from __future__ import annotations
 
-from recompense.errors import InputError, RecompenseError
+from recompense.errors import InputError, UnavailableError
 
 
 class PriceMissingError(InputError):
@@ -22,7 +22,5 @@ class AmountRangeError(InputError):
     """A fill's or balance row's USD value, or a user's total, is outside ±$10¹²."""
 
 
-class EngineResourceError(RecompenseError):
+class EngineResourceError(UnavailableError):
     """The engine ran out of memory or spill space; the message says which setting to raise."""
-
-    exit_code = 3
