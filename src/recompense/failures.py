@@ -6,6 +6,15 @@ ones that mean "the infrastructure is unavailable" into an
 :class:`~recompense.errors.UnavailableError` whose message names what failed (the path,
 the database host) and never echoes SQL parameters. Anything it does not recognise is
 left alone: a bug, which keeps its traceback.
+
+Database errors count as "unavailable" when the driver calls them operational or
+interface errors (PEP 249: the connection, not the statement), when SQLAlchemy found the
+connection dead, or when their SQLSTATE is in :data:`TRANSIENT_SQLSTATES`; SQLAlchemy's
+wrapping is seen through, and so is a driver error that arrives unwrapped (a raw
+``COPY``). They are *transient* — worth a bounded retry inside the same command — when
+the SQLSTATE says so, when the connection was lost, when SQLite was busy, or when
+psycopg reports a failure of the link itself (refused, timed out, reset, no reply)
+rather than a server that refused the login.
 """
 
 from __future__ import annotations
@@ -58,24 +67,68 @@ def classify(exc: BaseException) -> UnavailableError | None:
 
 
 def _database_error(exc: BaseException) -> DatabaseUnavailable | None:
-    try:
-        from sqlalchemy import exc as sa
-    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
-        return None
-    if not isinstance(exc, sa.DBAPIError):
+    orig = _driver_error(exc)
+    if orig is None:
         return None
     code = sqlstate(exc)
     lost = bool(getattr(exc, "connection_invalidated", False))
-    operational = isinstance(exc, sa.OperationalError | sa.InterfaceError)
+    operational = _is_dbapi(orig, "OperationalError", "InterfaceError")
     if not (lost or operational or (code is not None and code in TRANSIENT_SQLSTATES)):
         return None
     error = DatabaseUnavailable(
         f"the database is unavailable: {driver_message(exc)}. What was committed stays "
         "committed; run the same command again to resume."
     )
-    error.transient = lost or code in TRANSIENT_SQLSTATES or _sqlite_busy(exc)
+    error.transient = (
+        lost
+        or code in TRANSIENT_SQLSTATES
+        or _sqlite_busy(exc)
+        or (code is None and _link_failure(orig))
+    )
     error.sqlstate = code  # type: ignore[attr-defined]
     return error
+
+
+def _driver_error(exc: BaseException) -> BaseException | None:
+    """The DB-API error behind ``exc``: SQLAlchemy's ``orig``, or ``exc`` itself when a
+    driver error arrives unwrapped (psycopg and sqlite3 both follow PEP 249)."""
+    try:
+        from sqlalchemy import exc as sa
+    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
+        return None
+    if isinstance(exc, sa.DBAPIError):
+        return exc.orig if isinstance(exc.orig, BaseException) else exc
+    if _is_dbapi(exc, "Error") and type(exc).__module__.split(".")[0] in _DRIVERS:
+        return exc
+    return None
+
+
+_DRIVERS = {"psycopg", "sqlite3", "_sqlite3"}
+
+# A server that answered and said no to the login: someone has to fix the URL or the
+# server's configuration; trying again by itself will not help.
+_LOGIN_REFUSED = (
+    "password authentication failed",
+    "authentication failed",
+    "no pg_hba.conf entry",
+    "does not exist",
+    "permission denied",
+    "ssl is not enabled",
+)
+
+
+def _link_failure(orig: BaseException) -> bool:
+    """A psycopg error without SQLSTATE is the link's, not a statement's: refused, timed
+    out, reset, closed, no reply. Transient (a restart, a failover, a stalled proxy) unless
+    the server answered and refused the login."""
+    if not type(orig).__module__.startswith("psycopg"):
+        return False
+    text = str(orig).lower()
+    return not any(phrase in text for phrase in _LOGIN_REFUSED)
+
+
+def _is_dbapi(exc: BaseException, *names: str) -> bool:
+    return any(klass.__name__ in names for klass in type(exc).__mro__)
 
 
 def sqlstate(exc: BaseException) -> str | None:

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from recompense.cli.app import ACTOR, INT64_MAX, INT64_MIN, Commands, app, bar_progress, guard, out
+from recompense.cli.app import (
+    ACTOR,
+    INT64_MAX,
+    INT64_MIN,
+    Commands,
+    app,
+    bar_progress,
+    err,
+    guard,
+    out,
+)
+from recompense.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
 from recompense.ledger.db import DEFAULT_URL
 from recompense.money import format_usd
 
@@ -48,27 +63,54 @@ def distribute(
     Refused (exit 2) unless two different ops officers approved the run folder as it is
     now (`recompense approve`); recorded in the audit trail as run.distribute.
 
+    A dropped connection, a timeout or a server restart is retried a few times with
+    backoff (each retry on stderr); if the database stays away, exit 3 says what was
+    committed. Ctrl-C or SIGTERM finishes the batch in flight, prints what was committed
+    and exits 130/143 (twice: stop at once, the batch in flight rolls back). Running the
+    same command again always resumes exactly. Limits: RECOMPENSE_DB_* (docs/operations.md).
+
     Example: recompense distribute --run demo/run --db sqlite:///recompense.db --as ops:alice
     """
     from recompense.audit import cli_actor
     from recompense.distribution.distribute import distribute as run_distribution
 
     who = guard(lambda: cli_actor(actor))
-    with bar_progress(as_json, "Issuing vouchers", "vouchers") as on_progress:
+    with (
+        _stop_on_signals() as stop,
+        bar_progress(as_json, "Issuing vouchers", "vouchers") as on_progress,
+    ):
         result = guard(
             lambda: run_distribution(
-                run_dir, db, batch_size=batch_size, on_progress=on_progress, actor=who
+                run_dir,
+                db,
+                batch_size=batch_size,
+                on_progress=on_progress,
+                actor=who,
+                on_retry=_announce_retry,
+                stop=stop,
             )
         )
     if as_json:
         print(json.dumps(_fields(result), indent=2))
-        return
-    out.print(
-        f"Programme {result.program_id}: issued {result.issued_now:,} vouchers "
-        f"({format_usd(result.amount_issued_now_cents)}) now; "
-        f"{result.already_issued:,} were already issued; "
-        f"{result.total:,} in all."
-    )
+    elif result.stopped:
+        out.print(
+            f"Programme {result.program_id}: stopped after {result.batches_done:,} of "
+            f"{result.batches_total:,} batches; this run issued {result.issued_now:,} "
+            f"vouchers ({format_usd(result.amount_issued_now_cents)}). "
+            "Run the same command again to resume.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        out.print(
+            f"Programme {result.program_id}: issued {result.issued_now:,} vouchers "
+            f"({format_usd(result.amount_issued_now_cents)}) now; "
+            f"{result.already_issued:,} were already issued; "
+            f"{result.total:,} in all."
+        )
+    if result.stopped:
+        code = EXIT_TERMINATED if stop.received == signal.SIGTERM else EXIT_INTERRUPTED
+        raise typer.Exit(code=code)
 
 
 @app.command()
@@ -83,7 +125,7 @@ def status(
     """
     from recompense.distribution.status import status as read_status
 
-    state = guard(lambda: read_status(program, db))
+    state = guard(lambda: read_status(program, db, on_retry=_announce_retry))
     if as_json:
         print(json.dumps(state.as_dict(), indent=2, default=str))
         return
@@ -123,8 +165,13 @@ def reconcile(
     Example: recompense reconcile --run demo/run --db sqlite:///recompense.db
     """
     from recompense.distribution.reconcile import reconcile as run_checks
+    from recompense.ledger.retry import retrying
 
-    checks = guard(lambda: run_checks(run_dir, db))
+    checks = guard(
+        lambda: retrying(
+            lambda: run_checks(run_dir, db), what="reconciling", on_retry=_announce_retry
+        )
+    )
     if as_json:
         print(json.dumps([_fields(c) for c in checks], indent=2))
     else:
@@ -217,8 +264,8 @@ def revoke(
 
 def _ledger(db: str) -> Any:
     """The ledger at ``db``, reachable and migrated, as ``distribute`` and ``status`` need
-    it too: an unmigrated file or a refused connection is an exit-2 message naming
-    ``--db``, not a SQL error from the first query."""
+    it too: an unmigrated file is an exit-2 message naming ``--db``, a refused connection
+    an exit-3 one, not a SQL error from the first query."""
     from recompense.ledger.db import connect, require_schema
 
     engine = connect(db)
@@ -228,3 +275,44 @@ def _ledger(db: str) -> Any:
 
 def _fields(value: Any) -> dict[str, Any]:
     return {name: getattr(value, name) for name in value.__slots__}
+
+
+def _announce_retry(message: str) -> None:
+    err.print(f"[yellow]retrying:[/] {message}", highlight=False, soft_wrap=True)
+
+
+class _Stop(threading.Event):
+    """Set by the first SIGINT or SIGTERM; remembers which (exit code 130 or 143)."""
+
+    received: int | None = None
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[_Stop]:
+    """The first Ctrl-C or SIGTERM sets the event (the batch in flight finishes and
+    commits, then the command stops); a second one gets the previous handler back, so it
+    interrupts at once (the batch in flight rolls back). Process-wide, so only here at the
+    command's entry, and only in the main thread (tests call commands from others)."""
+    stop = _Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_signal(sig: int, _frame: Any) -> None:
+        signal.signal(sig, previous[signal.Signals(sig)])  # first: a second one stops now
+        stop.received = sig
+        stop.set()
+        err.print(
+            f"[yellow]{signal.Signals(sig).name}:[/] finishing the batch in flight, then "
+            "stopping (again to stop at once)",
+            highlight=False,
+        )
+
+    for sig in previous:
+        signal.signal(sig, on_signal)
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

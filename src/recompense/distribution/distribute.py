@@ -25,6 +25,15 @@ marks the programme complete records ``distribution.complete``.
 Kill it at any point and run it again: committed batches stay, the interrupted one rolled
 back, and the re-run completes the rest — the same result as one clean run.
 
+When the database fails (``docs/operations.md``, "When the database fails"): every
+transaction here is idempotent, so a transient failure — a dropped connection, a lock
+or statement timeout, a server restart, a commit whose reply was lost — is retried with
+backoff a bounded number of times (:mod:`recompense.ledger.retry`), each retry announced
+through ``on_retry``. After the last, :class:`~recompense.errors.DatabaseUnavailable`
+says what this call committed ("k of n batches, X vouchers, $Y") and that running it
+again resumes exactly. ``stop`` (set by the CLI on SIGTERM/SIGINT) is looked at between
+batches: the batch in flight finishes, the result says ``stopped``.
+
 Speed: batch k+1's rows are built in a helper thread while batch k is in the database
 (:func:`_ahead`); on PostgreSQL they go in by binary ``COPY``. The GIL's switch interval
 is shortened meanwhile (:mod:`recompense.gil`), so that the writer gets the GIL back
@@ -33,12 +42,14 @@ quickly after each round trip. Measured figures: ``docs/benchmarks.md``, "Distri
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, func, select, update
@@ -47,6 +58,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from recompense import audit
 from recompense.distribution.approvals import require_approvals
+from recompense.distribution.progress import DistributionResult, Tally
 from recompense.distribution.rows import (
     NAMESPACE,
     Contacts,
@@ -56,10 +68,12 @@ from recompense.distribution.rows import (
     prepare,
     voucher_id,
 )
+from recompense.errors import DatabaseUnavailable
+from recompense.failures import classify
 from recompense.faults import checkpoint
 from recompense.gil import short_switch_interval
 from recompense.ledger import bulk
-from recompense.ledger.db import connect, require_schema
+from recompense.ledger.db import connect, require_schema, shown
 from recompense.ledger.errors import LedgerError, RunMismatchError
 from recompense.ledger.journal import (
     Posting,
@@ -72,6 +86,8 @@ from recompense.ledger.journal import (
     post,
     treasury_code,
 )
+from recompense.ledger.limits import settings
+from recompense.ledger.retry import Announce, StopRequested, retrying
 from recompense.ledger.schema import notifications, programs, vouchers
 from recompense.runs import read_allocations, read_manifest, read_recipients, run_fingerprint
 
@@ -85,6 +101,7 @@ __all__ = [
 ]
 
 DEFAULT_BATCH = 20_000
+T = TypeVar("T")
 Progress = Callable[[int, int], None]
 Clock = Callable[[], datetime]
 
@@ -128,15 +145,6 @@ class Accounts:
     liability: int
 
 
-@dataclass(frozen=True, slots=True)
-class DistributionResult:
-    program_id: str
-    issued_now: int
-    already_issued: int
-    total: int
-    amount_issued_now_cents: int
-
-
 def distribute(
     run: Path,
     url: str,
@@ -145,12 +153,16 @@ def distribute(
     on_progress: Progress | None = None,
     now: Clock = lambda: datetime.now(UTC),
     actor: str | None = None,
+    on_retry: Announce | None = None,
+    stop: threading.Event | None = None,
 ) -> DistributionResult:
     """Issue the run's vouchers into the ledger at ``url``; safe to repeat and to race.
 
     Refused (:class:`~recompense.ledger.errors.UnapprovedRunError`) unless two officers
     approved the run as it is now. ``actor`` (``role:name``; default: who runs this
     process, :func:`recompense.audit.cli_actor`) is recorded in the audit trail.
+    Transient database failures are retried (announced through ``on_retry``); past the
+    retries, :class:`~recompense.errors.DatabaseUnavailable` names what was committed.
     """
     actor = actor or audit.cli_actor(None)
     manifest = read_manifest(run)
@@ -158,13 +170,14 @@ def distribute(
     contacts = _contacts(read_recipients(run))
     programme = _programme(manifest, run_fingerprint(run))
     engine = connect(url)
-    require_schema(engine)
-    accounts = _register(engine, programme, manifest, run, now(), actor)
     user_ids = allocations["user_id"].to_pylist()
     amounts = allocations["amount_cents"].to_pylist()
-    total, issued_now, amount_now = len(user_ids), 0, 0
-    sqlite_times = engine.dialect.name == "sqlite"
+    total = len(user_ids)
     slices = [(start, start + batch_size) for start in range(0, total, batch_size)]
+    tally = Tally(programme.id, total, len(slices))
+
+    def again(what: str, work: Callable[[], T]) -> T:
+        return retrying(work, what=what, on_retry=on_retry, stop=stop)
 
     def build(bounds: tuple[int, int]) -> Prepared:
         first, last = bounds
@@ -172,16 +185,37 @@ def distribute(
         batch = prepare(programme, users, cents, contacts, now(), sqlite_times=sqlite_times)
         return batch if sqlite_times else _encoded(batch)
 
-    with short_switch_interval():
-        for (_, end), batch in zip(slices, _ahead(build, slices), strict=True):
-            added, added_cents = _issue_batch(engine, programme, accounts, batch)
-            issued_now += added
-            amount_now += added_cents
-            checkpoint("between-batches")
-            if on_progress:
-                on_progress(min(total, end), total)
-    _mark_complete(engine, programme, total, now(), actor, issued_now)
-    return DistributionResult(programme.id, issued_now, total - issued_now, total, amount_now)
+    sqlite_times = engine.dialect.name == "sqlite"
+    try:
+        again(tally.start("check"), lambda: require_schema(engine))
+        accounts = again(
+            tally.start("register"),
+            lambda: _register(engine, programme, manifest, run, now(), actor),
+        )
+        with short_switch_interval():
+            for (start, end), batch in zip(slices, _ahead(build, slices), strict=True):
+                if stop is not None and stop.is_set():
+                    return tally.result(stopped=True)
+                added, cents = again(
+                    tally.start("issue", batch.users[0], batch.users[-1]),
+                    partial(_issue_batch, engine, programme, accounts, batch),
+                )
+                tally.committed(min(total, end) - start, added, cents)
+                checkpoint("between-batches")
+                if on_progress:
+                    on_progress(min(total, end), total)
+        again(
+            tally.start("complete"),
+            lambda: _mark_complete(engine, programme, total, now(), actor, tally.issued),
+        )
+    except StopRequested:
+        return tally.result(stopped=True)
+    except Exception as exc:
+        failure = classify(exc)
+        if not isinstance(failure, DatabaseUnavailable):
+            raise
+        raise tally.gave_up(shown(engine), failure, exc, settings().retries) from exc
+    return tally.result(stopped=False)
 
 
 def _programme(manifest: dict[str, Any], fingerprint: str) -> Programme:

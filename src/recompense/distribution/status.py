@@ -3,6 +3,13 @@
 The Together Initiative promised to *start* distributing within 24 hours of the
 announcement and to *complete* it within 96 hours; both deadlines come from the policy
 file via the programme row. A promise is ``kept``, ``missed``, or ``open`` (not yet due).
+
+Every time here is UTC, whatever the database session's time zone (``PGTZ``, the
+server's ``TimeZone``): PostgreSQL hands ``timestamptz`` values back in the session's zone
+(``+13:45`` under ``PGTZ=Pacific/Chatham``), the same instant in another notation, and an
+operator comparing deadlines across commands must not have to convert.
+
+A read only: a transient database failure is retried (:mod:`recompense.ledger.retry`).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from sqlalchemy import func, select
 
 from recompense.ledger.db import connect, require_schema
 from recompense.ledger.errors import LedgerError
+from recompense.ledger.retry import Announce, retrying
 from recompense.ledger.schema import notifications, programs, vouchers
 
 
@@ -44,8 +52,18 @@ class Status:
         return asdict(self)
 
 
-def status(program_id: str, url: str, *, now: datetime | None = None) -> Status:
-    now = now or datetime.now(UTC)
+def status(
+    program_id: str, url: str, *, now: datetime | None = None, on_retry: Announce | None = None
+) -> Status:
+    """Where ``program_id`` stands in the ledger at ``url``; times in UTC."""
+    return retrying(
+        lambda: _status(program_id, url, now or datetime.now(UTC)),
+        what="reading the programme's status",
+        on_retry=on_retry,
+    )
+
+
+def _status(program_id: str, url: str, now: datetime) -> Status:
     engine = connect(url)
     require_schema(engine)
     with engine.connect() as conn:
@@ -96,4 +114,5 @@ def _promise(deadline: datetime, done: datetime | None, now: datetime) -> Promis
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    """``value`` in UTC: naive values (SQLite) are stored as UTC; aware ones are converted."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)

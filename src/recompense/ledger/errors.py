@@ -12,10 +12,13 @@
     │   │   └── ApprovalConflict    approved by them already, or already distributed (409)
     │   └── VoucherError          a redemption that cannot happen (expired, already closed)
     │       └── VoucherNotFound   no such voucher *for this user* (404: ids can't be probed)
-    └── UnbalancedEntryError      code tried to post an entry that does not sum to zero (a bug)
+    ├── UnbalancedEntryError      code tried to post an entry that does not sum to zero (a bug)
+    └── UnavailableError
+        └── DatabaseUnavailable   refused, timed out or lost connection (exit 3)
 
-Database errors are translated at the boundary with ``raise … from exc``; transient ones
-(serialization failures, lock timeouts) are retried by the caller where it is safe.
+Database errors are translated at the boundary (:func:`recompense.failures.classify`);
+transient ones (a dropped link, serialization failures, lock timeouts, a restart) are
+retried by :mod:`~recompense.ledger.retry` where the transaction is idempotent.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from recompense.errors import InputError, RecompenseError
 
 
 class LedgerError(InputError):
-    """The database URL, connection or schema cannot be used."""
+    """The database URL or schema cannot be used (an unreachable server is
+    :class:`~recompense.errors.DatabaseUnavailable`)."""
 
 
 class RunMismatchError(InputError):
