@@ -14,7 +14,8 @@
     ├── UnavailableError      the infrastructure failed, not the operator: exit code 3
     │   ├── DatabaseUnavailable       refused, timed out or lost connection, server restart
     │   ├── StorageError              a disk that is full, read-only or failing
-    │   └── engine.EngineResourceError  out of memory or spill space
+    │   ├── engine.EngineResourceError  out of memory or spill space
+    │   └── notify.OutboxError        the outbox's database failed mid-drain
     └── (packages add their own internal errors under RecompenseError)
 
 Every message names the file, key, column or value at fault so an operator can fix it

@@ -25,6 +25,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import os
 import socket
 from collections.abc import Generator, Iterator, Mapping
 from contextlib import closing, suppress
@@ -231,7 +232,7 @@ def _check(chain: Iterator[AuditEvent], engine: Engine, expect_head: str | None)
 
 def export(engine: Engine, out: Path) -> Verification:
     """Write every event as JSON Lines, then a last line with the head; verify first."""
-    from recompense.atomic import temp_sibling
+    from recompense.atomic import disk_error, temp_sibling
 
     result = verify(engine)
     tmp = temp_sibling(out)
@@ -243,11 +244,19 @@ def export(engine: Engine, out: Path) -> Verification:
                 f.write(_canonical(event.as_dict()) + "\n")
             f.write(_canonical({"head": result.head, "events": result.events, "ok": result.ok}))
             f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
         tmp.replace(out)
-    except OSError as exc:
+    except OSError as exc:  # a full or read-only disk: exit 3 (StorageError); else exit 2
         with suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise InputError(f"--out {out}: cannot write: {exc.strerror or exc}") from exc
+        raise disk_error(exc, out) or InputError(
+            f"--out {out}: cannot write: {exc.strerror or exc}"
+        ) from exc
+    except BaseException:  # the database failed mid-export, or Ctrl-C: no stray temporary
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
     return result
 
 

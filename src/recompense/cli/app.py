@@ -34,6 +34,7 @@ from rich.progress import (
 from rich.table import Table
 
 from recompense import __version__
+from recompense.atomic import disk_error
 from recompense.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -260,9 +261,13 @@ def synth(
             with bar_progress(as_json, "Generating users") as progress:
                 return generate(users, seed, out_dir, progress=progress)
         except FileExistsError as exc:
-            raise InputError(f"{out_dir}: already exists and is not empty") from exc
-        except OSError as exc:  # a name too long, a parent that is a file, no permission
-            raise InputError(f"--out {out_dir}: cannot create: {exc.strerror or exc}") from exc
+            if exc.errno is None:  # generate's own refusal, not a parent that is a file
+                raise InputError(f"{out_dir}: already exists and is not empty") from exc
+            raise InputError(f"--out {out_dir}: cannot create: {exc.strerror}") from exc
+        except OSError as exc:  # a full or read-only disk (3); a bad path, no permission (2)
+            raise disk_error(exc, out_dir) or InputError(
+                f"--out {out_dir}: cannot create: {exc.strerror or exc}"
+            ) from exc
 
     summary = guard(build)
     fields = {k: getattr(summary, k) for k in summary.__slots__ if k != "out"}

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
+from recompense.atomic import is_disk_error
 from recompense.cli.app import INT64_MAX, INT64_MIN, Commands, app, guard, out
-from recompense.errors import InputError
+from recompense.errors import InputError, StorageError
 from recompense.money import format_usd
 
 if TYPE_CHECKING:
@@ -168,7 +171,7 @@ def proof(
     from recompense.proofs import proof_bundle
 
     bundle = guard(lambda: proof_bundle(run_dir, user_id))
-    print(json.dumps(bundle, indent=2))
+    guard(lambda: emit(json.dumps(bundle, indent=2)))
 
 
 @app.command()
@@ -236,6 +239,37 @@ def _print_verdict(signature: SignatureCheck, verdict: Verdict, signed: bool) ->
     else:
         final = "[bold green]VALID[/] proof; signature [yellow]not checked[/] (give --public-key)"
     out.print(final, highlight=False, soft_wrap=True)
+
+
+def emit(text: str) -> None:
+    """Print ``text`` and flush it now: a full disk behind ``> proof.json`` is then this
+    command's exit code 3 with a message, not a tail lost silently at exit."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except OSError as exc:
+        if not is_disk_error(exc):
+            raise
+        _drop_stdout()
+        raise StorageError(
+            f"cannot write to standard output: {exc.strerror or exc}. The file it was "
+            "redirected to is incomplete: delete it, free space, then run the same command "
+            "again."
+        ) from exc
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null: what could not be written stays buffered, and
+    the interpreter would try (and fail) again at exit."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (a test's capture)
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
 
 
 def _read_json(path: Path) -> Any:

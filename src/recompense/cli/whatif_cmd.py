@@ -96,13 +96,16 @@ def _write_new(path: Path, run_dir: Path, text: str) -> None:
     """Create ``path``; refuse an existing file and anything inside the run folder."""
     if path.resolve().is_relative_to(run_dir.resolve()):
         raise InputError(f"--export-policy {path}: is inside the run folder, which is read-only")
+    from recompense.atomic import disk_error, write_new
+
     try:
-        with path.open("x", encoding="utf-8") as handle:
-            handle.write(text)
+        write_new(path, text)  # complete or absent, never over an existing file
     except FileExistsError as exc:
         raise InputError(f"--export-policy {path}: already exists; choose a new file") from exc
-    except OSError as exc:
-        raise InputError(f"--export-policy {path}: cannot write: {exc}") from exc
+    except OSError as exc:  # a full or read-only disk: exit 3; a bad path: exit 2
+        raise disk_error(exc, path) or InputError(
+            f"--export-policy {path}: cannot write: {exc.strerror or exc}"
+        ) from exc
 
 
 def _render(run_dir: Path, o: Any) -> None:

@@ -11,8 +11,9 @@ promise the same ``Generator`` streams across releases, and the Parquet footer n
 the writer's version. Users are generated in chunks of ``CHUNK_USERS`` with vectorised
 numpy, a worker thread preparing chunk k+1 while chunk k is written, so memory stays
 bounded (~0.65 GB) and 10M users take ~10 s on 2 cores (~370 MB of Parquet). The folder
-appears atomically: it is built under a temporary name in the same parent and renamed
-at the end.
+appears atomically: it is built under a hidden temporary name in the same parent
+(``.NAME.tmp-PID``, removed by the next ``generate`` if its process died), synced and
+renamed at the end.
 
 Calibration (anchor points hand-copied from the public files in
 ``shared/data/real``; they are not read at generation time):
@@ -58,10 +59,9 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,6 +73,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from recompense.atomic import (
+    discard,
+    is_disk_error,
+    make_folders,
+    remove_made,
+    remove_stale_temps,
+    sync_folder,
+    sync_tree,
+    temp_sibling,
+)
 from recompense.data import contract
 
 __all__ = ["ACCOUNT_BASE", "CHUNK_USERS", "ROW_GROUP_ROWS", "SynthSummary", "generate"]
@@ -130,21 +140,28 @@ def generate(
 
     Raises ``FileExistsError`` if ``out`` exists and is not an empty folder, and
     ``ValueError`` for ``users < 1`` or a negative seed. ``progress(done, total)`` is
-    called after each chunk of users is written. On any error nothing is left behind.
+    called after each chunk of users is written. On any error nothing is left behind
+    (neither the hidden ``.NAME.tmp-PID`` folder it builds in nor the parents it made),
+    and the ``OSError`` of a failed write propagates as it is: a full or read-only disk
+    is told apart from a bad path by :func:`recompense.atomic.disk_error`.
     """
     if users < 1 or seed < 0:
         raise ValueError(f"need users >= 1 and seed >= 0, got users={users} seed={seed}")
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} exists and is not an empty folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    made = make_folders(out.parent)
+    tmp = temp_sibling(out)
     try:
-        os.chmod(tmp, 0o755)
+        remove_stale_temps(out)
+        discard(tmp)
+        tmp.mkdir()
         counts = _write_dataset(users, seed, tmp, progress)
+        sync_tree(tmp)
         _publish(tmp, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
+        remove_made(made)
         raise
     return SynthSummary(**counts, out=out)
 
@@ -155,7 +172,10 @@ def _publish(tmp: Path, out: Path) -> None:
             out.rmdir()  # empty, checked earlier; refuses if someone filled it since
         os.replace(tmp, out)
     except OSError as exc:
+        if is_disk_error(exc):
+            raise
         raise FileExistsError(f"{out} appeared while generating; left untouched") from exc
+    sync_folder(out.parent)
 
 
 # ---------------------------------------------------------------------------------
@@ -186,9 +206,13 @@ def _write_dataset(
                 counts["liquidated_users"] += chunk.liquidated
                 if progress is not None:
                     progress(min(start + CHUNK_USERS, users), users)
-    finally:
+    except BaseException:
         for writer in writers.values():
-            writer.close()
+            with suppress(Exception):  # a full disk fails the close too: keep the first error
+                writer.close()
+        raise
+    for writer in writers.values():
+        writer.close()
     return counts
 
 

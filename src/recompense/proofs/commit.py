@@ -6,6 +6,10 @@ tree store (:mod:`recompense.proofs.store`). It is deterministic: the same run a
 give the same bytes. On a run that is committed already it changes nothing: it checks
 that the commitment belongs to this manifest and key (restoring a missing store if the
 rebuilt commitment is identical), and refuses a commitment made for another manifest.
+A commit that fails — a full or read-only disk is a
+:class:`~recompense.errors.StorageError`, exit code 3 — leaves no ``commitment.json`` and
+no ``proofs/``; only the ``commitment.key`` it generated, complete, stays, and the next
+commit uses it, so running it again gives the same roots.
 
 With a publication key (:mod:`recompense.proofs.publication`) the commitment is signed:
 ``signature`` is its last member. An unsigned commitment that is published already can
@@ -30,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from recompense.atomic import discard
 from recompense.proofs.errors import CommitError, CommitmentKeyError, ProofError
 from recompense.proofs.keys import Key, resolve_key, salt
 from recompense.proofs.signature import SIGNATURE, check_signature
@@ -310,7 +315,12 @@ def _write(
     with atomic_folder(run / STORE) as tmp:
         write_store(tmp, trees, user_ids, _meta(commitment, trees))
     if existing is None:
-        publish(run / COMMITMENT, _text(commitment))
+        try:
+            publish(run / COMMITMENT, _text(commitment))
+        except BaseException:
+            if not (run / COMMITMENT).exists():  # else another commit published it first
+                discard(run / STORE)  # the trees of a commitment that was never published
+            raise
 
 
 def _commitment(

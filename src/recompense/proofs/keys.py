@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from recompense.atomic import disk_error, write_new
 from recompense.proofs.errors import CommitmentKeyError
 
 ENV_VAR = "RECOMPENSE_COMMITMENT_KEY"
@@ -77,20 +78,16 @@ def _parse(text: str, source: str) -> bytes:
 def _create(path: Path) -> None:
     """Write a fresh key readable by its owner only; never replace an existing one.
 
-    Written to a temporary file and hard-linked into place: the key file is either
-    complete or absent, and a concurrent ``commit`` that linked first wins.
+    Written to a temporary file and hard-linked into place (:func:`write_new`): the key
+    file is either complete or absent, and a concurrent ``commit`` that linked first wins.
+    A disk that cannot take it (full, read-only) is a :class:`StorageError` naming the key
+    file, never an error from removing the temporary file that was not made.
     """
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_hex(MIN_KEY_BYTES) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(tmp, path)
+        write_new(path, secrets.token_hex(MIN_KEY_BYTES) + "\n", mode=0o600)
     except FileExistsError:
         pass  # another commit made it first: use theirs
     except OSError as exc:
-        raise CommitmentKeyError(f"{path}: cannot create the key file: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+        raise disk_error(exc, path) or CommitmentKeyError(
+            f"{path}: cannot create the key file: {exc.strerror or exc}"
+        ) from exc

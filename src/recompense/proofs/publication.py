@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from recompense.atomic import discard, disk_error, make_folders, remove_made
 from recompense.proofs.errors import PublicationKeyError
 from recompense.proofs.signature import (
     ALGORITHM,
@@ -88,18 +89,22 @@ def new_key_pair(folder: Path, key_id: str | None = None) -> KeyPair:
             "with a letter or digit"
         )
     private_path, public_path = folder / PRIVATE_FILE, folder / PUBLIC_FILE
-    _make_folder(folder)
-    for path in (private_path, public_path):
-        if path.exists() or path.is_symlink():
-            raise PublicationKeyError(f"{path}: exists already; keys are never overwritten")
-    private = Ed25519PrivateKey.generate()
-    raw = private.public_key().public_bytes_raw()
-    public = PublicKey(raw, key_id or key_fingerprint(raw))
-    publish(private_path, _private_text(private, public), mode=0o600, error=PublicationKeyError)
+    made = _make_folder(folder)
     try:
-        publish(public_path, public_key_text(public), mode=0o644, error=PublicationKeyError)
-    except PublicationKeyError:
-        private_path.unlink(missing_ok=True)  # a pair or nothing
+        for path in (private_path, public_path):
+            if path.exists() or path.is_symlink():
+                raise PublicationKeyError(f"{path}: exists already; keys are never overwritten")
+        private = Ed25519PrivateKey.generate()
+        raw = private.public_key().public_bytes_raw()
+        public = PublicKey(raw, key_id or key_fingerprint(raw))
+        publish(private_path, _private_text(private, public), mode=0o600, error=PublicationKeyError)
+        try:
+            publish(public_path, public_key_text(public), mode=0o644, error=PublicationKeyError)
+        except BaseException:
+            discard(private_path)  # a pair or nothing
+            raise
+    except BaseException:
+        remove_made(made)  # the folder this call made, if it stayed empty
         raise
     return KeyPair(private_path, public_path, public)
 
@@ -166,13 +171,14 @@ def sign_commitment(commitment: dict[str, Any], key: SigningKey) -> dict[str, An
     return body
 
 
-def _make_folder(folder: Path) -> None:
+def _make_folder(folder: Path) -> list[Path]:
+    """Make ``folder`` if missing; the folders made, for a failed call to take back."""
     if folder.exists() and not folder.is_dir():
         raise PublicationKeyError(f"{folder}: not a folder")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        return make_folders(folder)
     except OSError as exc:
-        raise PublicationKeyError(
+        raise disk_error(exc, folder) or PublicationKeyError(
             f"{folder}: cannot create the folder: {exc.strerror or exc}"
         ) from exc
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +33,15 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from recompense.atomic import remove_stale_temps, temp_sibling
+from recompense.atomic import (
+    discard,
+    disk_error,
+    remove_stale_temps,
+    replace_file,
+    sync_tree,
+    temp_sibling,
+    write_new,
+)
 from recompense.proofs.errors import CommitError, ProofError, UnknownUserError
 from recompense.proofs.hashing import Rows
 from recompense.proofs.trees import Int64s, StandardTree, Trees, UInt64s
@@ -164,18 +171,22 @@ def write_standard_dump(
 
 @contextmanager
 def atomic_folder(target: Path) -> Iterator[Path]:
-    """A temporary sibling folder renamed to ``target`` on success, removed on failure."""
+    """A temporary sibling folder, synced and renamed to ``target`` on success, removed on
+    failure. A disk that cannot take it is a :class:`StorageError` naming ``target``."""
     remove_stale_temps(target)
     tmp = temp_sibling(target)
-    shutil.rmtree(tmp, ignore_errors=True)
+    discard(tmp)
     try:
         yield tmp
+        sync_tree(tmp)
         os.rename(tmp, target)
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise CommitError(f"{target}: cannot write the committed trees: {exc}") from exc
+        discard(tmp)
+        raise disk_error(exc, target) or CommitError(
+            f"{target}: cannot write the committed trees: {exc.strerror or exc}"
+        ) from exc
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
         raise
 
 
@@ -184,40 +195,27 @@ def publish(
 ) -> None:
     """Write ``path`` complete or not at all, and never over an existing file.
 
-    ``mode`` is the new file's (less the umask): 0o600 for a secret. A failure raises
-    ``error`` naming the path.
+    ``mode`` is the new file's (less the umask): 0o600 for a secret. A full or read-only
+    disk raises :class:`StorageError`, any other failure ``error``, naming the path.
     """
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        _write_synced(tmp, text, mode)
-        os.link(tmp, path)
+        write_new(path, text, mode=mode)
     except FileExistsError as exc:
         raise error(f"{path}: exists already; not overwritten") from exc
     except OSError as exc:
-        raise error(f"{path}: cannot write: {exc.strerror or exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+        raise disk_error(exc, path) or error(
+            f"{path}: cannot write: {exc.strerror or exc}"
+        ) from exc
 
 
 def replace(path: Path, text: str) -> None:
     """Replace ``path`` by ``text`` atomically: readers see the old file or the new one."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        _write_synced(tmp, text, 0o666)
-        os.replace(tmp, path)
+        replace_file(path, text)
     except OSError as exc:
-        raise CommitError(f"{path}: cannot write: {exc.strerror or exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _write_synced(path: Path, text: str, mode: int) -> None:
-    path.unlink(missing_ok=True)  # a stale temporary file would keep its own mode
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+        raise disk_error(exc, path) or CommitError(
+            f"{path}: cannot write: {exc.strerror or exc}"
+        ) from exc
 
 
 def _quoted_hex(rows: Rows) -> bytes:

@@ -7,11 +7,10 @@ This module draws the header (key figures, consistency checks) and the footer;
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from recompense.atomic import replace_file
 from recompense.money import format_usd
 from recompense.report.facts import Facts, collect
 from recompense.report.inputs import ReportInput, check_input
@@ -34,18 +33,12 @@ def render_report(data: ReportInput) -> str:
 
 
 def write_report(data: ReportInput, path: Path) -> None:
-    """Render and write ``path`` atomically (a temporary file beside it, then a rename)."""
+    """Render and write ``path`` atomically (:func:`recompense.atomic.replace_file`: a
+    synced temporary file beside it, then a rename), mode 0644: the report is meant to be
+    shared. A failed write leaves no temporary file; its ``OSError`` propagates."""
     document = render_report(data)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(document)
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; the report is meant to be shared
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    replace_file(path, document, mode=0o644, exact=True)
 
 
 def _header(data: ReportInput, facts: Facts) -> str:

@@ -9,15 +9,19 @@ The run folder is the contract with everything downstream (ledger, proofs, web):
     manifest.json         hashes of inputs, policy and artifacts; λ; counts; money; timings
     report.html           the self-contained report for the programme owner
 
-Written atomically: everything goes to a hidden temporary sibling folder which is
-renamed into place at the end; on any failure the temporary folder is removed, so an
-output folder either holds a complete run or does not exist.
+Written atomically: everything goes to a hidden temporary sibling folder, made before the
+engine starts (an ``--out`` that cannot be written fails at once), synced and renamed
+into place at the end; on any failure the temporary folder (and any parent folder the run
+made) is removed, so an output folder either holds a complete run or does not exist. A
+full, read-only or failing disk is a :class:`~recompense.errors.StorageError` naming
+``--out`` (exit code 3); any other failure to write there, a
+:class:`~recompense.runs.errors.RunFolderError` (exit code 2).
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,8 +37,17 @@ import pyarrow.compute as pc
 
 from recompense import __version__
 from recompense.allocation import Allocation, allocate
-from recompense.atomic import remove_stale_temps, temp_sibling
-from recompense.data import open_dataset
+from recompense.atomic import (
+    discard,
+    disk_error,
+    make_folders,
+    remove_made,
+    remove_stale_temps,
+    sync_folder,
+    sync_tree,
+    temp_sibling,
+)
+from recompense.data import Dataset, open_dataset
 from recompense.engine import RULES, connect, evaluate
 from recompense.policy import Policy, load_policy
 from recompense.runs.artifacts import (
@@ -101,6 +114,44 @@ def execute_run(
         policy = policy.with_budget(budget_usd)
     backend = connect(engine, spark_master=spark_master)
     dataset = open_dataset(backend, data, naive_timestamps_are_utc=naive_timestamps_are_utc)
+    # Made before the engine starts: an --out that cannot be written (read-only, a file in
+    # the way) fails in a second, not after the whole computation.
+    tmp, made = _start_folder(out)
+    try:
+        computed = _compute(backend, dataset, policy, data, on_stage)
+        _stage(on_stage, "write")
+        t0 = time.perf_counter()
+        try:
+            manifest = _write_folder(tmp, policy, program, computed, engine)
+            timings = dict(computed.timings, write=round(time.perf_counter() - t0, 4))
+            manifest["timings_s"] = timings | {"total": round(time.perf_counter() - started, 4)}
+            manifest["run_by"] = runner
+            write_json(tmp / MANIFEST, manifest)
+            sync_tree(tmp)
+            os.rename(tmp, out)
+        except OSError as exc:
+            raise _write_error(exc, out, renaming=True) from exc
+        sync_folder(out.parent)
+    except BaseException:
+        discard(tmp)
+        remove_made(made)
+        raise
+    return RunSummary(out, manifest)
+
+
+@dataclass(frozen=True, slots=True)
+class _Computed:
+    users: pa.Table
+    eligible: pa.Table
+    allocation: Allocation
+    hourly: pa.Table
+    input_hashes: dict[str, list[dict[str, Any]]]
+    timings: dict[str, float]
+
+
+def _compute(
+    backend: Any, dataset: Dataset, policy: Policy, data: Path, on_stage: StageCallback | None
+) -> _Computed:
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Hash inputs while the engine works: hashlib releases the GIL.
         input_hashes = pool.submit(_hash_inputs, dataset.files, data)
@@ -120,41 +171,45 @@ def execute_run(
         )
         timings = dict(result.timings, allocate=round(time.perf_counter() - t0, 4))
         hashes = input_hashes.result()
-    _stage(on_stage, "write")
-    t0 = time.perf_counter()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(out)
+    return _Computed(users, eligible, allocation, result.hourly, hashes, timings)
+
+
+def _start_folder(out: Path) -> tuple[Path, list[Path]]:
+    """The empty hidden folder the run is written in, and the parents made for it."""
+    made: list[Path] = []
     tmp = temp_sibling(out)
     try:
-        manifest = _write_folder(
-            tmp, policy, program, users, eligible, allocation, result.hourly, hashes, engine
-        )
-        timings["write"] = round(time.perf_counter() - t0, 4)
-        timings["total"] = round(time.perf_counter() - started, 4)
-        manifest["timings_s"] = timings
-        manifest["run_by"] = runner
-        write_json(tmp / MANIFEST, manifest)
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return RunSummary(out, manifest)
+        made = make_folders(out.parent)
+        remove_stale_temps(out)
+        discard(tmp)
+        tmp.mkdir()
+    except OSError as exc:
+        remove_made(made)
+        raise _write_error(exc, out) from exc
+    return tmp, made
+
+
+def _write_error(exc: OSError, out: Path, *, renaming: bool = False) -> Exception:
+    """A full or read-only disk (exit 3), else the operator's --out (exit 2)."""
+    if renaming and (isinstance(exc, FileExistsError) or exc.errno == errno.ENOTEMPTY):
+        return RunFolderError(f"{out}: appeared while the run was computed; left untouched")
+    return disk_error(exc, out) or RunFolderError(
+        f"--out {out}: cannot write the run folder: {exc.strerror or exc}"
+    )
 
 
 def _write_folder(
-    tmp: Path,
-    policy: Policy,
-    program: Path,
-    users: pa.Table,
-    eligible: pa.Table,
-    allocation: Allocation,
-    hourly: pa.Table,
-    input_hashes: dict[str, list[dict[str, Any]]],
-    engine: str,
+    tmp: Path, policy: Policy, program: Path, computed: _Computed, engine: str
 ) -> dict[str, Any]:
     from recompense.report import ReportInput, write_report
 
-    tmp.mkdir()
+    users, eligible, allocation, hourly = (
+        computed.users,
+        computed.eligible,
+        computed.allocation,
+        computed.hourly,
+    )
+    input_hashes = computed.input_hashes
     eligibility = eligibility_table(users)
     allocations = allocations_table(eligible, allocation)
     write_parquet(eligibility, tmp / ELIGIBILITY)

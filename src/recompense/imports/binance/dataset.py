@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -22,7 +21,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recompense.atomic import remove_stale_temps, temp_sibling
+from recompense.atomic import (
+    discard,
+    disk_error,
+    make_folders,
+    remove_made,
+    remove_stale_temps,
+    sync_folder,
+    sync_tree,
+    temp_sibling,
+)
 from recompense.data import contract
 from recompense.imports.binance.derive import Derived
 from recompense.imports.binance.errors import ExportError
@@ -82,30 +90,47 @@ def tables(
 
 
 def write(out: Path, data: dict[str, pa.Table], report: dict[str, Any]) -> None:
-    """Write the dataset folder ``out`` atomically; an existing non-empty folder is refused."""
+    """Write the dataset folder ``out`` atomically; an existing non-empty folder is refused.
+
+    Built in a hidden sibling, synced and renamed into place: on any failure nothing is
+    left (neither that folder nor the parents it made). A full or read-only disk raises
+    :class:`~recompense.errors.StorageError` (exit code 3), any other failure to write
+    there :class:`ExportError` (exit code 2), both naming ``--out``.
+    """
+    made: list[Path] = []
     try:
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise ExportError(f"--out {out}: already exists and is not empty")
-        out.parent.mkdir(parents=True, exist_ok=True)
+        made = make_folders(out.parent)
         remove_stale_temps(out)
         tmp = temp_sibling(out)
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
         tmp.mkdir()
     except OSError as exc:
-        raise ExportError(f"--out {out}: cannot create: {exc.strerror or exc}") from exc
+        remove_made(made)
+        raise disk_error(exc, out) or ExportError(
+            f"--out {out}: cannot create: {exc.strerror or exc}"
+        ) from exc
     try:
         for name, table in data.items():
             pq.write_table(table, tmp / f"{name}.parquet", **_PARQUET)
-        (tmp / REPORT).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        (tmp / REPORT).write_text(text, encoding="utf-8")
+        sync_tree(tmp)
         if out.is_dir():
             out.rmdir()
         os.replace(tmp, out)
     except OSError as exc:  # the disk filled, the folder appeared meanwhile
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ExportError(f"--out {out}: cannot write: {exc.strerror or exc}") from exc
+        discard(tmp)
+        remove_made(made)
+        raise disk_error(exc, out) or ExportError(
+            f"--out {out}: cannot write: {exc.strerror or exc}"
+        ) from exc
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
+        remove_made(made)
         raise
+    sync_folder(out.parent)
 
 
 def _table(name: str, rows: Sequence[tuple[Any, ...]]) -> pa.Table:
