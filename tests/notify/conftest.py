@@ -93,5 +93,7 @@ def settings(smtp: SmtpSink, gateway: HttpSink) -> NotifySettings:
         backoff_base=0.02,
         backoff_cap=0.1,
         poll_seconds=0.05,
+        probe_base=0.05,
+        probe_cap=0.2,
         redeem_url="https://www.binance.com/en/my/coupon",
     )

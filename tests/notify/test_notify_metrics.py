@@ -35,12 +35,12 @@ def parse(text: str) -> dict[str, dict[tuple, float]]:
 
 
 def by_user(push) -> tuple[int, dict[str, str], bytes]:
-    """Users 1–4 are delivered, 5–6 rejected for good (404), 7–8 told to retry (503)."""
+    """Users 1–4 are delivered, 5–6 rejected for good (404), 7–8 told to retry (500)."""
     user = push.body["user_id"]
     if user in (5, 6):
         return 404, {}, b'{"error":"no such device"}'
     if user in (7, 8):
-        return 503, {}, b"busy"
+        return 500, {}, b"busy"
     return 200, {}, b'{"ok":true}'
 
 

@@ -189,7 +189,7 @@ def test_dispatch_tries_a_down_channel_once_per_batch_and_releases_late_rows():
         outcomes = dispatcher.send_batch(batch, send_by=time.monotonic() + 30)
         late = dispatcher.send_batch(batch, send_by=time.monotonic() - 1)
 
-    assert [o.result for o in outcomes] == ["retry"] * 4
+    assert [o.result for o in outcomes] == ["deferred"] * 4  # put back, no attempt counted
     assert "not tried" not in (outcomes[0].reason or "")
     assert all((o.reason or "").endswith("(not tried: channel down)") for o in outcomes[1:])
     assert [o.result for o in late] == ["released"] * 4

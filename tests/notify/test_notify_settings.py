@@ -51,6 +51,11 @@ def test_environment_is_parsed_and_overrides_win():
         ({"RECOMPENSE_MAIL_FROM": "rewards"}, "RECOMPENSE_MAIL_FROM='rewards'"),
         ({"RECOMPENSE_SMTP_USERNAME": "u"}, "RECOMPENSE_SMTP_PASSWORD is not"),
         ({"RECOMPENSE_NOTIFY_LEASE_SECONDS": "20"}, "twice the send timeout"),
+        ({"RECOMPENSE_NOTIFY_PROBE_BASE": "0"}, "RECOMPENSE_NOTIFY_PROBE_BASE=0.0: must be > 0"),
+        (
+            {"RECOMPENSE_NOTIFY_PROBE_BASE": "30", "RECOMPENSE_NOTIFY_PROBE_CAP": "10"},
+            "RECOMPENSE_NOTIFY_PROBE_CAP=10.0: must be ≥ the probe base",
+        ),
     ],
 )
 def test_bad_settings_name_the_variable_and_exit_2(env, message):

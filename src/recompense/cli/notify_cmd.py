@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -13,7 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
-from recompense.cli.app import app, bar_progress, err, guard, out
+from recompense.cli.app import app, err, guard, out
+from recompense.errors import EXIT_UNAVAILABLE
 from recompense.ledger.db import DEFAULT_URL
 
 
@@ -65,6 +68,14 @@ def notify(
             "than the retries) back to pending.",
         ),
     ] = False,
+    include_rejected: Annotated[
+        bool,
+        typer.Option(
+            "--include-rejected",
+            help="With --requeue-failed: also put back rows rejected for good (SMTP 5xx, "
+            "HTTP 4xx, malformed payload), once the template, payload or address is fixed.",
+        ),
+    ] = False,
     worker_id: Annotated[
         str | None, typer.Option(help="Name in lease_owner (default host:pid:random).")
     ] = None,
@@ -95,19 +106,35 @@ def notify(
     SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USERNAME, SMTP_PASSWORD, SMTP_CAFILE,
     SMTP_TIMEOUT, MAIL_FROM; PUSH_URL (unset: push rows stay pending), PUSH_TIMEOUT;
     REDEEM_URL; NOTIFY_RATE, NOTIFY_BATCH, NOTIFY_THREADS, NOTIFY_MAX_ATTEMPTS,
-    NOTIFY_LEASE_SECONDS, NOTIFY_BACKOFF_BASE, NOTIFY_BACKOFF_CAP, NOTIFY_POLL_SECONDS.
+    NOTIFY_LEASE_SECONDS, NOTIFY_BACKOFF_BASE, NOTIFY_BACKOFF_CAP, NOTIFY_POLL_SECONDS,
+    NOTIFY_PROBE_BASE, NOTIFY_PROBE_CAP. SMTP_TIMEOUT and PUSH_TIMEOUT bound one whole
+    send (every step of it), not each network operation.
 
     Run several workers at once to go faster: no notification is sent twice while its
     lease holds. Ctrl-C or SIGTERM finishes and records the batch in flight, then stops
     (press Ctrl-C twice to stop at once: the batch's rows return after their lease).
+
+    When the mail relay or the push gateway is down (refused, timed out, bad credentials,
+    SMTP 421, HTTP 502-504), that channel's rows wait without using attempts and the
+    worker probes the peer (every 5 s at first, then up to every 60 s) until it answers;
+    the other channel goes on. Each change is printed on stderr. A run that ends with a
+    channel still down exits 3 (its rows wait; run again once the peer is back). Such an
+    answer to one notification while the peer is up (it answers probes, takes others)
+    counts as an attempt of that notification, which gives up after the max attempts.
+
+    If the database fails mid-drain the worker exits 3: the rows it had claimed return
+    to the queue when their lease expires; run the same command again to resume.
 
     Metrics (docs/operations.md): --metrics-port 9464 serves them at
     http://127.0.0.1:9464/metrics while the worker runs; --metrics-textfile
     /var/lib/node_exporter/textfile/notify.prom writes them for node_exporter.
 
     Example: recompense notify --db postgresql://localhost/recompense --loop --rate 500
+
+    After fixing a template or an address: recompense notify --db URL --requeue-failed
+    --include-rejected --until-done
     """
-    from recompense.notify import NotifySettings, OutboxError, drain
+    from recompense.notify import NotifySettings, drain
     from recompense.notify.metrics import Exposition
     from recompense.notify.worker import requeue_failed as requeue
 
@@ -121,47 +148,72 @@ def notify(
             smtp_port=smtp_port,
         )
     )
-    requeued = guard(lambda: requeue(db)) if requeue_failed else 0
+    if include_rejected and not requeue_failed:
+        err.print(
+            "[bold red]error:[/] --include-rejected only goes with --requeue-failed "
+            "(recompense notify --requeue-failed --include-rejected)",
+            highlight=False,
+        )
+        raise typer.Exit(code=2)
+    requeued = (
+        guard(lambda: requeue(db, include_rejected=include_rejected)) if requeue_failed else None
+    )
     stop = threading.Event()
     metrics = guard(
         lambda: Exposition(port=metrics_port, host=metrics_host, textfile=metrics_textfile).start()
     )
-    try:
-        with (
-            metrics,
-            _stop_on_signals(stop),
-            bar_progress(as_json, "Notifying", "sent") as on_progress,
-        ):
-            result = guard(
-                lambda: drain(
-                    db,
-                    settings,
-                    worker_id=worker_id,
-                    once=once and not until_done,
-                    stop_when_idle=until_done,
-                    max_seconds=max_seconds,
-                    on_progress=on_progress,
-                    stop=stop,
-                )
+    # The database failing mid-drain is an OutboxError, an UnavailableError: the boundary
+    # prints its message (leases expire, rows return, a re-run resumes) and exits 3.
+    with (
+        metrics,
+        _stop_on_signals(stop),
+        _progress(as_json) as (on_progress, on_channel),
+    ):
+        result = guard(
+            lambda: drain(
+                db,
+                settings,
+                worker_id=worker_id,
+                once=once and not until_done,
+                stop_when_idle=until_done,
+                max_seconds=max_seconds,
+                on_progress=on_progress,
+                on_channel=on_channel,
+                stop=stop,
             )
-    except OutboxError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1) from None
+        )
     if as_json:
-        print(json.dumps({**asdict(result), "requeued": requeued}, indent=2))
-        return
-    _print_result(result, requeued)
+        counts = {
+            "requeued": requeued.total if requeued else 0,
+            "requeued_rejected": requeued.rejected if requeued else 0,
+        }
+        print(json.dumps({**asdict(result), **counts}, indent=2))
+    else:
+        _print_result(result, requeued)
+    if result.channels_down:  # the relay or the gateway is unavailable: nothing lost
+        raise typer.Exit(code=EXIT_UNAVAILABLE)
 
 
-def _print_result(result: Any, requeued: int) -> None:
+def _print_result(result: Any, requeued: Any) -> None:
     rate = result.sent / result.seconds if result.seconds > 0 else 0.0
-    if requeued:
-        out.print(f"Requeued {requeued:,} failed notifications")
+    if requeued is not None:
+        rejected = f" ({requeued.rejected:,} of them rejected before)" if requeued.rejected else ""
+        out.print(f"Requeued {requeued.total:,} failed notifications{rejected}", highlight=False)
+    waited = f" · waited for a channel {result.deferred:,}" if result.deferred else ""
     out.print(
-        f"Sent {result.sent:,} · retried {result.retried:,} · failed {result.failed:,} · "
-        f"left pending {result.pending_left:,} ({result.seconds:.1f} s, {rate:,.0f}/s)",
+        f"Sent {result.sent:,} · retried {result.retried:,} · failed {result.failed:,}"
+        f"{waited} · left pending {result.pending_left:,} ({result.seconds:.1f} s, "
+        f"{rate:,.0f}/s)",
         highlight=False,
     )
+    for channel, reason in result.channels_down.items():
+        err.print(
+            f"[yellow]warning:[/] the {channel} channel is still down ({reason}); its rows "
+            "wait in the outbox with their attempts intact: run the worker again once it "
+            "is back (a --loop worker probes it by itself)",
+            highlight=False,
+            soft_wrap=True,
+        )
     if "push" not in result.channels and result.pending_left:
         err.print(
             "[yellow]warning:[/] RECOMPENSE_PUSH_URL is not set: push notifications stay "
@@ -171,9 +223,96 @@ def _print_result(result: Any, requeued: int) -> None:
     if result.failed:
         err.print(
             "[yellow]note:[/] failed rows keep their reason in notifications.last_error; "
-            "after an outage, `recompense notify --requeue-failed` retries them",
+            "after an outage, `recompense notify --requeue-failed` retries those that gave "
+            "up; add --include-rejected for rejected ones once the template, payload or "
+            "address is fixed",
             highlight=False,
         )
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[tuple[Any, Any]]:
+    """The progress bar (on a terminal, without --json), with each channel's breaker in
+    it, and a line on stderr whenever a channel goes down or comes back (always)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    from recompense.notify.worker import ChannelEvent
+
+    down: dict[str, tuple[float, float]] = {}  # channel → (monotonic at the event, probe_in)
+
+    def on_channel(event: ChannelEvent) -> None:
+        state = event.state
+        if event.kind == "up":
+            down.pop(state.channel, None)
+        else:
+            down[state.channel] = (time.monotonic(), state.probe_in or 0.0)
+        err.print(_channel_line(event), highlight=False, soft_wrap=True)
+
+    def channels() -> str:
+        now = time.monotonic()
+        return " ".join(
+            f"[yellow]{c} down, probe in {max(0.0, at + wait - now):.0f} s[/]"
+            for c, (at, wait) in sorted(down.items())
+        )
+
+    class Channels(ProgressColumn):  # rendered at each refresh: the countdown moves
+        def render(self, task: Any) -> Text:
+            return Text.from_markup(channels())
+
+    if quiet or not sys.stderr.isatty():
+        yield None, on_channel
+        return
+    with Progress(
+        TextColumn("Notifying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        Channels(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("Notifying", total=None, rate="")
+
+        def on_progress(done: int, total: int) -> None:
+            elapsed = progress.tasks[0].elapsed or 0.0
+            rate = f"{done / elapsed:,.0f} sent/s" if elapsed > 0 else ""
+            progress.update(task, completed=done, total=total, rate=rate)
+
+        yield on_progress, on_channel
+
+
+def _channel_line(event: Any) -> str:
+    s = event.state
+    if event.kind == "up":
+        return (
+            f"[green]{s.channel} channel back up[/] after {s.down_seconds:.0f} s (a probe "
+            "was answered): its waiting notifications are being sent"
+        )
+    probe = f"next probe in {s.probe_in or 0:.0f} s"
+    if event.kind == "down" and event.counted:
+        return (
+            f"[yellow]warning:[/] {s.channel} channel failed right after a probe was "
+            f"answered: {s.reason}; the notifications that failed used an attempt (the "
+            f"peer answers probes, so the failure may be theirs), {probe}"
+        )
+    if event.kind == "down":
+        return (
+            f"[yellow]warning:[/] {s.channel} channel down: {s.reason}; its notifications "
+            f"wait without using attempts, {probe}"
+        )
+    return (
+        f"[yellow]warning:[/] {s.channel} channel still down after {s.down_seconds:.0f} s: "
+        f"{s.reason}; {probe}"
+    )
 
 
 @contextmanager

@@ -5,13 +5,17 @@ thread-safe, and reusing one saves the connect/EHLO/STARTTLS/AUTH round trips pe
 message); push shares one keep-alive httpx transport. Threads overlap the network
 waits: the GIL is released while a socket blocks.
 
-Per batch, the first "channel down" error (connection refused, bad credentials) stops
-the other rows of that channel from being tried: they get the same error and retry with
-backoff, instead of each waiting for its own timeout.
+Per batch, the first "channel down" error (connection refused, bad credentials, SMTP
+421, HTTP 503: see :mod:`~recompense.notify.breaker`) stops the other rows of that
+channel from being tried: the failed row and the untried ones come back ``deferred``.
+The worker puts the untried ones back to pending without counting an attempt; the
+failed one too, unless the breaker finds the peer up around the failure (then the
+failure is the notification's and counts). :meth:`Dispatcher.probe` is the probe.
 
 A send is started only while the lease has at least one send timeout left (``send_by``),
-so it finishes before another worker may take the row over; rows past that point are
-released untried.
+and each send has a deadline of one send timeout from its start, enforced by the senders
+on every socket operation; so it ends before another worker may take the row over. Rows
+past ``send_by`` are released untried.
 
 ``RECOMPENSE_KILL_AT=notify-after-send@n`` (see :mod:`recompense.faults`) kills the
 process right after the *n*-th successful send, before it is recorded: the crash the
@@ -40,15 +44,21 @@ from recompense.notify.push import PushSender
 from recompense.notify.settings import NotifySettings
 from recompense.notify.templates import parse_payload, render_email, render_push
 
-Result = Literal["sent", "retry", "failed", "released"]
+Result = Literal["sent", "retry", "failed", "released", "deferred"]
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """``deferred``: the channel is down (this send said so, or another of the batch did
+    and this row was not tried: ``tried`` False); ``released``: not tried, the lease was
+    running out. Whether a ``deferred`` send's failure counts as an attempt is the
+    breaker's call (:meth:`~recompense.notify.breaker.Breaker.settle`)."""
+
     notification: Notification
     result: Result
     reason: str | None = None
     retry_after: float | None = None  # seconds, when the receiver said so
+    tried: bool = True  # a send was made (False: deferred or released without one)
 
 
 class Dispatcher:
@@ -83,7 +93,8 @@ class Dispatcher:
         self.close()
 
     def send_batch(self, batch: Sequence[Notification], *, send_by: float) -> list[Outcome]:
-        """One outcome per notification, in order. ``send_by`` is on the monotonic clock.
+        """One outcome per notification, in order. ``send_by`` is on the monotonic clock:
+        no send starts after it.
 
         Each thread takes the next row from a shared cursor (one task per thread, not per
         row: the executor's per-task cost is noticeable at thousands of sends a second).
@@ -106,6 +117,19 @@ class Dispatcher:
             task.result()
         return cast(list[Outcome], outcomes)  # every index was filled
 
+    def probe(self, channel: str) -> str | None:
+        """A real exchange with the channel's peer, no notification in it: None when it
+        answered, else why not (see :mod:`~recompense.notify.breaker`)."""
+        if channel == "email":
+            prober = SmtpSender(self._settings)
+            try:
+                return prober.probe()
+            finally:
+                prober.close()
+        if channel == "push" and self._push is not None:
+            return self._push.probe()
+        return f"no sender for channel {channel!r}"
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         for sender in self._smtp_senders:
@@ -115,17 +139,19 @@ class Dispatcher:
 
     def _deliver(self, item: Notification, down: dict[str, str], send_by: float) -> Outcome:
         if item.channel in down:
-            return Outcome(item, "retry", f"{down[item.channel]} (not tried: channel down)")
+            reason = f"{down[item.channel]} (not tried: channel down)"
+            return Outcome(item, "deferred", reason, tried=False)
         self._bucket.acquire()
         if self._clock() > send_by:
-            return Outcome(item, "released")
+            return Outcome(item, "released", tried=False)
         started = time.perf_counter()
         try:
-            self._send(item)
+            self._send(item, time.monotonic() + self._settings.timeout(item.channel))
         except TransientDeliveryError as exc:
             _timed(item.channel, "retry", started)
             if exc.channel_down:
                 down.setdefault(item.channel, exc.reason)
+                return Outcome(item, "deferred", exc.reason, exc.retry_after)
             return Outcome(item, "retry", exc.reason, exc.retry_after)
         except PermanentDeliveryError as exc:
             _timed(item.channel, "failed", started)
@@ -134,14 +160,14 @@ class Dispatcher:
         checkpoint("notify-after-send")
         return Outcome(item, "sent")
 
-    def _send(self, item: Notification) -> None:
+    def _send(self, item: Notification, deadline: float) -> None:
         voucher = parse_payload(item.id, item.channel, item.payload)
         if item.channel == "email":
             email = render_email(voucher, item.locale, self._settings.redeem_url)
-            self._smtp().send(item.id, item.recipient, email)
+            self._smtp().send(item.id, item.recipient, email, deadline=deadline)
         elif item.channel == "push" and self._push is not None:
             push = render_push(voucher, item.locale)
-            self._push.send(item.id, item.locale, voucher, push)
+            self._push.send(item.id, item.locale, voucher, push, deadline=deadline)
         else:
             reason = f"no sender for channel {item.channel!r}"
             raise PermanentDeliveryError(item.id, item.channel, reason)

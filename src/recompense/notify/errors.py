@@ -6,7 +6,7 @@ receiver sees) and the channel, and says whether trying again can help.
 
 from __future__ import annotations
 
-from recompense.errors import InputError, RecompenseError
+from recompense.errors import InputError, RecompenseError, UnavailableError
 
 
 class NotifyError(RecompenseError):
@@ -17,16 +17,25 @@ class NotifySettingsError(NotifyError, InputError):
     """A setting (environment variable or option) that cannot be used: exit code 2."""
 
 
-class OutboxError(NotifyError):
-    """The outbox database failed mid-drain; leased rows return to the queue on expiry."""
+class OutboxError(NotifyError, UnavailableError):
+    """The outbox database failed mid-drain (refused, cut, timed out, full): exit code 3.
+
+    Nothing is lost: the rows the worker had claimed return to the queue when their lease
+    expires, and running the worker again resumes (a notification sent but not yet
+    recorded is sent again under the same idempotency key). ``transient`` as
+    :func:`~recompense.failures.classify` says of the database's error.
+    """
 
 
 class DeliveryError(NotifyError):
     """One notification could not be delivered.
 
     ``reason`` is what goes into ``notifications.last_error`` (after a stable code);
-    ``channel_down`` says the channel itself is unreachable (connection refused, bad
-    credentials), so the rest of the batch on that channel is not worth trying now.
+    ``channel_down`` says the channel itself is unreachable (connection refused or timed
+    out, bad credentials, SMTP 421, HTTP 502/503/504), so the rest of the batch on that
+    channel is not worth trying now, the worker's breaker for it opens, and the row
+    waits without the attempt being counted — unless the breaker finds the peer up
+    around the failure (:mod:`~recompense.notify.breaker`): then it counts.
     """
 
     transient = False

@@ -12,13 +12,26 @@ the same structure directly in ~25 µs with the standard library's encoders
 (``binascii.b2a_qp``, base64 encoded-words, :func:`email.utils.formataddr`); the tests
 parse messages back with :mod:`email`'s parser to check them.
 
+One deadline per send. ``smtplib``'s ``timeout`` applies to each socket operation, so a
+server slow on every one (greeting, EHLO, MAIL, RCPT, DATA) could stretch one send far
+past it — and past the row's lease, when another worker may claim the row and send it
+again (issue 20: 8 duplicates with no crash and no lost reply). Each send here has a
+deadline (``RECOMPENSE_SMTP_TIMEOUT`` from its start; the worker starts a send only while
+the lease covers that, see :mod:`~recompense.notify.worker`), enforced on every socket
+operation by :class:`~recompense.notify.deadline.DeadlineSMTP`. So a server that answers
+slowly, stalls mid-DATA or drips a reply byte by byte is cut off at the deadline, the
+session closed; a message whose final reply had not come is not delivered as far as the
+worker knows, and is retried under the same ``Message-ID``.
+
 Error classes (all carry the notification id):
 
-- cannot connect, time out, STARTTLS or AUTH refused, MAIL FROM refused (our sender or
-  credentials, not the notification) → transient, and the channel is down for the rest
-  of the batch;
+- cannot connect, time out opening the session, STARTTLS or AUTH refused, MAIL FROM
+  refused (our sender or credentials, not the notification), ``421`` (service not
+  available) at any stage → transient, ``channel_down``: the worker's breaker for email
+  opens (:mod:`~recompense.notify.breaker`) and the row waits without using an attempt;
 - a reply ``4xx`` to MAIL/RCPT/DATA → transient; ``5xx`` → permanent (recipient
-  rejected, message refused); a dropped connection → transient (reconnect next time).
+  rejected, message refused); a dropped connection or the deadline passing mid-message
+  → transient (reconnect next time).
 """
 
 from __future__ import annotations
@@ -27,9 +40,11 @@ import base64
 import binascii
 import smtplib
 import ssl
+import time
 from email.utils import formataddr, formatdate, parseaddr
 from functools import cache
 
+from recompense.notify.deadline import DeadlineSMTP, describe
 from recompense.notify.errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -87,11 +102,22 @@ class SmtpSender:
     def __init__(self, settings: NotifySettings) -> None:
         self._settings = settings
         self._from_address = parseaddr(settings.mail_from)[1]
-        self._smtp: smtplib.SMTP | None = None
+        self._smtp: DeadlineSMTP | None = None
         self._sent_on_session = 0
 
-    def send(self, notification_id: str, recipient: str | None, content: EmailContent) -> None:
-        """Deliver one email or raise a :class:`DeliveryError` subclass."""
+    def send(
+        self,
+        notification_id: str,
+        recipient: str | None,
+        content: EmailContent,
+        *,
+        deadline: float | None = None,
+    ) -> None:
+        """Deliver one email or raise a :class:`DeliveryError` subclass.
+
+        ``deadline`` (``time.monotonic()``; default: ``RECOMPENSE_SMTP_TIMEOUT`` from now)
+        bounds the whole send, a reconnect included.
+        """
         to = _recipient(notification_id, recipient)
         data = build_email(
             notification_id=notification_id,
@@ -99,26 +125,48 @@ class SmtpSender:
             recipient=to,
             content=content,
         )
+        if deadline is None:
+            deadline = time.monotonic() + self._settings.smtp_timeout
         reused = self._smtp is not None and self._sent_on_session > 0
         try:
-            self._send_once(notification_id, to, data)
+            self._send_once(notification_id, to, data, deadline)
         except TransientDeliveryError:
             # A reused session the server had closed while idle: once more, on a fresh one.
-            if not reused or self._smtp is not None:
+            if not reused or self._smtp is not None or time.monotonic() >= deadline:
                 raise
-            self._send_once(notification_id, to, data)
+            self._send_once(notification_id, to, data, deadline)
+
+    def probe(self) -> str | None:
+        """Is the relay usable? Open a fresh session (connect, EHLO, STARTTLS, AUTH), NOOP,
+        QUIT, within ``RECOMPENSE_SMTP_TIMEOUT``. None when it answered; else why not."""
+        deadline = time.monotonic() + self._settings.smtp_timeout
+        try:
+            smtp = self._open("probe", deadline)
+        except TransientDeliveryError as exc:
+            return exc.reason
+        try:
+            code, reply = smtp.noop()
+            if code != 250:
+                return f"the SMTP server answered NOOP with {code} {_text(reply)}"
+            smtp.quit()
+        except (smtplib.SMTPException, OSError) as exc:
+            return f"SMTP probe of {self._where()}: {describe(exc)}"
+        finally:
+            smtp.close()
+        return None
 
     def close(self) -> None:
         smtp, self._smtp = self._smtp, None
         if smtp is None:
             return
+        smtp.deadline = time.monotonic() + min(5.0, self._settings.smtp_timeout)
         try:
             smtp.quit()
         except (smtplib.SMTPException, OSError):
             smtp.close()
 
-    def _send_once(self, notification_id: str, to: str, data: bytes) -> None:
-        smtp = self._session(notification_id)
+    def _send_once(self, notification_id: str, to: str, data: bytes, deadline: float) -> None:
+        smtp = self._session(notification_id, deadline)
         try:
             self._transaction(smtp, to, data)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -141,9 +189,11 @@ class SmtpSender:
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
-            raise TransientDeliveryError(
-                notification_id, CHANNEL, f"SMTP connection lost: {_describe(exc)}"
-            ) from exc
+            if smtp.expired:
+                reason = self._deadline_reason(smtp)
+            else:
+                reason = f"SMTP connection lost: {describe(exc)}"
+            raise TransientDeliveryError(notification_id, CHANNEL, reason) from exc
         self._sent_on_session += 1
 
     def _transaction(self, smtp: smtplib.SMTP, to: str, data: bytes) -> None:
@@ -171,14 +221,22 @@ class SmtpSender:
         except (smtplib.SMTPException, OSError):
             self._drop()
 
-    def _session(self, notification_id: str) -> smtplib.SMTP:
+    def _session(self, notification_id: str, deadline: float) -> DeadlineSMTP:
         if self._smtp is not None:
+            self._smtp.deadline = deadline
             return self._smtp
+        smtp = self._open(notification_id, deadline)
+        self._smtp, self._sent_on_session = smtp, 0
+        return smtp
+
+    def _open(self, notification_id: str, deadline: float) -> DeadlineSMTP:
+        """A new session, greeted, secured and authenticated; channel down if not."""
         s = self._settings
-        where = f"{s.smtp_host}:{s.smtp_port}"
-        smtp: smtplib.SMTP | None = None
+        smtp = DeadlineSMTP(deadline)
         try:
-            smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+            code, greeting = smtp.connect(s.smtp_host, s.smtp_port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, greeting)
             smtp.ehlo_or_helo_if_needed()
             if s.smtp_starttls:
                 smtp.starttls(context=ssl.create_default_context(cafile=s.smtp_cafile))
@@ -186,14 +244,22 @@ class SmtpSender:
             if s.smtp_username:
                 smtp.login(s.smtp_username, s.smtp_password or "")
         except (smtplib.SMTPException, OSError) as exc:
-            if smtp is not None:
-                smtp.close()
-            reason = f"cannot open an SMTP session with {where}: {_describe(exc)}"
+            smtp.close()
+            cause = self._deadline_reason(smtp) if smtp.expired else describe(exc)
+            reason = f"cannot open an SMTP session with {self._where()}: {cause}"
             raise TransientDeliveryError(
                 notification_id, CHANNEL, reason, channel_down=True
             ) from exc
-        self._smtp, self._sent_on_session = smtp, 0
         return smtp
+
+    def _where(self) -> str:
+        return f"{self._settings.smtp_host}:{self._settings.smtp_port}"
+
+    def _deadline_reason(self, smtp: DeadlineSMTP) -> str:
+        return (
+            f"SMTP send deadline: {self._settings.smtp_timeout:g} s "
+            f"(RECOMPENSE_SMTP_TIMEOUT) passed while {smtp.doing}; the session was closed"
+        )
 
     def _drop(self) -> None:
         smtp, self._smtp = self._smtp, None
@@ -206,7 +272,7 @@ class SmtpSender:
         reason = f"SMTP {code} {_text(reply)} ({stage})"
         if 500 <= code < 600:
             return PermanentDeliveryError(notification_id, CHANNEL, reason)
-        return TransientDeliveryError(notification_id, CHANNEL, reason)
+        return TransientDeliveryError(notification_id, CHANNEL, reason, channel_down=code == 421)
 
 
 def _recipient(notification_id: str, recipient: str | None) -> str:
@@ -256,8 +322,3 @@ def _address_header(mail_from: str) -> str:
 def _text(reply: bytes | str) -> str:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
     return " ".join(text.split())
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text

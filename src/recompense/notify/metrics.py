@@ -19,6 +19,14 @@ outbox's backlog and its failures — come from the database through the web ser
 ``recompense_notify_batches_total``            batches claimed and recorded
 ``recompense_notify_last_batch_timestamp``     when the last batch was recorded (Unix s):
 ``_seconds``                                   a stalled worker shows as a flat line
+``recompense_notify_channel_open``             1 while this worker's breaker for
+                                               ``channel`` is open (the relay or gateway
+                                               is down: its rows wait), else 0
+``recompense_notify_channel_trips_total``      times the breaker opened, by ``channel``
+``recompense_notify_channel_probes_total``     probes of a channel found down, by
+                                               ``channel`` and ``result`` (``up``, ``down``)
+``recompense_notify_deferred_total``           rows put back because their channel was
+                                               down, by ``channel``: no attempt counted
 =============================================  =============================================
 
 Two ways out, chosen per worker (``recompense notify --help``):
@@ -102,15 +110,53 @@ LAST_BATCH = Gauge(
 )
 
 
+CHANNEL_OPEN = Gauge(
+    "recompense_notify_channel_open",
+    "1 while this worker's circuit breaker for the channel is open (peer down), else 0.",
+    ["channel"],
+    registry=REGISTRY,
+)
+TRIPS = Counter(
+    "recompense_notify_channel_trips",
+    "Times this worker's breaker for the channel opened (a send found it down).",
+    ["channel"],
+    registry=REGISTRY,
+)
+PROBES = Counter(
+    "recompense_notify_channel_probes",
+    "Probes of a channel found down, or made right after a send drew a channel-down "
+    "answer while others went through: up (answered) or down.",
+    ["channel", "result"],
+    registry=REGISTRY,
+)
+DEFERRED = Counter(
+    "recompense_notify_deferred",
+    "Rows put back to pending because their channel was down (no attempt counted).",
+    ["channel"],
+    registry=REGISTRY,
+)
+
+
+def channel_open(channel: str, is_open: bool) -> None:
+    CHANNEL_OPEN.labels(channel).set(1 if is_open else 0)
+
+
 def count_recorded(
-    sent: Iterable[str], retried: Iterable[str], failed: Iterable[tuple[str, str]], lost: int
+    sent: Iterable[str],
+    retried: Iterable[str],
+    failed: Iterable[tuple[str, str]],
+    lost: int,
+    *,
+    deferred: Iterable[str] = (),
 ) -> None:
-    """One recorded batch: the channels of its sent and retried rows, the (channel,
-    reason) of its failures, and how many outcomes were lost to another worker."""
+    """One recorded batch: the channels of its sent, retried and deferred rows, the
+    (channel, reason) of its failures, and how many outcomes were lost to another worker."""
     for channel, n in Tally(sent).items():
         SENT.labels(channel).inc(n)
     for channel, n in Tally(retried).items():
         RETRIED.labels(channel).inc(n)
+    for channel, n in Tally(deferred).items():
+        DEFERRED.labels(channel).inc(n)
     for (channel, reason), n in Tally(failed).items():
         FAILED.labels(channel, reason).inc(n)
     if lost:

@@ -6,6 +6,7 @@
        ▲                 │ │
        │   mark_retry ◀──┘ └──mark_failed──▶ failed ──requeue──▶ pending
        │   release (not tried: lease running out)
+       │   defer (channel down: due when the breaker probes; the attempt undone)
        └── claim also takes ``sending`` rows whose lease expired (their worker died);
            ``abandon`` fails them instead once they have used ``max_attempts``.
 
@@ -23,9 +24,10 @@ The caller owns the transaction (``with engine.begin() as conn``): a batch's out
 are recorded in one. Times are aware UTC datetimes (SQLite stores them without offset;
 they read back naive and are taken as UTC).
 
-``last_error`` starts with a stable code: ``retry:`` (pending again), ``rejected:``
-(permanent failure), ``gave-up:`` (max attempts of transient failures) or ``abandoned:``
-(leases expired max attempts times).
+``last_error`` starts with a stable code: ``retry:`` (pending again), ``waiting:``
+(pending, its channel down: not counted as an attempt), ``rejected:`` (permanent
+failure), ``gave-up:`` (max attempts of transient failures) or ``abandoned:`` (leases
+expired max attempts times).
 """
 
 from __future__ import annotations
@@ -189,6 +191,27 @@ def release(conn: Connection, ids: Sequence[str], *, owner: str, now: datetime) 
         )
     )
     return int(result.rowcount)
+
+
+def defer(conn: Connection, deferrals: Sequence[Retry], *, owner: str) -> int:
+    """sending → pending, due at ``next_attempt_at``, the claim's attempt undone: the
+    channel was down, so nothing about the notification was learnt (see breaker.py)."""
+    if not deferrals:
+        return 0
+    statement = (
+        update(n)
+        .where(n.c.id == bindparam("b_id"), *_leased_by(owner))
+        .values(
+            status="pending",
+            next_attempt_at=bindparam("b_next"),
+            last_error=bindparam("b_error"),
+            attempts=n.c.attempts - 1,
+            lease_owner=None,
+            lease_until=None,
+        )
+    )
+    params = [{"b_id": r.id, "b_next": r.next_attempt_at, "b_error": r.error} for r in deferrals]
+    return int(conn.execute(statement, params).rowcount)
 
 
 def requeue(

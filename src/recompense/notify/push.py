@@ -7,8 +7,19 @@ every retry, so the gateway can drop a duplicate after a crash between send and 
 
 Responses: 2xx delivered; 408, 425, 429 and 5xx transient (``Retry-After`` in seconds or
 as an HTTP date is honoured as the earliest retry); any other status permanent, with the
-status and the start of the body as the reason. Network errors are transient; a refused
-or timed-out connection also marks the channel down for the rest of the batch.
+status and the start of the body as the reason. Network errors are transient. A refused
+or timed-out connection, and 502, 503 and 504 (the gateway, or the load balancer in
+front of it, says the service is unavailable: nothing about this notification), mark
+the channel down: the worker's breaker for push opens
+(:mod:`~recompense.notify.breaker`) and the rows wait without using attempts.
+
+One deadline per push (``RECOMPENSE_PUSH_TIMEOUT`` from its start, or the worker's),
+enforced on every network operation by the default transport
+(:func:`~recompense.notify.deadline.deadline_transport`): httpx's timeouts alone apply to
+each operation, so a gateway that drips its answer could hold a push (and its lease)
+indefinitely. A 2xx is delivered once its status line is in.
+:meth:`PushSender.probe` asks ``HEAD`` of the gateway URL: any answer but 502/503/504
+means it is reachable again.
 
 Requests go straight to an httpx *transport* (default ``httpx.HTTPTransport``: a
 thread-safe keep-alive pool shared by the sender threads), without ``httpx.Client``:
@@ -20,18 +31,21 @@ gateway is not the point.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
 
 from recompense import __version__
+from recompense.notify.deadline import deadline_transport, http_deadline
 from recompense.notify.errors import PermanentDeliveryError, TransientDeliveryError
 from recompense.notify.settings import NotifySettings
 from recompense.notify.templates import PushContent, Voucher
 
 CHANNEL = "push"
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})  # the service, not the notification
 USER_AGENT = f"recompense-notify/{__version__}"
 
 
@@ -43,42 +57,92 @@ class PushSender:
             raise ValueError("PushSender needs settings.push_url")
         self._url = httpx.URL(settings.push_url)
         self._redeem_url = settings.redeem_url
-        self._timeout = httpx.Timeout(settings.push_timeout).as_dict()
-        self._transport = transport or httpx.HTTPTransport(
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        )
+        self._budget = settings.push_timeout
+        self._transport = transport or deadline_transport()
 
     def send(
-        self, notification_id: str, locale: str, voucher: Voucher, content: PushContent
+        self,
+        notification_id: str,
+        locale: str,
+        voucher: Voucher,
+        content: PushContent,
+        *,
+        deadline: float | None = None,
     ) -> None:
-        """Deliver one push notification or raise a ``DeliveryError`` subclass."""
-        request = httpx.Request(
-            "POST",
-            self._url,
-            content=_body(locale, voucher, content, self._redeem_url),
-            headers={
-                "Content-Type": "application/json",
-                "Idempotency-Key": notification_id,
-                "User-Agent": USER_AGENT,
-            },
-            extensions={"timeout": self._timeout},
-        )
+        """Deliver one push notification or raise a ``DeliveryError`` subclass.
+
+        ``deadline`` (``time.monotonic()``; default ``RECOMPENSE_PUSH_TIMEOUT`` from now)
+        bounds the whole request.
+        """
+        body = _body(locale, voucher, content, self._redeem_url)
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": notification_id,
+            "User-Agent": USER_AGENT,
+        }
+        if deadline is None:
+            deadline = time.monotonic() + self._budget
         try:
-            response = self._transport.handle_request(request)
-            try:
-                response.read()
-            finally:
-                response.close()
+            status, text, retry = self._exchange("POST", body, headers, deadline)
         except httpx.TransportError as exc:
             down = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
-            reason = f"cannot reach the push gateway {self._url}: {type(exc).__name__}: {exc}"
+            cause = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, httpx.TimeoutException) and time.monotonic() >= deadline:
+                cause = (
+                    f"push send deadline: {self._budget:g} s (RECOMPENSE_PUSH_TIMEOUT) passed "
+                    f"({type(exc).__name__})"
+                )
+            reason = f"cannot reach the push gateway {self._url}: {cause}"
             raise TransientDeliveryError(
                 notification_id, CHANNEL, reason, channel_down=down
             ) from exc
-        _check(notification_id, response)
+        _check(notification_id, status, text, retry)
+
+    def probe(self) -> str | None:
+        """Is the gateway reachable? ``HEAD`` on its URL within ``RECOMPENSE_PUSH_TIMEOUT``:
+        None for any answer but 502/503/504; else why not."""
+        try:
+            status, _, _ = self._exchange("HEAD", b"", {"User-Agent": USER_AGENT}, None)
+        except httpx.TransportError as exc:
+            return f"cannot reach the push gateway {self._url}: {type(exc).__name__}: {exc}"
+        if status in UNAVAILABLE_STATUSES:
+            return f"push gateway answered HTTP {status} to a probe (HEAD {self._url})"
+        return None
 
     def close(self) -> None:
         self._transport.close()
+
+    def _exchange(
+        self, method: str, body: bytes, headers: dict[str, str], deadline: float | None
+    ) -> tuple[int, str, float | None]:
+        """Status, the start of the body, and ``Retry-After`` — all within ``deadline``."""
+        if deadline is None:
+            deadline = time.monotonic() + self._budget
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise httpx.WriteTimeout(f"the push deadline ({self._budget:g} s) passed")
+        request = httpx.Request(
+            method,
+            self._url,
+            content=body,
+            headers=headers,
+            extensions={"timeout": httpx.Timeout(left).as_dict()},
+        )
+        with http_deadline(deadline):  # every network operation below ends by it
+            response = self._transport.handle_request(request)
+            head = bytearray()
+            try:
+                for chunk in response.iter_bytes():  # only what the reason can show
+                    head += chunk
+                    if len(head) >= 1024:
+                        break
+            except httpx.TransportError:
+                if not 200 <= response.status_code < 300:
+                    raise  # a 2xx was delivered whatever became of its body
+            finally:
+                response.close()
+        text = bytes(head[:1024]).decode("utf-8", "replace")
+        return response.status_code, text, retry_after(response)
 
 
 def _body(locale: str, voucher: Voucher, content: PushContent, redeem_url: str) -> bytes:
@@ -100,15 +164,18 @@ def _body(locale: str, voucher: Voucher, content: PushContent, redeem_url: str) 
     ).encode("utf-8")
 
 
-def _check(notification_id: str, response: httpx.Response) -> None:
-    status = response.status_code
+def _check(notification_id: str, status: int, text: str, retry: float | None) -> None:
     if 200 <= status < 300:
         return
-    snippet = " ".join(response.text[:200].split())
+    snippet = " ".join(text[:200].split())
     reason = f"push gateway answered HTTP {status}" + (f": {snippet}" if snippet else "")
     if status in TRANSIENT_STATUSES or status >= 500:
         raise TransientDeliveryError(
-            notification_id, CHANNEL, reason, retry_after=retry_after(response)
+            notification_id,
+            CHANNEL,
+            reason,
+            retry_after=retry,
+            channel_down=status in UNAVAILABLE_STATUSES,
         )
     raise PermanentDeliveryError(notification_id, CHANNEL, reason)
 

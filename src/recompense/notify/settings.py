@@ -1,6 +1,8 @@
 """Worker settings: ``RECOMPENSE_*`` environment variables, overridden by CLI options.
 
-Units: seconds for every duration, sends per second for the rate. The SMTP password is
+Units: seconds for every duration, sends per second for the rate. The send timeouts
+(``smtp_timeout``, ``push_timeout``) bound one *whole* send — every socket operation of
+it together — not each operation. The SMTP password is
 read from the environment only (never an option: it would show in ``ps``), and is kept
 out of ``repr``.
 
@@ -36,10 +38,10 @@ class NotifySettings:
     smtp_username: str | None = None
     smtp_password: str | None = field(default=None, repr=False)
     smtp_cafile: str | None = None  # a private CA for STARTTLS; default: system trust store
-    smtp_timeout: float = 30.0
+    smtp_timeout: float = 30.0  # one whole send: connect, EHLO, STARTTLS, AUTH, MAIL … DATA
     mail_from: str = DEFAULT_MAIL_FROM
     push_url: str | None = None
-    push_timeout: float = 10.0
+    push_timeout: float = 10.0  # one whole push: connect, request, response
     redeem_url: str = DEFAULT_REDEEM_URL
     rate: float = 0.0  # max sends per second per worker process; 0 = unlimited
     batch: int = 200  # rows claimed per transaction
@@ -49,6 +51,8 @@ class NotifySettings:
     backoff_base: float = 30.0  # first retry within [0, base], then doubling, up to cap
     backoff_cap: float = 3600.0
     poll_seconds: float = 1.0  # how long an idle looping worker sleeps at most
+    probe_base: float = 5.0  # a channel found down is probed after [base/2, base] s, then
+    probe_cap: float = 60.0  # doubling on every failed probe, up to cap (see breaker.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> NotifySettings:
@@ -77,7 +81,17 @@ class NotifySettings:
 
     @property
     def send_timeout(self) -> float:
+        """The longest one send may take, on either channel (its whole budget)."""
         return max(self.smtp_timeout, self.push_timeout)
+
+    def timeout(self, channel: str) -> float:
+        """The budget of one whole send on ``channel``."""
+        return self.smtp_timeout if channel == "email" else self.push_timeout
+
+    @property
+    def record_reserve(self) -> float:
+        """Lease time kept for recording a batch's outcomes after its last send ends."""
+        return self.lease_seconds / 10
 
 
 ENV_NAMES = {
@@ -100,6 +114,8 @@ ENV_NAMES = {
     "backoff_base": "RECOMPENSE_NOTIFY_BACKOFF_BASE",
     "backoff_cap": "RECOMPENSE_NOTIFY_BACKOFF_CAP",
     "poll_seconds": "RECOMPENSE_NOTIFY_POLL_SECONDS",
+    "probe_base": "RECOMPENSE_NOTIFY_PROBE_BASE",
+    "probe_cap": "RECOMPENSE_NOTIFY_PROBE_CAP",
 }
 
 
@@ -135,6 +151,8 @@ def _problems(s: NotifySettings) -> list[str]:
         ("backoff_base", s.backoff_base > 0, "must be > 0 seconds"),
         ("backoff_cap", s.backoff_cap >= s.backoff_base, "must be ≥ the backoff base"),
         ("poll_seconds", s.poll_seconds > 0, "must be > 0 seconds"),
+        ("probe_base", s.probe_base > 0, "must be > 0 seconds"),
+        ("probe_cap", s.probe_cap >= s.probe_base, "must be ≥ the probe base"),
         (
             "lease_seconds",
             s.lease_seconds >= 2 * s.send_timeout,
