@@ -8,7 +8,7 @@ SEED ?= 7
 # $300M for a 50M-user exchange, scaled to the demo exchange: $6 per user.
 DEMO_BUDGET_USD ?= $(shell echo $$(( $(USERS) * 6 )))
 
-.PHONY: demo test lint typecheck bench clean install browser bench-web fuzz
+.PHONY: demo test lint typecheck bench clean install browser bench-web fuzz i18n
 
 install: $(STAMP)
 
@@ -19,13 +19,20 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# Browser tests launch Debian's Chromium by path (a browser download is impossible here).
+# Browser tests launch Debian's Chromium by path (a browser download is impossible here),
+# and inject axe-core (pinned in tests/browser/package-lock.json, installed with npm ci)
+# for the accessibility tests; nothing is downloaded while the tests run.
 CHROMIUM ?= /usr/bin/chromium
 browser:
 	test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	test -x $(CHROMIUM)
+	command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	test -f tests/browser/node_modules/axe-core/axe.min.js
 
 DEMO_DB := sqlite:///demo/ledger.db
+# The demo's sign-in links: one-time codes kept in its ledger, minted with its own secret.
+DEMO_LINK := $(BIN)/recompense token --secret-file demo/jwt-secret --db $(DEMO_DB) --link
 
 demo: $(STAMP)
 	rm -rf demo
@@ -42,10 +49,12 @@ demo: $(STAMP)
 	$(BIN)/recompense status --program together-2025-10 --db $(DEMO_DB)
 	$(BIN)/recompense keys new --out demo/keys
 	$(BIN)/recompense commit --run demo/run --key demo/keys/signing-key.json
-	@echo "Web service:       RECOMPENSE_PUBLICATION_KEY_FILE=demo/keys/public-key.json $(BIN)/recompense serve --db $(DEMO_DB)   then sign in with"
-	@echo "  an eligible user: $$($(BIN)/recompense token --role user --link --user-id $$($(BIN)/python -c "import pyarrow.parquet as pq; print(pq.read_table('demo/run/allocations.parquet', columns=['user_id'])['user_id'][0])"))"
-	@echo "  operations:       $$($(BIN)/recompense token --role ops --link)"
-	@echo "  an auditor:       $$($(BIN)/recompense token --role auditor --link)   (the audit trail: /ops/audit)"
+	$(BIN)/recompense dev-secret --out demo/jwt-secret
+	@echo "Web service:       RECOMPENSE_JWT_SECRET_FILE=demo/jwt-secret RECOMPENSE_PUBLICATION_KEY_FILE=demo/keys/public-key.json $(BIN)/recompense serve --db $(DEMO_DB)"
+	@echo "then sign in with a link (it works once, for 5 minutes) that one of these prints:"
+	@echo "  an eligible user: $(DEMO_LINK) --role user --user-id $$($(BIN)/python -c "import pyarrow.parquet as pq; print(pq.read_table('demo/run/allocations.parquet', columns=['user_id'])['user_id'][0])")"
+	@echo "  operations:       $(DEMO_LINK) --role ops"
+	@echo "  an auditor:       $(DEMO_LINK) --role auditor   (the audit trail: /ops/audit)"
 	@echo "Report:            demo/run/report.html"
 	@echo "Explain one user:  $(BIN)/recompense explain --run demo/run USER_ID"
 
@@ -61,6 +70,20 @@ FUZZ_EXAMPLES ?= 3000
 fuzz: $(STAMP)
 	$(BIN)/python -m pytest -q -s tests/engine/test_differential.py -k "not spark" --fuzz-examples $(FUZZ_EXAMPLES)
 	RECOMPENSE_FUZZ_SCALE=10 $(BIN)/python -m pytest -q tests/cli/test_cli_fuzz.py
+
+# Translations (docs/i18n.md): collect every word to translate from the templates and
+# web/messages.py into messages.pot, bring each language's .po up to date (new entries
+# empty, changed ones fuzzy for review), and copy the English source into en's .po.
+# Then translate the empty and fuzzy entries; tests/web/test_i18n.py fails until done.
+LOCALE := src/recompense/web/locale
+i18n: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --add-location=file --sort-by-file --width=100 \
+		--add-comments=TRANSLATORS: --project=recompense --copyright-holder="recompense contributors" \
+		--version=$$($(BIN)/python -c "import recompense; print(recompense.__version__)") \
+		--output-file=$(LOCALE)/messages.pot src
+	$(BIN)/pybabel update --input-file=$(LOCALE)/messages.pot --output-dir=$(LOCALE) --width=100 \
+		--ignore-obsolete
+	$(BIN)/python -c "from recompense.web.i18n import fill_source; print(fill_source(), 'English entries filled')"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

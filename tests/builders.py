@@ -150,3 +150,22 @@ def approve_twice(run: Path, url: str) -> None:
 
     for approver in APPROVERS:
         approve(run, url, approver)
+
+
+def sign_in(client: Any, token: str, next_path: str = "/") -> Any:
+    """Sign a test client in as a browser does (``recompense.web.sessions``): trade the
+    JWT for a one-time code (``POST /api/sign-in-codes``), open the link, post its form.
+    The client then holds the session cookie; the answer (303 to ``next_path``) is
+    returned."""
+    import html
+    import re
+
+    issued = client.post("/api/sign-in-codes", headers={"Authorization": f"Bearer {token}"})
+    assert issued.status_code == 200, issued.text
+    page = client.get("/login", params={"code": issued.json()["code"], "next": next_path})
+    assert page.status_code == 200, page.text
+    fields = re.findall(r'name="(code|signin_check|next)" value="([^"]*)"', page.text)
+    form = {name: html.unescape(value) for name, value in fields}
+    answer = client.post("/login", data=form, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return answer

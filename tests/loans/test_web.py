@@ -8,6 +8,7 @@ import warnings
 import pytest
 from loan_support import AM1, CC1, INSTITUTION, LOAN_POLICY, keys_env, new_application
 
+from builders import sign_in
 from recompense.loans import web as loans_web
 from recompense.web import app as app_module
 from recompense.web.auth import mint_token
@@ -174,7 +175,8 @@ def test_an_application_through_the_api(web):
     assert shown["notes"] == "needs liquidity" and len(shown["schedule"]) == 6
     assert shown["principal_outstanding_cents"] == 74_900_000
     bad = web.post("/api/loans", json={**body, "amount_usd": "1.001"}, headers=am)
-    assert bad.status_code == 422 and "amount_usd '1.001'" in bad.json()["detail"]
+    assert bad.status_code == 422 and "amount_usd" in bad.json()["detail"]
+    assert "1.001" not in bad.text  # the field named, the value not echoed
     assert web.get(f"/api/loans/{loan}", headers=am).status_code == 422  # a reason is required
     log = web.get(
         "/api/loans/access-log", params={"application": loan}, headers=headers(web, "auditor")
@@ -186,12 +188,7 @@ def test_an_application_through_the_api(web):
 
 def test_console_pages(web, desk):
     loan = new_application(desk)
-    login = web.get(
-        "/login",
-        params={"token": headers(web, "committee")["Authorization"][7:]},
-        follow_redirects=False,
-    )
-    assert login.status_code in (302, 303, 307)
+    sign_in(web, headers(web, "committee")["Authorization"][7:])
     home = web.get("/console/loans")
     assert 'data-testid="loan-fund"' in home.text and loan in home.text
     ask = web.get(f"/console/loans/{loan}")

@@ -6,6 +6,8 @@
   schema dropped afterwards), like the ``ledger_url`` fixture but for a whole module.
 - :class:`Server` runs ``recompense serve`` in a subprocess on a free loopback port
   (``env`` adds settings, e.g. the self-check's programme).
+- :func:`sign_in` signs a page in as a role, as a person does (the only way browser
+  tests sign in).
 - :func:`artifacts` is where screenshots go (``RECOMPENSE_TEST_ARTIFACTS``, else the
   pytest temporary folder); the tests print the path.
 """
@@ -98,6 +100,8 @@ class Server:
     ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        self.secret = secret  # the HS256 secret its tokens are minted with (sign_in)
+        self.db_url = db_url  # where sign-in codes are kept (sign_in)
         environ = {k: v for k, v in os.environ.items() if k not in JWT_VARS}
         env = {**environ, **(env or {}), "RECOMPENSE_JWT_SECRET": secret}
         self.log_path = log
@@ -132,6 +136,48 @@ class Server:
                 self.process.kill()
                 self.process.wait(timeout=10)
         self._log.close()
+
+
+def sign_in(
+    page: Any,
+    server: Server,
+    role: str,
+    user_id: int | None = None,
+    *,
+    locale: str | None = None,
+    subject: str | None = None,
+) -> None:
+    """Sign ``page``'s browser context in to ``server`` as ``role``, as a person does: open
+    the one-time link an operator hands out (``recompense token --link``) and press Sign
+    in. The page ends on the role's start page. Browser tests sign in only through here."""
+    response = page.goto(sign_in_link(server, role, user_id, locale=locale, subject=subject))
+    assert response is not None and response.ok, f"sign-in link as {role} refused: {page.url}"
+    with page.expect_navigation():
+        page.get_by_test_id("signin-confirm").click()
+    assert "/login" not in page.url, f"sign-in as {role} failed: {page.url}"
+
+
+def sign_in_link(
+    server: Server,
+    role: str,
+    user_id: int | None = None,
+    *,
+    locale: str | None = None,
+    subject: str | None = None,
+) -> str:
+    """A one-time sign-in link, minted as an operator would: ``recompense token --link``."""
+    from typer.testing import CliRunner
+
+    from recompense.cli.main import app as cli
+
+    args = ["token", "--role", role, "--link", "--base-url", server.base, "--db", server.db_url]
+    args += ["--user-id", str(user_id)] if user_id is not None else []
+    args += ["--locale", locale] if locale else []
+    args += ["--subject", subject] if subject else []
+    env = {**dict.fromkeys(JWT_VARS), "RECOMPENSE_JWT_SECRET": server.secret}
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.output
+    return result.output.strip()
 
 
 def artifacts(tmp_path_factory: Any) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from web_support import settings_for
 
-from builders import approve_twice
+from builders import approve_twice, sign_in
 from recompense.audit import events
 from recompense.distribution.approvals import approvals_of
 from recompense.distribution.distribute import distribute
@@ -21,7 +21,6 @@ from recompense.runs import run_fingerprint
 from recompense.runs.artifacts import MANIFEST
 from recompense.web.app import create_app
 from recompense.web.auth import mint_token
-from recompense.web.messages import ES
 from recompense.web.settings import Settings
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
@@ -42,7 +41,7 @@ class Console:
         client = TestClient(self.app)  # type: ignore[arg-type]
         if name is not None:
             token = mint_token(self.settings, role=role, subject=name, **claims)  # type: ignore[arg-type]
-            assert client.get(f"/login?token={token}", follow_redirects=False).status_code == 303
+            sign_in(client, token)
         return client
 
     def approvers(self, run: Path) -> list[str]:
@@ -161,6 +160,6 @@ def test_unknown_and_malformed_fingerprints(console):
 
 def test_the_pages_speak_spanish(console):
     client = console.client("alice", locale="es")
-    assert ES["approvals_title"] in client.get("/ops/approvals").text
+    assert "Aprobación de ejecuciones" in client.get("/ops/approvals").text
     page = client.get(f"/ops/approvals/{run_fingerprint(console.a)}")
-    assert ES["approve_button"] in page.text and ES["review_funnel"] in page.text
+    assert "Aprobar esta ejecución" in page.text and "Embudo de elegibilidad" in page.text

@@ -37,8 +37,12 @@ USER_ONLY = row(401, 200, 200, 403, 403, 403, 403)
 PUBLIC = row(200, 200, 200, 200, 200, 200, 200)
 
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
-    ("GET", "/"): row(200, 303, 303, 303, 303, 200, 200),
+    ("GET", "/"): row(200, 303, 303, 303, 303, 303, 303),  # to each role's work
     ("GET", "/login"): PUBLIC,
+    # the sign-in form's POST: without the cookie its page set, refused whoever calls
+    ("POST", "/login"): row(403, 403, 403, 403, 403, 403, 403),
+    # a bearer token traded for a one-time browser sign-in code
+    ("POST", "/api/sign-in-codes"): EVERYONE,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     # the scraper's token only (none configured here): 404 to everyone, as if absent

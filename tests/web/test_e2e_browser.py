@@ -2,7 +2,7 @@
 ``recompense serve`` on loopback, over a run really distributed into the ledger
 (SQLite and PostgreSQL).
 
-A user signs in with a link from ``recompense token --link``, reads why they are
+A user signs in with a link from ``recompense token --link`` (and its form), reads why they are
 eligible (checked against :func:`recompense.runs.explain`), redeems a voucher with a
 double click (credited once), and verifies their proof in the page (``verify.js`` in
 Chromium; a tampered proof fails). An ops user opens the dashboard and runs a what-if
@@ -21,11 +21,9 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from browser_support import JWT_VARS, Server, artifacts, chromium, fresh_ledger
-from typer.testing import CliRunner
+from browser_support import Server, artifacts, chromium, fresh_ledger, sign_in
 
 from builders import approve_twice
-from recompense.cli.main import app as cli
 from recompense.distribution.distribute import distribute, voucher_id
 from recompense.runs.explain import explain
 
@@ -47,16 +45,6 @@ class Site:
     @property
     def base(self) -> str:
         return self.server.base
-
-    def link(self, role: str, user_id: int | None = None, *extra: str) -> str:
-        """A sign-in link, minted as an operator would: ``recompense token --link``."""
-        args = ["token", "--role", role, "--link", "--base-url", self.base, *extra]
-        if user_id is not None:
-            args += ["--user-id", str(user_id)]
-        env = {**dict.fromkeys(JWT_VARS), "RECOMPENSE_JWT_SECRET": SECRET}
-        result = CliRunner().invoke(cli, args, env=env)
-        assert result.exit_code == 0, result.output
-        return result.output.strip()
 
     def shot(self, page: Any, name: str) -> None:
         path = self.shots / f"{self.backend}-{name}.png"
@@ -116,7 +104,7 @@ def _eligible(run: Path) -> list[int]:
 def test_user_reads_the_explanation_redeems_and_sees_the_credit(site: Site, page) -> None:
     user = site.eligible[0]
     truth = explain(site.run, user)
-    page.goto(site.link("user", user))
+    sign_in(page, site.server, "user", user)
     assert page.url == f"{site.base}/hub"
     assert page.get_by_test_id("signed-in-as").get_attribute("data-user-id") == str(user)
     page.get_by_test_id("explain-link").click()
@@ -156,7 +144,7 @@ def _assert_one_credit(page: Any, user: int, amount: int) -> None:
 
 def test_user_verifies_their_proof_in_the_page(site: Site, page) -> None:
     user = site.eligible[1]
-    page.goto(site.link("user", user))
+    sign_in(page, site.server, "user", user)
     page.get_by_test_id("verify-link").click()
     page.get_by_test_id("verify-button").click()
     result = page.locator(
@@ -172,7 +160,7 @@ def test_user_verifies_their_proof_in_the_page(site: Site, page) -> None:
 def test_a_tampered_proof_fails_in_the_page(site: Site, page) -> None:
     """The server's answer is altered on the way (one cent more): the page says so."""
     user = site.eligible[2]
-    page.goto(site.link("user", user))
+    sign_in(page, site.server, "user", user)
 
     def add_a_cent(route: Any) -> None:
         bundle = route.fetch().json()
@@ -192,7 +180,7 @@ def test_a_tampered_proof_fails_in_the_page(site: Site, page) -> None:
 
 def test_another_users_pages_are_not_found(site: Site, page) -> None:
     user, other = site.eligible[3], site.eligible[4]
-    page.goto(site.link("user", user))
+    sign_in(page, site.server, "user", user)
     for path in ("eligibility", "verify"):
         response = page.goto(f"{site.base}/programs/{PROGRAM}/users/{other}/{path}")
         assert response is not None and response.status == 404
@@ -212,7 +200,7 @@ def test_another_users_pages_are_not_found(site: Site, page) -> None:
 
 def test_spanish_speakers_get_spanish_pages(site: Site, page) -> None:
     user = site.eligible[5]
-    page.goto(site.link("user", user, "--locale", "es"))
+    sign_in(page, site.server, "user", user, locale="es")
     assert page.locator("html").get_attribute("lang") == "es"
     assert page.get_by_test_id("hub").inner_text() != ""
     site.shot(page, "7-hub-es")
@@ -222,7 +210,7 @@ def test_ops_opens_the_dashboard_and_runs_a_what_if(site: Site, page) -> None:
     from recompense.whatif import Changes, load, simulate
 
     manifest = (site.run / "manifest.json").read_bytes()
-    page.goto(site.link("ops"))
+    sign_in(page, site.server, "ops")
     page.get_by_test_id("dashboard-link").click()
     published = json.loads(manifest)["counts"]["eligible"]
     assert page.get_by_test_id("kpi-eligible").inner_text().replace(",", "") == str(published)
@@ -247,7 +235,7 @@ def test_ops_opens_the_dashboard_and_runs_a_what_if(site: Site, page) -> None:
 
 def test_ops_finds_a_user_sees_their_page_and_the_audit_trail(site: Site, page) -> None:
     user = site.eligible[6]
-    page.goto(site.link("ops"))
+    sign_in(page, site.server, "ops")
     page.fill("#user_id", str(user))
     page.get_by_test_id("user-search-button").click()
     assert page.get_by_test_id("user-view").get_attribute("data-user-id") == str(user)
@@ -256,5 +244,5 @@ def test_ops_finds_a_user_sees_their_page_and_the_audit_trail(site: Site, page) 
     assert page.get_by_test_id("redeem-button").count() == 0  # staff never redeem for them
     assert page.get_by_test_id("audit-entries").locator("tbody tr").count() >= 1
     accesses = page.get_by_test_id("audit-accesses").inner_text()
-    assert "user page" in accesses and "ops" in accesses  # this very look is on record
+    assert "User page" in accesses and "ops" in accesses  # this very look is on record
     site.shot(page, "10-ops-user")

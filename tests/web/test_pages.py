@@ -7,11 +7,11 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from builders import sign_in
 from recompense.ledger.db import connect
 from recompense.ledger.journal import wallet_code
 from recompense.ledger.schema import ledger_accounts, postings
 from recompense.runs import read_allocations
-from recompense.web.messages import EN, ES
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 
@@ -19,7 +19,7 @@ CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 def signed_in(served, role="user", user_id=None, **claims):
     client = served.client()
     token = served.token(role, user_id, **claims)
-    assert client.get(f"/login?token={token}", follow_redirects=False).status_code == 303
+    sign_in(client, token)
     return client
 
 
@@ -132,22 +132,17 @@ def test_pages_carry_a_strict_csp_and_load_only_local_assets(served):
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert "script-src 'self'" in page.headers["content-security-policy"]
     sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
-    assert sources and all(s.startswith("/") or s == "data:," for s in sources), sources
+    local = ("/", "#")  # this site's paths, or a place in the page (the skip link)
+    assert sources and all(s.startswith(local) or s == "data:," for s in sources), sources
     assert "<script>" not in page.text and " style=" not in page.text
     for asset in ("/static/verify.js", "/static/app.js", "/static/app.css", "/assets/charts.css"):
         assert client.get(asset).status_code == 200, asset
 
 
-def test_catalogues_have_the_same_keys_and_placeholders():
-    assert EN.keys() == ES.keys()
-    for key in EN:
-        assert set(re.findall(r"{(\w+)}", EN[key])) == set(re.findall(r"{(\w+)}", ES[key])), key
-
-
 def test_the_language_follows_the_token_then_the_browser(served):
     spanish = signed_in(served, "user", served.owner, locale="es")
     page = spanish.get("/hub", headers={"Accept-Language": "en-US"})
-    assert '<html lang="es">' in page.text and ES["hub_title"] in page.text
+    assert '<html lang="es">' in page.text and "Sus recompensas" in page.text
     english = signed_in(served, "user", served.stranger)  # no locale on file for a stranger
     assert (
         '<html lang="es">'
@@ -165,7 +160,7 @@ def test_the_api_explains_in_the_callers_language(served):
     )
     assert got["locale"] == "es"
     assert got["criteria"][0]["detail"].startswith("Su pérdida de ")
-    assert " $" in got["criteria"][0]["detail"]  # 1.234,56 $
+    assert "\u00a0US$" in got["criteria"][0]["detail"]  # 1.234,56 US$ (Babel, CLDR)
 
 
 def test_an_unknown_page_and_someone_elses_page_look_the_same(served):
@@ -229,5 +224,5 @@ def test_a_refused_redemption_says_why_on_the_hub(served):
     answer = client.post(f"/vouchers/{voucher}/redeem", data={"csrf_token": token})
     assert answer.status_code == 200  # after the redirect to the hub
     assert f'data-testid="redeem-failed" data-voucher-id="{voucher}"' in answer.text
-    assert EN["status_revoked"] in answer.text
+    assert "This voucher can no longer be redeemed: Revoked" in answer.text
     assert credited(served) == 0

@@ -18,12 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import JWT_VARS, Server, artifacts, chromium, fresh_ledger
-from typer.testing import CliRunner
+from browser_support import Server, artifacts, chromium, fresh_ledger, sign_in
 from web_support import PROGRAM_FILE
 
 from builders import approve_twice
-from recompense.cli.main import app as cli
 from recompense.distribution.distribute import distribute
 
 SECRET = "selfcheck-e2e-" + "x" * 40
@@ -37,15 +35,6 @@ class Site:
     server: Server
     exports: list[Path]
     shots: Path
-
-    def link(self, user_id: int, *extra: str) -> str:
-        """A sign-in link, minted as an operator would: ``recompense token --link``."""
-        args = ["token", "--role", "user", "--user-id", str(user_id), "--link"]
-        args += ["--base-url", self.server.base, *extra]
-        env = {**dict.fromkeys(JWT_VARS), "RECOMPENSE_JWT_SECRET": SECRET}
-        result = CliRunner().invoke(cli, args, env=env)
-        assert result.exit_code == 0, result.output
-        return result.output.strip()
 
     def shot(self, page: Any, name: str) -> None:
         path = self.shots / f"selfcheck-{name}.png"
@@ -120,13 +109,13 @@ def check_blah(site: Site, page: Any, net_assets: str) -> Any:
 
 
 def test_a_user_checks_blahs_exports_and_sees_the_table_and_chart(site: Site, page) -> None:
-    page.goto(site.link(ME))
+    sign_in(page, site.server, "user", ME)
     assert page.url == f"{site.server.base}/hub"
     result = check_blah(site, page, "50000")
     assert result.get_attribute("data-loss-cents") == "3392787"
     assert result.get_attribute("data-net-assets-cents") == "5000000"
     assert page.get_by_test_id("selfcheck-loss").inner_text() == "$33,927.87"
-    assert page.get_by_test_id("selfcheck-ratio").inner_text() == "67.86 %"
+    assert page.get_by_test_id("selfcheck-ratio").inner_text() == "67.86\u00a0%"
     fills = page.get_by_test_id("selfcheck-fills")
     assert "Time (UTC)" in fills.locator("thead").inner_text()
     first = page.get_by_test_id("selfcheck-fill").first.inner_text()
@@ -138,17 +127,17 @@ def test_a_user_checks_blahs_exports_and_sees_the_table_and_chart(site: Site, pa
 
 
 def test_the_same_check_in_spanish(site: Site, page) -> None:
-    page.goto(site.link(ME, "--locale", "es"))
+    sign_in(page, site.server, "user", ME, locale="es")
     assert page.locator("html").get_attribute("lang") == "es"
     assert page.get_by_test_id("selfcheck-link").inner_text() == (
         "Comprobar con sus propias exportaciones"
     )
     check_blah(site, page, "50000,00")
-    assert page.get_by_test_id("selfcheck-loss").inner_text() == "33.927,87 $"
+    assert page.get_by_test_id("selfcheck-loss").inner_text() == "33.927,87\u00a0US$"
     verdict = page.get_by_test_id("selfcheck-verdict").inner_text()
     assert verdict.startswith("Sí. Según estas exportaciones")
     criteria = page.get_by_test_id("criteria").inner_text()
-    assert "Su pérdida de 33.927,87 $ alcanza el mínimo de 50,00 $." in criteria
+    assert "Su pérdida de 33.927,87\u00a0US$ alcanza el mínimo de 50,00\u00a0US$." in criteria
     assert "Hora (UTC)" in page.get_by_test_id("selfcheck-fills").locator("thead").inner_text()
     label = page.get_by_test_id("selfcheck-chart").locator("svg").get_attribute("aria-label")
     assert label == "Pérdida por liquidación acumulada por minuto"
@@ -157,7 +146,7 @@ def test_the_same_check_in_spanish(site: Site, page) -> None:
 
 def test_too_many_files_are_refused_in_the_page_before_sending(site: Site, page) -> None:
     """The browser says it at once (the server would answer 413 anyway)."""
-    page.goto(site.link(ME))
+    sign_in(page, site.server, "user", ME)
     page.goto(f"{site.server.base}/selfcheck")
     many = [{"name": f"f{i}.csv", "mimeType": "text/csv", "buffer": b"x"} for i in range(13)]
     files = page.get_by_test_id("selfcheck-files")

@@ -82,6 +82,6 @@ def test_locale_negotiation(candidates, header, expected):
 
 
 def test_spanish_money_format():
-    assert Translator("es").money(123456789) == "1.234.567,89 $"
+    assert Translator("es").money(123456789) == "1.234.567,89\u00a0US$"
     assert Translator("en").money(123456789) == "$1,234,567.89"
-    assert Translator("es").money(-5) == "-0,05 $"
+    assert Translator("es").money(-5) == "-0,05\u00a0US$"

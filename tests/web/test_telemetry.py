@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text
 
+from builders import sign_in
 from recompense.ledger.db import connect
 from recompense.loans import Actor, register_borrower
 from recompense.loans.crypto import Keyring
@@ -160,7 +161,7 @@ def test_no_token_email_or_loan_field_is_ever_logged(served, monkeypatch):
 def _browse_as_user(served, client) -> list[str]:
     """Sign in with a link, read the hub, the explanation, the proof; upload exports."""
     token = served.token("user", served.owner)
-    assert client.get(f"/login?token={token}", follow_redirects=False).status_code == 303
+    sign_in(client, token)
     for path in (
         "/hub",
         f"/programs/together-2025-10/users/{served.owner}/eligibility",
@@ -185,7 +186,7 @@ def _browse_as_user(served, client) -> list[str]:
 
 def _browse_as_staff(served, client) -> list[str]:
     token = served.token("ops")
-    assert client.get(f"/login?token={token}", follow_redirects=False).status_code == 303
+    sign_in(client, token)
     for path in (
         "/ops",
         "/ops/programs/together-2025-10",
@@ -219,7 +220,7 @@ def _loans(served, client) -> list[str]:
     assert shown.status_code == 200 and shown.json()["notes"] == NOTES
     bad = client.post("/api/loans", json={**body, "amount_usd": "1.001"}, headers=am)
     assert bad.status_code == 422
-    assert client.get(f"/login?token={auditor}", follow_redirects=False).status_code == 303
+    sign_in(client, auditor)
     page = client.get(f"/console/loans/{loan}", params={"reason": "audit"})
     assert page.status_code == 200 and "kangaroo-5513" in page.text
     assert client.get("/console/loans").status_code == 200

@@ -1,4 +1,7 @@
-"""Token verification: RS256 and HS256 accepted; anything else is 401, with the reason."""
+"""Token verification: RS256 and HS256 accepted; anything else is 401, with the reason.
+
+Keys are only those configured: never a file found in the working directory.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from web_support import AUDIENCE, ISSUER, SECRET, settings_for
 
 from recompense.web.app import create_app
-from recompense.web.auth import COOKIE, Principal, TokenError, Verifier
+from recompense.web.auth import Principal, TokenError, Verifier
 from recompense.web.errors import WebSettingsError
-from recompense.web.settings import Settings
+from recompense.web.settings import Settings, create_local_secret
 
 
 def claims(**overrides):
@@ -127,29 +130,6 @@ def test_the_api_answers_401_with_the_reason(served, rsa_keys):
     assert me.status_code == 200 and me.json()["user_id"] == served.owner
 
 
-def test_sign_in_sets_an_httponly_lax_cookie_and_refuses_bad_tokens(served):
-    client = served.client()
-    token = served.token("user", served.owner)
-    answer = client.get(f"/login?token={token}&next=/hub", follow_redirects=False)
-    assert answer.status_code == 303 and answer.headers["location"] == "/hub"
-    cookie = answer.headers["set-cookie"]
-    assert cookie.startswith(f"{COOKIE}={token}")
-    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
-    assert client.get("/hub").status_code == 200  # the cookie signs in
-    bad = client.get("/login?token=forged.token.value", headers={"Accept": "text/html"})
-    assert bad.status_code == 401
-    assert 'data-testid="signin-error"' in bad.text
-
-
-@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "evil"])
-def test_sign_in_never_redirects_off_site(served, target):
-    token = served.token("user", served.owner)
-    answer = served.client().get(
-        "/login", params={"token": token, "next": target}, follow_redirects=False
-    )
-    assert answer.headers["location"] == "/"
-
-
 def test_settings_refuse_weak_or_malformed_keys(tmp_path):
     with pytest.raises(WebSettingsError, match="at least 32"):
         Settings.from_env({"RECOMPENSE_JWT_SECRET": "short"}, db_url="sqlite:///x.db")
@@ -159,14 +139,49 @@ def test_settings_refuse_weak_or_malformed_keys(tmp_path):
         Settings.from_env({"RECOMPENSE_JWT_SECRET": SECRET})
 
 
-def test_without_keys_the_local_secret_file_is_made_once(tmp_path):
-    path = tmp_path / "secret" / "jwt"
-    env = {"RECOMPENSE_JWT_SECRET_FILE": str(path)}
+def test_a_stale_secret_file_in_the_working_directory_enables_nothing(
+    rsa_keys, tmp_path, monkeypatch
+):
+    """The original failure (issue 17): ``make demo`` once left ``.recompense/jwt-secret``
+    in the working directory, and with an RS256 key configured (production) it silently
+    enabled HS256 tokens signed with it, for any role. Now only configured keys count."""
+    stale = tmp_path / ".recompense" / "jwt-secret"
+    stale.parent.mkdir()
+    stale.write_text("w" * 64 + "\n")
+    monkeypatch.chdir(tmp_path)
+    production = Settings.from_env(
+        {
+            "RECOMPENSE_JWT_PUBLIC_KEY": rsa_keys.public_pem,
+            "RECOMPENSE_JWT_ISSUER": ISSUER,
+            "RECOMPENSE_JWT_AUDIENCE": AUDIENCE,
+        },
+        db_url="sqlite:///unused.db",
+    )
+    assert production.hs256_secret is None
+    forged = hs256(secret="w" * 64, role="ops", user_id=None)
+    with pytest.raises(TokenError, match="'HS256' are not accepted"):
+        Verifier(production).verify(forged)
+    assert Verifier(production).verify(rs256(rsa_keys)).user_id == 42
+    with pytest.raises(WebSettingsError, match="no key to verify tokens with"):
+        Settings.from_env({}, db_url="sqlite:///unused.db")  # the file is not a key either
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [".recompense", "jwt-secret"]
+
+
+def test_a_configured_secret_file_must_exist_and_nothing_makes_one(tmp_path):
+    missing = tmp_path / "secret" / "jwt"
+    with pytest.raises(WebSettingsError, match="recompense dev-secret --out"):
+        Settings.from_env({"RECOMPENSE_JWT_SECRET_FILE": str(missing)}, db_url="sqlite:///x.db")
+    assert not missing.parent.exists()
+    create_local_secret(missing)
+    assert missing.stat().st_mode & 0o777 == 0o600
+    env = {"RECOMPENSE_JWT_SECRET_FILE": str(missing)}
     first = Settings.from_env(env, db_url="sqlite:///x.db")
-    again = Settings.from_env(env, db_url="sqlite:///x.db")
-    assert first.hs256_secret == again.hs256_secret and len(first.hs256_secret or b"") == 64
-    assert path.stat().st_mode & 0o777 == 0o600
+    assert first.hs256_secret == missing.read_text().strip().encode()
+    assert len(first.hs256_secret or b"") == 64
     assert "secret" not in repr(first).replace("hs256_secret", "")
+    with pytest.raises(WebSettingsError, match="the file exists; it is kept"):
+        create_local_secret(missing)
+    assert Settings.from_env(env, db_url="sqlite:///x.db").hs256_secret == first.hs256_secret
 
 
 def test_a_user_token_without_user_id_cannot_be_minted(served):
@@ -175,6 +190,8 @@ def test_a_user_token_without_user_id_cannot_be_minted(served):
 
 
 def test_create_app_reads_the_environment(served, monkeypatch):
+    for name in ("RECOMPENSE_JWT_SECRET_FILE", "RECOMPENSE_JWT_PUBLIC_KEY"):
+        monkeypatch.delenv(name, raising=False)  # the host's own settings are not the test's
     monkeypatch.setenv("RECOMPENSE_DB_URL", served.url)
     monkeypatch.setenv("RECOMPENSE_JWT_SECRET", SECRET)
     app = create_app(warm=False)

@@ -27,11 +27,10 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from browser_support import JWT_VARS, Server, artifacts, chromium, fresh_ledger
-from typer.testing import CliRunner
+from browser_support import Server, artifacts, chromium, fresh_ledger
+from browser_support import sign_in as sign_in_as
 
 from builders import approve_twice
-from recompense.cli.main import app as cli
 from recompense.distribution.distribute import distribute
 from recompense.proofs import commit_run, proof_bundle, read_commitment
 from recompense.proofs.publication import KeyPair, load_signing_key, new_key_pair
@@ -56,11 +55,7 @@ class Site:
         return self.server.base
 
     def sign_in(self, page: Any, user: int) -> None:
-        args = ["token", "--role", "user", "--link", "--base-url", self.base]
-        env = {**dict.fromkeys(JWT_VARS), "RECOMPENSE_JWT_SECRET": SECRET}
-        result = CliRunner().invoke(cli, [*args, "--user-id", str(user)], env=env)
-        assert result.exit_code == 0, result.output
-        page.goto(result.output.strip())
+        sign_in_as(page, self.server, "user", user)
         page.goto(f"{self.base}/programs/{PROGRAM}/users/{user}/verify")
 
     def shot(self, page: Any, name: str) -> None:

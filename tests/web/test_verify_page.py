@@ -12,6 +12,7 @@ import warnings
 
 import pytest
 
+from builders import sign_in
 from recompense.proofs.publication import read_public_key
 from recompense.web.app import CSP, create_app
 from recompense.web.errors import WebSettingsError
@@ -27,7 +28,7 @@ PAGE = "/programs/together-2025-10/users/{user}/verify"
 
 def signed_in(client, served, user):
     token = served.token("user", user)
-    assert client.get(f"/login?token={token}", follow_redirects=False).status_code == 303
+    sign_in(client, token)
     return client
 
 

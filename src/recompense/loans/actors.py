@@ -23,6 +23,16 @@ AUDITOR: Role = "auditor"
 OPS: Role = "ops"
 
 
+# A role in a sentence ("an account manager cannot approve loans").
+ROLE_PHRASES: dict[str, str] = {
+    "user": "a user",
+    "ops": "an operations officer",
+    "account_manager": "an account manager",
+    "credit_committee": "a credit committee member",
+    "auditor": "an auditor",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     role: Role

@@ -13,7 +13,8 @@ Every recorded event (a decision: create, submit, approve, reject, withdraw, und
 approval, disburse, repay, write off) and every logged read is also an event of the
 hash-chained audit trail (:mod:`recompense.audit`: ``loan.<action>``, ``loan.read``), in
 the same transaction; the audit event carries no reason text of a decision (that is
-encrypted in ``loan_events``).
+encrypted in ``loan_events``). A refused attempt to read an application is logged too
+(:func:`log_refusal`: ``show refused`` in the access log, ``loan.read.refused``).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def is_plain(text: str) -> bool:
 
 def check_text(label: str, text: str) -> str:
     if not is_plain(text):
-        raise LoanError(f"{label} {text!r}: control characters are not allowed")
+        raise LoanError(f"{label}: control characters are not allowed")  # not echoed
     return text
 
 
@@ -181,7 +182,10 @@ def log_access(
 ) -> None:
     """Append one access-log row per application read (who, when, which, why)."""
     if not reason.strip():
-        raise LoanError("a reason is required to read a loan application (it is logged)")
+        raise LoanError(
+            "a reason is required to read a loan application (it is logged)",
+            code="reason_required",
+        )
     check_text("reason", reason)
     if application_ids:
         conn.execute(
@@ -211,3 +215,43 @@ def log_access(
             },
             at=now,
         )
+
+
+def log_refusal(
+    conn: Connection,
+    actor: Actor,
+    application_id: str,
+    action: str,
+    why: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Append a refused attempt to read an application to the access log (who, when,
+    which, ``<action> refused``, and why it was refused, with the reason the reader gave
+    if any) and to the audit trail (``loan.read.refused``).
+
+    An id or a reason the database could not store (control characters) is left out:
+    a refusal is never turned into an error by its own record.
+    """
+    given = reason.strip() if is_plain(reason) else ""
+    if not is_plain(application_id) or not application_id:
+        return
+    text = f"refused: {why}" + (f"; reason given: {given}" if given else "")
+    conn.execute(
+        loan_access_log.insert().values(
+            at=now,
+            actor_role=actor.role,
+            actor_id=actor.id,
+            application_id=application_id[:36],
+            action=f"{action} refused",
+            reason=text,
+        )
+    )
+    audit.record(
+        conn,
+        actor=str(actor),
+        action="loan.read.refused",
+        subject=f"loan:{application_id[:36]}",
+        details={"what": action, "why": why, "reason": given},
+        at=now,
+    )

@@ -16,6 +16,11 @@
                                      key that is not the one it was written with): never input
 
 Database errors are translated at the boundary with ``raise … from exc``.
+
+A refusal a web user can meet also carries a stable ``code`` and its ``values`` (ids,
+amounts in ``*_cents``, role, action and state codes): the message is for the CLI and
+the logs, while the web shows the code's sentence in the reader's language
+(:func:`recompense.web.i18n.error_message`), without the CLI's flag names.
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ class LoanError(InputError):
     """A loan request that cannot be honoured (bad amount, term, limit, identity)."""
 
     http_status = 422
+
+    def __init__(self, message: str, *, code: str | None = None, **values: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.values = values
 
 
 class LoanNotFound(LoanError):

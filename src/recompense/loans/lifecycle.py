@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Row, delete, func, select
 
 from recompense import audit
 from recompense.loans import fund, ledger
-from recompense.loans.actors import ACCOUNT_MANAGER, COMMITTEE, Actor
+from recompense.loans.actors import ACCOUNT_MANAGER, COMMITTEE, ROLE_PHRASES, Actor
 from recompense.loans.desk import (
     Desk,
     is_plain,
@@ -126,7 +126,10 @@ def apply(desk: Desk, actor: Actor, new: NewApplication, now: datetime | None = 
     """Create a draft for one of the actor's borrowers; returns the application id."""
     now = now or utcnow()
     if actor.role != ACCOUNT_MANAGER:
-        raise LoanForbidden(f"{actor}: applications are created by the borrower's account manager")
+        raise LoanForbidden(
+            f"{actor}: applications are created by the borrower's account manager",
+            code="not_the_manager",
+        )
     _check_terms(desk, new)
     app_id = str(uuid.uuid4())
     with unit(desk, actor) as conn:
@@ -135,12 +138,15 @@ def apply(desk: Desk, actor: Actor, new: NewApplication, now: datetime | None = 
         ).first()
         if borrower is None or borrower.account_manager_id != actor.id:
             raise LoanForbidden(
-                f"{actor}: not the assigned account manager of user {new.borrower_id}"
+                f"{actor}: not the assigned account manager of user {new.borrower_id}",
+                code="not_the_manager",
             )
         if borrower.tier not in desk.policy.borrowers.tiers:
             raise LoanError(
                 f"user {new.borrower_id} is a {borrower.tier} user; only "
-                f"{' and '.join(desk.policy.borrowers.tiers)} users can borrow from this fund"
+                f"{' and '.join(desk.policy.borrowers.tiers)} users can borrow from this fund",
+                code="tier_cannot_borrow",
+                user=new.borrower_id,
             )
         sealed = {
             f"{name}_enc": desk.seal("loan_applications", name, app_id, getattr(new, name))
@@ -184,7 +190,10 @@ def approve(desk: Desk, actor: Actor, app_id: str, reason: str, now: datetime | 
     with unit(desk, actor) as conn:
         row = guard(conn, actor, app_id, "approve")
         if actor.id in (row.submitted_by, row.account_manager_id):
-            raise LoanForbidden(f"{actor}: maker-checker — the submitter cannot approve {app_id}")
+            raise LoanForbidden(
+                f"{actor}: maker-checker — the submitter cannot approve {app_id}",
+                code="submitter_cannot_decide",
+            )
         votes = _vote(conn, row, actor, now)
         needed = 2 if row.amount_cents > desk.policy.four_eyes_above_cents else 1
         if votes < needed:
@@ -203,7 +212,10 @@ def reject(desk: Desk, actor: Actor, app_id: str, reason: str, now: datetime | N
     with unit(desk, actor) as conn:
         row = guard(conn, actor, app_id, "reject")
         if actor.id in (row.submitted_by, row.account_manager_id):
-            raise LoanForbidden(f"{actor}: maker-checker — the submitter cannot decide {app_id}")
+            raise LoanForbidden(
+                f"{actor}: maker-checker — the submitter cannot decide {app_id}",
+                code="submitter_cannot_decide",
+            )
         move(conn, row, "rejected", decided_at=now, closed_at=now)
         record_event(conn, desk, actor, row, "reject", "rejected", reason, now)
     return "rejected"
@@ -263,12 +275,22 @@ def guard(conn: Connection, actor: Actor, app_id: str, action: str) -> Row[Any]:
     rule = TRANSITIONS[action]
     visible_application(conn, actor, app_id)
     if actor.role not in rule.roles:
-        raise LoanForbidden(f"{actor}: a {actor.role} cannot {action.replace('_', ' ')} loans")
+        raise LoanForbidden(
+            f"{actor}: {ROLE_PHRASES.get(actor.role, actor.role)} cannot "
+            f"{action.replace('_', ' ')} loans",
+            code="role_cannot",
+            role=actor.role,
+            action=action,
+        )
     row = visible_application(conn, actor, app_id, lock=True)
     if row.state not in rule.sources:
         raise TransitionError(
             f"loan application {app_id} is {row.state}; {action.replace('_', ' ')} needs "
-            f"{' or '.join(rule.sources)}"
+            f"{' or '.join(rule.sources)}",
+            code="wrong_state",
+            state=row.state,
+            action=action,
+            states=tuple(rule.sources),
         )
     return row
 
@@ -286,7 +308,9 @@ def move(conn: Connection, row: Row[Any], target: str, **values: Any) -> None:
         .values(state=target, **values)
     )
     if result.rowcount != 1:
-        raise TransitionError(f"loan application {row.id} changed meanwhile; try again")
+        raise TransitionError(
+            f"loan application {row.id} changed meanwhile; try again", code="changed_meanwhile"
+        )
 
 
 def _vote(conn: Connection, row: Row[Any], actor: Actor, now: datetime) -> int:
@@ -294,7 +318,10 @@ def _vote(conn: Connection, row: Row[Any], actor: Actor, now: datetime) -> int:
     this_round = (votes.application_id == row.id, votes.round == row.approval_round)
     already = conn.execute(select(votes.member_id).where(*this_round)).scalars().all()
     if actor.id in already:
-        raise LoanForbidden(f"{actor}: already approved {row.id}; a second member must approve")
+        raise LoanForbidden(
+            f"{actor}: already approved {row.id}; a second member must approve",
+            code="already_approved",
+        )
     conn.execute(
         loan_approvals.insert().values(
             application_id=row.id, round=row.approval_round, member_id=actor.id, at=now
@@ -310,14 +337,23 @@ def _check_capacity(conn: Connection, desk: Desk, row: Row[Any]) -> None:
         raise FundExhausted(
             f"approving {row.id} for {format_usd(row.amount_cents)} would commit "
             f"{format_usd(committed + row.amount_cents)}, above the fund's cap of "
-            f"{format_usd(policy.cap_cents)} ({format_usd(policy.cap_cents - committed)} left)"
+            f"{format_usd(policy.cap_cents)} ({format_usd(policy.cap_cents - committed)} left)",
+            code="fund_full",
+            amount_cents=row.amount_cents,
+            committed_cents=committed + row.amount_cents,
+            cap_cents=policy.cap_cents,
+            left_cents=policy.cap_cents - committed,
         )
     own = fund.committed_cents(conn, policy.fund_id, row.borrower_id)
     if own + row.amount_cents > policy.max_outstanding_cents:
         raise LoanError(
             f"approving {row.id} would give user {row.borrower_id} "
             f"{format_usd(own + row.amount_cents)} of loans, above the per-borrower limit of "
-            f"{format_usd(policy.max_outstanding_cents)}"
+            f"{format_usd(policy.max_outstanding_cents)}",
+            code="borrower_limit",
+            user=row.borrower_id,
+            total_cents=own + row.amount_cents,
+            limit_cents=policy.max_outstanding_cents,
         )
 
 
@@ -352,21 +388,38 @@ def _check_terms(desk: Desk, new: NewApplication) -> None:
     if new.amount_cents < policy.min_amount_cents:
         raise LoanError(
             f"--amount {format_usd(new.amount_cents)}: below the minimum of "
-            f"{format_usd(policy.min_amount_cents)}"
+            f"{format_usd(policy.min_amount_cents)}",
+            code="amount_below_minimum",
+            amount_cents=new.amount_cents,
+            minimum_cents=policy.min_amount_cents,
         )
     if new.amount_cents > policy.max_outstanding_cents:
         raise LoanError(
             f"--amount {format_usd(new.amount_cents)}: above the per-borrower limit of "
-            f"{format_usd(policy.max_outstanding_cents)}"
+            f"{format_usd(policy.max_outstanding_cents)}",
+            code="amount_above_limit",
+            amount_cents=new.amount_cents,
+            limit_cents=policy.max_outstanding_cents,
         )
     if not terms.min_days <= new.term_days <= terms.max_days:
         raise LoanError(
-            f"--term-days {new.term_days}: must be between {terms.min_days} and {terms.max_days}"
+            f"--term-days {new.term_days}: must be between {terms.min_days} and {terms.max_days}",
+            code="term_range",
+            days=new.term_days,
+            min=terms.min_days,
+            max=terms.max_days,
         )
     if new.repayment not in terms.repayment_types:
-        raise LoanError(f"--repayment {new.repayment!r}: one of {', '.join(terms.repayment_types)}")
+        raise LoanError(
+            f"--repayment {new.repayment!r}: one of {', '.join(terms.repayment_types)}",
+            code="repayment_type",
+            repayments=tuple(terms.repayment_types),
+        )
     if new.repayment == "instalments" and new.term_days % terms.period_days:
         raise LoanError(
             f"--term-days {new.term_days}: with instalments the term must be a multiple of "
-            f"{terms.period_days} days"
+            f"{terms.period_days} days",
+            code="term_multiple",
+            days=new.term_days,
+            period=terms.period_days,
         )

@@ -102,11 +102,16 @@ def repay(
     now = now or utcnow()
     on = on or now.date()
     if amount_cents <= 0:
-        raise LoanError(f"--amount {format_usd(amount_cents)}: a repayment must be positive")
+        raise LoanError(
+            f"--amount {format_usd(amount_cents)}: a repayment must be positive",
+            code="repayment_not_positive",
+            amount_cents=amount_cents,
+        )
     if not reference.strip() or len(reference) > 150:
         raise LoanError(
             f"--reference {reference!r}: the payment's reference, 1 to 150 characters, is "
-            f"required (it prevents recording a payment twice)"
+            f"required (it prevents recording a payment twice)",
+            code="reference_required",
         )
     check_text("--reference", reference)
     key = f"loan:{app_id}:repay:{reference}"
@@ -122,7 +127,11 @@ def repay(
         if amount_cents > owed:
             raise LoanError(
                 f"--amount {format_usd(amount_cents)}: more than the {format_usd(owed)} owed on "
-                f"{app_id} as of {on} (fees, interest and principal)"
+                f"{app_id} as of {on} (fees, interest and principal)",
+                code="repayment_too_much",
+                amount_cents=amount_cents,
+                owed_cents=owed,
+                on=on,
             )
         entry = ledger.post_repay(conn, desk.policy, app_id, split, key, now)
         state = _apply_payment(conn, row, split, now)

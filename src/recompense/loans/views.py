@@ -2,8 +2,10 @@
 
 Every read of an application — one record or a row in a list — appends to the access
 log (who, when, which record, why) in the same transaction as the read, so a read that
-is not logged did not happen. Only auditors review the log. Sensitive fields are
-decrypted only in :func:`show`; lists carry no sensitive field.
+is not logged did not happen. A refused attempt to read one (an application the actor
+may not see, or that does not exist: the same "not found" to them) is logged as well,
+in a transaction of its own (:func:`refused`). Only auditors review the log. Sensitive
+fields are decrypted only in :func:`show`; lists carry no sensitive field.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from recompense.loans.desk import (
     as_utc,
     check_text,
     log_access,
+    log_refusal,
     unit,
     utcnow,
     visible_application,
 )
-from recompense.loans.errors import LoanError, LoanForbidden
+from recompense.loans.errors import LoanError, LoanForbidden, LoanNotFound
 from recompense.loans.fund import Dashboard, dashboard
 from recompense.loans.schedule import lateness
 from recompense.loans.schema import (
@@ -46,6 +49,12 @@ SUMMARY = (
     "interest_accrued_cents", "interest_paid_cents", "fees_charged_cents", "fees_paid_cents",
     "written_off_cents",
 )  # fmt: skip
+
+
+# Why a read is refused, as the access log says it: the actor is told "not found" either
+# way, so an id cannot be probed; PostgreSQL's row-level security hides the difference
+# from the actor's own transaction too.
+NOT_VISIBLE = "no such application, or not one this actor may see"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +95,17 @@ def summary(row: Row[Any], desk: Desk, now: datetime) -> dict[str, Any]:
 def show(
     desk: Desk, actor: Actor, app_id: str, reason: str, now: datetime | None = None
 ) -> dict[str, Any]:
-    """One application in full (decrypted), logged; "not found" for anyone else."""
+    """One application in full (decrypted), logged; "not found" for anyone else (the
+    refusal logged)."""
     now = now or utcnow()
+    try:
+        return _show(desk, actor, app_id, reason, now)
+    except LoanNotFound:
+        refused(desk, actor, app_id, "show", NOT_VISIBLE, reason, now)
+        raise
+
+
+def _show(desk: Desk, actor: Actor, app_id: str, reason: str, now: datetime) -> dict[str, Any]:
     with unit(desk, actor) as conn:
         row = visible_application(conn, actor, app_id)
         log_access(conn, actor, [app_id], "show", reason, now)
@@ -108,10 +126,31 @@ def check_visible(desk: Desk, actor: Actor, app_id: str) -> None:
     """:class:`LoanNotFound` unless ``actor`` may see the application; reads nothing of it.
 
     For a page that asks the reader's reason before showing anything (not logged: no
-    field of the application leaves the database).
+    field of the application leaves the database; a refusal is logged).
+    """
+    try:
+        with unit(desk, actor) as conn:
+            visible_application(conn, actor, app_id)
+    except LoanNotFound:
+        refused(desk, actor, app_id, "open", NOT_VISIBLE)
+        raise
+
+
+def refused(
+    desk: Desk,
+    actor: Actor,
+    app_id: str,
+    action: str,
+    why: str,
+    reason: str = "",
+    now: datetime | None = None,
+) -> None:
+    """Log that ``actor`` was refused ``action`` on application ``app_id`` and why.
+
+    In a transaction of its own: the attempt's transaction ended with the refusal.
     """
     with unit(desk, actor) as conn:
-        visible_application(conn, actor, app_id)
+        log_refusal(conn, actor, app_id, action, why, reason, now or utcnow())
 
 
 def list_applications(
@@ -159,19 +198,38 @@ def fund_figures(desk: Desk, actor: Actor) -> Dashboard:
 
 
 def access_log(
-    desk: Desk, actor: Actor, app_id: str | None = None, since: date | None = None
+    desk: Desk,
+    actor: Actor,
+    app_id: str | None = None,
+    since: date | None = None,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The access log (auditors only), newest first."""
+    """The access log (auditors only), newest first.
+
+    A page at a time, by row id (stable while new readings are logged): ``before`` the
+    rows older than that id, ``after`` the rows newer than it (the ``limit`` nearest to
+    it, still newest first).
+    """
     if actor.role != AUDITOR:
         raise LoanForbidden(f"{actor}: only auditors review the access log")
     log = loan_access_log.c
-    query = select(loan_access_log).order_by(log.id.desc())
+    query = select(loan_access_log).order_by(log.id if after is not None else log.id.desc())
     if app_id is not None:
         query = query.where(log.application_id == check_text("application", app_id))
     if since is not None:
         query = query.where(log.at >= datetime.combine(since, datetime.min.time()))
+    if before is not None:
+        query = query.where(log.id < before)
+    if after is not None:
+        query = query.where(log.id > after)
+    if limit is not None:
+        query = query.limit(limit)
     with unit(desk, actor) as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    return rows[::-1] if after is not None else rows
 
 
 def rotate_keys(desk: Desk, actor: Actor) -> int:

@@ -6,7 +6,11 @@ function, and renders. The library decides who may see and do what; this layer m
 its answers to HTTP: not found → 404, forbidden → 403, wrong state or a full fund → 409,
 other bad input → 422, keys or policy not configured → 503. Roles other than account
 managers, the credit committee and auditors get 404 from every route here — the same as
-an application that does not exist.
+an application that does not exist — before anything of the request is read or
+validated (:class:`LoanRoute`), and their attempts to open an application are in the
+access log. A body that does not validate is 422 naming the field, never echoing it.
+State-changing requests of a cookie session carry the CSRF token (the ``X-CSRF-Token``
+header for the JSON API, the form field for the console); bearer-token calls need none.
 
 Settings (environment): ``RECOMPENSE_LOANS_POLICY`` (default
 ``programs/loans-2025-10.toml``), ``RECOMPENSE_LOANS_KEYS`` (see :mod:`.crypto`), and
@@ -16,8 +20,10 @@ applies to (default: the service's database URL).
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Coroutine
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -25,9 +31,10 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from recompense.loans import lifecycle, servicing, views
 from recompense.loans.actors import ACCOUNT_MANAGER, AUDITOR, COMMITTEE, Actor
@@ -35,40 +42,61 @@ from recompense.loans.crypto import Keyring
 from recompense.loans.desk import Desk, is_plain
 from recompense.loans.errors import LoanError, LoanKeyError, LoanPolicyError
 from recompense.loans.policy import DEFAULT_POLICY, load_loan_policy
-from recompense.money import D, format_usd, to_cents
+from recompense.money import D, to_cents
 from recompense.web import i18n, pages
-from recompense.web.auth import ROLES, Principal, allow
+from recompense.web.auth import ROLES, Principal, allow, current_principal
 from recompense.web.csrf import CSRF, csrf_token
 from recompense.web.models import ERRORS, ErrorOut
 
+
+class LoanRoute(APIRoute):
+    """A loan route: a caller whose role may never see a loan is told "not found" (404)
+    before the request's body is read, parsed or validated — the same answer as for an
+    application that does not exist, and no list of fields, no echo — and an attempt of
+    theirs to open an application is logged as refused."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        reads = self.path in READS
+
+        async def guarded(request: Request) -> Response:
+            principal = await current_principal(request)  # 401 first, as everywhere
+            if _outsider(principal):
+                if reads and request.method == "GET":
+                    await run_in_threadpool(_log_refused, request, principal)
+                raise HTTPException(404, "not found")
+            return await handler(request)
+
+        return guarded
+
+
 router = APIRouter(
+    route_class=LoanRoute,
     responses={
         **ERRORS,
         400: {"model": ErrorOut, "description": "a request body that cannot be parsed"},
         409: {"model": ErrorOut, "description": "not allowed in the current state, or fund full"},
         503: {"model": ErrorOut, "description": "the loan desk's keys or policy are not set up"},
-    }
+    },
 )
 Caller = Annotated[Principal, allow(*ROLES)]  # everyone signed in; the library decides
+LOAN_ID = r"^[0-9a-f-]{1,36}$"
 LoanId = Annotated[
-    str, PathParam(min_length=1, max_length=36, pattern=r"^[0-9a-f-]+$", description="a UUID")
+    str, PathParam(min_length=1, max_length=36, pattern=LOAN_ID, description="a UUID")
 ]
 Action = Literal[
     "submit", "approve", "reject", "withdraw", "undo-approval", "disburse", "write-off"
 ]
 INSIDERS = (ACCOUNT_MANAGER, COMMITTEE, AUDITOR)
+ACCESS_PAGE = 100  # readings per page of the access log
+READS = frozenset({"/api/loans/{loan_id}", "/console/loans/{loan_id}"})  # one application
+MAX_ACTOR_ID = 100  # the access log's actor_id column
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
-environment = Environment(
-    loader=ChoiceLoader(
-        [FileSystemLoader(Path(__file__).parent / "templates"), FileSystemLoader(pages.TEMPLATES)]
-    ),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-environment.filters.update(pages.environment.filters)
-environment.filters["usd"] = format_usd
+# This package's templates first, then the pages' (base.html); words and figures as there.
+environment = pages.new_environment(Path(__file__).parent / "templates", pages.TEMPLATES)
+environment.globals.update(pages.environment.globals)  # base.html's navigation
 
 
 class ApplicationIn(BaseModel):
@@ -133,7 +161,7 @@ def show_api(
     return _json(_call(lambda: views.show(desk(request), actor, loan_id, reason)))
 
 
-@router.post("/api/loans", status_code=201)
+@router.post("/api/loans", status_code=201, dependencies=[CSRF])
 def apply_api(request: Request, body: ApplicationIn, who: Caller) -> Any:
     actor = _insider(who)
 
@@ -153,7 +181,7 @@ def apply_api(request: Request, body: ApplicationIn, who: Caller) -> Any:
     return _call(create)
 
 
-@router.post("/api/loans/{loan_id}/repayments")
+@router.post("/api/loans/{loan_id}/repayments", dependencies=[CSRF])
 def repay_api(request: Request, loan_id: LoanId, body: RepaymentIn, who: Caller) -> Any:
     actor = _insider(who)
 
@@ -165,7 +193,7 @@ def repay_api(request: Request, loan_id: LoanId, body: RepaymentIn, who: Caller)
     return _call(pay)
 
 
-@router.post("/api/loans/{loan_id}/{action}")
+@router.post("/api/loans/{loan_id}/{action}", dependencies=[CSRF])
 def transition_api(
     request: Request, loan_id: LoanId, action: Action, body: ReasonIn, who: Caller
 ) -> Any:
@@ -192,10 +220,38 @@ def console_access_log(
     request: Request,
     who: Caller,
     application: Annotated[str | None, Query(max_length=36)] = None,
+    before: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
 ) -> HTMLResponse:
+    """The log a page of :data:`ACCESS_PAGE` readings at a time, newest first."""
     actor = _insider(who)
-    rows = _call(lambda: views.access_log(desk(request), actor, application or None))
-    return render(request, "loans_access_log.html", who, rows=rows, application=application)
+    found = _call(
+        lambda: views.access_log(
+            desk(request),
+            actor,
+            application or None,
+            before=before,
+            after=None if before is not None else after,
+            limit=ACCESS_PAGE + 1,
+        )
+    )
+    more = len(found) > ACCESS_PAGE
+    if after is not None and before is None:  # the page just newer than `after`
+        rows, has_newer, has_older = found[-ACCESS_PAGE:], more, True
+    else:
+        rows, has_newer, has_older = found[:ACCESS_PAGE], before is not None, more
+    newer = rows[0]["id"] if rows and has_newer else None
+    older = rows[-1]["id"] if rows and has_older else None
+    return render(
+        request,
+        "loans_access_log.html",
+        who,
+        rows=rows,
+        application=application,
+        page_size=ACCESS_PAGE,
+        newer=newer,
+        older=older,
+    )
 
 
 @router.get("/console/loans/{loan_id}", response_class=HTMLResponse)
@@ -271,9 +327,31 @@ def render(
 
 def _insider(principal: Principal) -> Actor:
     """The caller as an actor; roles that may never see a loan get 404 right away."""
-    if principal.role not in INSIDERS or not is_plain(principal.subject):
+    if _outsider(principal):
         raise HTTPException(404, "not found")
     return Actor(principal.role, principal.subject)
+
+
+def _outsider(principal: Principal) -> bool:
+    """A role that may never see a loan, or a subject the access log cannot record."""
+    subject = principal.subject
+    return principal.role not in INSIDERS or not is_plain(subject) or len(subject) > MAX_ACTOR_ID
+
+
+def _log_refused(request: Request, principal: Principal) -> None:
+    """Log an outsider's attempt to open an application (a well-formed id only). The
+    refusal stands even if it cannot be logged: that failure goes to the error log."""
+    loan_id = str(request.path_params.get("loan_id", ""))
+    subject = principal.subject
+    if not re.fullmatch(LOAN_ID, loan_id) or not is_plain(subject):
+        return
+    actor = Actor(principal.role, subject[:MAX_ACTOR_ID])
+    reason = request.query_params.get("reason", "")[:500]
+    why = f"the {principal.role} role may never read a loan file"
+    try:
+        views.refused(desk(request), actor, loan_id, "show", why, reason)
+    except Exception:
+        log.exception("a refused read of a loan application could not be logged")
 
 
 def _call(function: Callable[[], T]) -> T:
@@ -281,8 +359,8 @@ def _call(function: Callable[[], T]) -> T:
         return function()
     except (LoanKeyError, LoanPolicyError) as exc:
         raise HTTPException(503, f"loan desk not configured: {exc}") from exc
-    except LoanError as exc:
-        raise HTTPException(exc.http_status, str(exc)) from exc
+    except LoanError as exc:  # its sentence in the reader's language, no CLI flag names
+        raise HTTPException(exc.http_status, i18n.error_message(exc)) from exc
 
 
 def _transition(the_desk: Desk, actor: Actor, loan_id: str, action: str, reason: str) -> str:
@@ -305,7 +383,7 @@ def _cents(field: str, value: str) -> int:
     try:
         return to_cents(D(value))
     except (ValueError, TypeError, ArithmeticError) as exc:
-        raise LoanError(f"{field} {value!r}: not a USD amount with at most cents") from exc
+        raise LoanError(f"{field}: not a USD amount with at most cents") from exc
 
 
 def _json(value: Any) -> Any:

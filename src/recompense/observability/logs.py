@@ -13,13 +13,13 @@ copies the context into the worker thread, so a line logged there — a database
 included (:func:`log_database_errors`) — carries the id of the request it serves.
 
 **What is never logged** (:class:`RedactSecrets`, a filter on the handler, so it sees
-every line of every logger): bearer tokens and JWTs, ``token=`` query parameters, email
-addresses, the loan fund's encrypted values, and any extra field named like a secret or
-a loan field. Exceptions are written as their type and where they were raised (file,
-line, function), never their message: a database error's message quotes the statement's
-parameters (an email address, a loan amount), so only its SQLSTATE and primary message
-are kept, and that through the same filter. The uploads page already logged failures
-this way (``docs/web.md``).
+every line of every logger): bearer tokens and JWTs, ``token=`` and ``code=`` query
+parameters (sign-in links), email addresses, the loan fund's encrypted values, and any
+extra field named like a secret or a loan field. Exceptions are written as their type
+and where they were raised (file, line, function), never their message: a database
+error's message quotes the statement's parameters (an email address, a loan amount), so
+only its SQLSTATE and primary message are kept, and that through the same filter. The
+uploads page already logged failures this way (``docs/web.md``).
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[redacted-token]"),
     (re.compile(r"(?i)\b(bearer\s+)[^\s\"'\\,;]+"), r"\1" + REDACTED),
     (re.compile(r"(?i)([?&;\s\"']token=)(?!\[redacted)[^&\s\"'\\]+"), r"\1" + REDACTED),
+    # one-time sign-in codes in a query string (/login?code=…; recompense.web.sessions)
+    (re.compile(r"(?i)([?&]code=)(?!\[redacted)[^&\s\"'\\]+"), r"\1" + REDACTED),
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), "[email]"),
     # the loan fund's ciphertexts (recompense.loans.crypto): v1:KEY_ID:NONCE:CIPHERTEXT
     (re.compile(r"\bv1:[A-Za-z0-9_.-]{1,32}:[A-Za-z0-9_=-]{8,}:[A-Za-z0-9_=-]+"), REDACTED),
@@ -64,7 +66,7 @@ _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
 
 # What every pattern above needs in the text: one search decides, for the great majority
 # of strings (paths, routes, methods), that there is nothing to replace.
-_MAYBE = re.compile(r"@|eyJ|(?i:token=|bearer)|\bv1:")
+_MAYBE = re.compile(r"@|eyJ|(?i:token=|code=|bearer)|\bv1:")
 _SECRET_KEY: dict[str, bool] = {}  # extra field name → whether its value is dropped
 # Extra fields whose values the service makes itself from constrained sources (a
 # method from a fixed set, a route template, a number, the peer's address, the request

@@ -4,9 +4,13 @@ Routers come from one list, :data:`ROUTERS`; adding a resource is one line there
 Deny by default: :func:`create_app` refuses to start if any route declares neither
 allowed roles (:func:`recompense.web.auth.allow`) nor :data:`~recompense.web.auth.PUBLIC`.
 
-Errors: ``HTTPException`` answers JSON under ``/api`` and an HTML page elsewhere, with
-the same status code. Every response carries a strict Content-Security-Policy: scripts
-and styles only from the service itself (vendored, no internet needed).
+Errors: every error, whatever raised it, is answered by :mod:`.problems` (problem
+details under ``/api``, the styled page elsewhere, in the caller's language); request
+bodies past their limit (:data:`BODY_LIMITS`, else 1 MiB) are refused with 413 before
+they are read. Every response carries a strict Content-Security-Policy (scripts and
+styles only from the service itself, vendored, no internet needed) and, except the
+static assets, ``Cache-Control: no-store``: pages and answers carry personal or
+confidential data, and none may be kept by a browser's or a proxy's cache.
 """
 
 from __future__ import annotations
@@ -17,22 +21,18 @@ import re
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, APIRouter
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recompense import __version__
 from recompense.gil import SWITCH_INTERVAL_S
 from recompense.loans import web as loans
-from recompense.web import pages
+from recompense.web import pages, problems
 from recompense.web.auth import PublicRoute, RoleCheck, Verifier
 from recompense.web.routes import (
     approvals,
@@ -64,6 +64,14 @@ ROUTERS: list[APIRouter] = [
     loans.router,  # the loan fund (issue 6): /api/loans, /console/loans
 ]
 
+# Paths whose request bodies may be larger than 1 MiB (bytes). The self-check refuses
+# past its own limits first (its page says which); a loan application carries up to
+# 1,000,000 characters of statements, 6 bytes each at worst as JSON escapes.
+BODY_LIMITS = {
+    "/selfcheck": selfcheck.LIMITS.body_bytes + problems.MIB,
+    "/api/loans": 8 * problems.MIB,
+}
+CACHEABLE = ("/static/",)  # public files, the same for everyone
 TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s]*")
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -108,8 +116,9 @@ def create_app(
         app.include_router(router)  # no prefix: each router writes its paths in full
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     _refuse_undeclared(app)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    # Inside SecurityHeaders: errors get the headers too. The self-check says its own limits.
+    problems.install(app, BODY_LIMITS, frozenset({"/selfcheck"}))
+    problems.document(app)
     app.add_middleware(SecurityHeaders)
     install_telemetry(app, settings, service)  # request ids, metrics, logs (outermost)
     _redact_tokens_in_access_log()
@@ -186,40 +195,6 @@ def _redact_tokens_in_access_log() -> None:
         access.addFilter(_RedactTokens())
 
 
-def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or "text/html" not in request.headers.get(
-        "accept", ""
-    )
-
-
-async def _http_error(request: Request, error: Exception) -> Response:
-    exc = cast(StarletteHTTPException, error)
-    headers = getattr(exc, "headers", None)
-    if _wants_json(request):
-        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=headers)
-    principal = getattr(request.state, "principal", None)
-    template = "signin.html" if exc.status_code == 401 else "error.html"
-    response = pages.render(
-        request, template, principal, status_code=exc.status_code, detail=exc.detail
-    )
-    if headers:
-        response.headers.update(headers)
-    return response
-
-
-async def _validation_error(request: Request, error: Exception) -> Response:
-    errors: Any = cast(RequestValidationError, error).errors()
-    if _wants_json(request):
-        return JSONResponse({"detail": jsonable(errors)}, 422)
-    return pages.render(request, "error.html", None, status_code=422, detail=str(errors))
-
-
-def jsonable(value: Any) -> Any:
-    from fastapi.encoders import jsonable_encoder
-
-    return jsonable_encoder(value, custom_encoder={Exception: str})
-
-
 class SecurityHeaders:
     """Pure ASGI middleware (no per-request task, unlike ``BaseHTTPMiddleware``)."""
 
@@ -230,7 +205,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        no_store = str(scope.get("path", "")).startswith("/api/")
+        no_store = not str(scope.get("path", "")).startswith(CACHEABLE)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

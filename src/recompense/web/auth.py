@@ -7,8 +7,10 @@ token also carries ``user_id``; ``locale`` is optional. The algorithm is taken f
 the token header but each algorithm has its own key, so an RS256 public key can never
 be used as an HS256 secret.
 
-A browser signs in once at ``/login?token=…``: the token goes into an HttpOnly,
-SameSite=Lax cookie. API clients send ``Authorization: Bearer <token>``.
+API clients send ``Authorization: Bearer <token>``. Browsers never hold a token: they
+sign in with a one-time code and then hold an opaque session id in an HttpOnly,
+SameSite=Lax cookie, looked up in the database on each request, which sign-out revokes
+(:mod:`recompense.web.sessions`).
 
 Routes declare the roles they allow, and nothing else gets in (deny by default;
 :func:`recompense.web.app.create_app` refuses a route without a declaration)::
@@ -33,7 +35,9 @@ from typing import Annotated, Any, Literal, get_args
 
 import jwt
 from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
+from recompense.web import sessions
 from recompense.web.settings import Settings
 
 Role = Literal["user", "ops", "account_manager", "credit_committee", "auditor"]
@@ -42,6 +46,7 @@ STAFF: tuple[Role, ...] = ("ops", "auditor")  # may look at any user's programme
 COOKIE = "recompense_session"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp")
 LEEWAY_S = 30
+MAX_USER_ID = 2**63 - 1  # the ledger's BIGINT: a larger id could never match a record
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +72,8 @@ def mint_token(
     locale: str | None = None,
     subject: str | None = None,
 ) -> str:
-    """An HS256 token with the configured issuer and audience (for local use and tests)."""
+    """An HS256 token with the configured issuer and audience (``recompense token`` and
+    tests; production tokens come from the identity provider)."""
     if settings.hs256_secret is None:
         raise TokenError("no HS256 secret configured: cannot mint tokens")
     _check_role_claims(role, user_id)
@@ -144,14 +150,29 @@ def _principal(claims: dict[str, Any]) -> Principal:
 def _check_role_claims(role: object, user_id: object) -> None:
     if role not in ROLES:
         raise TokenError(f"token role {role!r} is not one of {', '.join(ROLES)}")
-    if user_id is not None and (type(user_id) is not int or user_id < 0):
-        raise TokenError(f"token claim 'user_id' {user_id!r} is not a user id")
+    if user_id is not None and (type(user_id) is not int or not 0 <= user_id <= MAX_USER_ID):
+        raise TokenError(f"token claim 'user_id' is not a user id (0 to {MAX_USER_ID})")
     if role == "user" and user_id is None:
         raise TokenError("a token with role 'user' must carry 'user_id'")
 
 
+def holder(principal: Principal) -> sessions.Holder:
+    """What a sign-in code keeps of the principal it is issued to."""
+    return sessions.Holder(principal.subject, principal.role, principal.user_id, principal.locale)
+
+
+def principal_of(found: sessions.Holder) -> Principal:
+    """The principal a session holds (its claims are checked again: a row is data)."""
+    try:
+        _check_role_claims(found.role, found.user_id)
+    except TokenError as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+    return Principal(found.subject, found.role, found.user_id, found.locale)  # type: ignore[arg-type]
+
+
 def token_of(request: Request) -> tuple[str, str] | None:
-    """``(token, "bearer" | "cookie")`` from the request, or None."""
+    """``(credential, "bearer" | "cookie")`` from the request, or None: a bearer JWT, or
+    the session cookie's opaque session id."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -161,23 +182,44 @@ def token_of(request: Request) -> tuple[str, str] | None:
 
 
 async def current_principal(request: Request) -> Principal:
-    """The verified caller, or 401 (async: checking a token never blocks, so no thread hop)."""
+    """The verified caller, or 401. A bearer token is checked on the event loop (no I/O);
+    a session is looked up in the database, from the thread pool."""
+    found = token_of(request)
+    if found is not None and found[1] == "cookie":
+        return await run_in_threadpool(authenticate, request)
     return authenticate(request)
 
 
 def authenticate(request: Request) -> Principal:
-    """The verified caller, or 401 (the synchronous form, for code outside dependencies)."""
+    """The verified caller, or 401 (the synchronous form, for code outside dependencies;
+    with a session cookie it reads the database)."""
     found = token_of(request)
     if found is None:
         raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Bearer"})
-    verifier: Verifier = request.app.state.verifier
-    try:
-        principal = verifier.verify(found[0])
-    except TokenError as exc:
-        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+    if found[1] == "cookie":
+        principal = _session_principal(request, found[0])
+    else:
+        verifier: Verifier = request.app.state.verifier
+        try:
+            principal = verifier.verify(found[0])
+        except TokenError as exc:
+            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
     request.state.principal = principal
     request.state.auth_via = found[1]
     return principal
+
+
+def _session_principal(request: Request, session_id: str) -> Principal:
+    settings: Settings = request.app.state.settings
+    service = request.app.state.service
+    found = sessions.holder_of(
+        service.engine, service.reads, session_id, idle_s=settings.session_idle_s
+    )
+    if found is None:
+        raise HTTPException(
+            401, "your session has ended: sign in again", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return principal_of(found)
 
 
 class RoleCheck:

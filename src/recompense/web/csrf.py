@@ -5,7 +5,7 @@ every sign-in, needs no server-side state, and cannot be computed without the se
 Every state-changing request authenticated by the cookie must carry it, in the form
 field ``csrf_token`` (HTML forms) or the ``X-CSRF-Token`` header (the page's scripts).
 A request with ``Authorization: Bearer`` is not exposed to CSRF (a browser never adds
-that header by itself) and needs none. Failures answer 403.
+that header by itself) and needs none. Failures answer 403 (in the caller's language).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import hmac
 from fastapi import Depends, HTTPException, Request
 
 from recompense.web.auth import COOKIE, token_of
+from recompense.web.i18n import Message
 
 FIELD = "csrf_token"
 HEADER = "x-csrf-token"
@@ -55,7 +56,7 @@ def verify_sent(request: Request, sent: str | None) -> None:
         return
     expected = csrf_token(request)
     if not sent or not expected or not hmac.compare_digest(sent, expected):
-        raise HTTPException(403, "CSRF token missing or invalid: reload the page and try again")
+        raise HTTPException(403, Message("problem_csrf"))
 
 
 def _is_form(request: Request) -> bool:

@@ -1,652 +1,361 @@
-"""The pages' words in English and Spanish (Python format strings, keyed by name)."""
+"""The catalogue of the sentences Python code shows, keyed by name (English msgids).
+
+A page's own words live in its template (``{% trans %}`` and ``_()``); what Python
+builds — a criterion explained with the user's numbers, an upload refused, a status,
+a role, an error — is named here once by a stable key, so routes, the API and the
+templates (``t("status_" ~ v.status)``) say the same thing. ``MESSAGES[key]`` is the
+English sentence, which is also the gettext msgid: its translations are in
+``locale/<language>/LC_MESSAGES/messages.po`` (see ``docs/i18n.md``), never here.
+
+Placeholders are ``%(name)s`` (Python's ``%`` formatting, as Jinja's i18n extension
+uses); a literal percent sign is ``%%``. To add a sentence: add its key here, use it
+with ``t("key", name=value)``, then ``make i18n`` and translate the new entry in each
+``.po`` file (a test fails until every shipped language has it).
+"""
 
 from __future__ import annotations
 
-EN: dict[str, str] = {
-    "app_title": "Rewards Hub",
-    "nav_hub": "Rewards Hub",
-    "nav_ops": "Operations",
-    "nav_signout": "Sign out",
-    "signed_in_as": "Signed in as {subject} ({role})",
-    "signin_title": "Sign in",
-    "signin_text": "Open the sign-in link the exchange sent you, or paste your access token.",
-    "signin_token": "Access token",
-    "signin_button": "Sign in",
-    "hub_title": "Your rewards",
-    "hub_intro": "Your result in each compensation programme, your vouchers, and what was "
-    "credited to your reward wallet.",
-    "no_programmes": "No programme has been distributed yet.",
-    "eligible_yes": "You are eligible",
-    "eligible_no": "You are not eligible",
-    "see_explanation": "Am I eligible? See why",
-    "verify_link": "Verify my payout",
-    "elig_title": "Am I eligible?",
-    "elig_verdict_yes": "Yes. You are eligible, and your payout is {amount}.",
-    "elig_verdict_no": "No. You are not eligible for this programme.",
-    "numbers_heading": "Your numbers",
-    "loss_in_window": "Liquidation loss in the window",
-    "net_assets": "Net assets at the snapshot",
-    "loss_share": "Loss as a share of net assets",
-    "fills": "Forced-liquidation fills counted",
-    "not_applicable": "not applicable",
-    "window_text": "Losses counted from {start} to {end}; net assets taken at {snapshot}.",
-    "criteria_heading": "Each criterion",
-    "passed": "passed",
-    "failed": "failed",
-    "amount_heading": "Why this amount",
-    "crit_no_liquidation": "No forced liquidation of yours was counted in the window, so "
-    "there is no loss to compensate.",
-    "crit_loss_ok": "Your loss of {loss} is at least the minimum of {minimum}.",
-    "crit_loss_fail": "Your loss of {loss} is below the minimum of {minimum}.",
-    "crit_ratio_ok": "Your loss of {loss} is {share} of your net assets of {net}: at least "
-    "{minimum} (it needed {needed}).",
-    "crit_ratio_fail": "Your loss of {loss} is {share} of your net assets of {net}: below "
-    "{minimum} (it needed {needed}).",
-    "crit_ratio_wiped": "Your net assets at the snapshot were {net} (zero or less): the whole "
-    "account was lost, so this criterion is met.",
-    "crit_comp_ok": "You were not already paid by an excluding programme ({programs}).",
-    "crit_comp_fail": "You were already compensated by an excluding programme ({programs}).",
-    "none": "none",
-    "bound_cap": "Your share of the budget ({share}) reached the cap of {cap}, set by {limit}.",
-    "bound_floor": "Your share of the budget ({share}) was below the minimum payout, so you "
-    "receive the minimum of {floor}.",
-    "bound_share": "Your share of the budget: λ × weight = {lam} × {weight} ≈ {share}, paid "
-    "as {amount} after rounding to the cent.",
-    "cap_own_loss": "your own loss (nobody is paid more than they lost)",
-    "cap_maximum": "the programme's maximum payout",
-    "vouchers_title": "Your vouchers",
-    "col_programme": "Programme",
-    "col_amount": "Amount",
-    "col_status": "Status",
-    "col_expires": "Expires",
-    "col_when": "When",
-    "col_voucher": "Voucher",
-    "col_action": "",
-    "status_issued": "Ready to redeem",
-    "status_redeemed": "Redeemed",
-    "status_expired": "Expired",
-    "status_revoked": "Revoked",
-    "redeem_button": "Redeem",
-    "expires_in": "in {days} d {hours} h",
-    "expired_already": "expired",
-    "no_vouchers": "You have no vouchers.",
-    "redeemed_flash": "Credited: {amount} to your reward wallet.",
-    "already_flash": "Already redeemed: {amount} was credited on {when}.",
-    "redeem_failed": "This voucher can no longer be redeemed: {reason}",
-    "credits_title": "Credited to your reward wallet",
-    "no_credits": "Nothing has been credited yet.",
-    "verify_title": "Verify my payout",
-    "verify_intro": "The exchange published one commitment to the whole payout list. Your "
-    "proof shows that your payout is in that list, with exactly your amount, and that the "
-    "list adds up to the published total. This page checks it in your browser.",
-    "verify_download": "Download my proof (JSON)",
-    "verify_commitment": "Download the published commitment (JSON)",
-    "verify_button": "Verify in this page",
-    "verify_running": "Verifying…",
-    "verify_ok": "Verified: the commitment is signed by the programme's published key, your "
-    "payout is in its list, and the list adds up to the published total.",
-    "verify_fail": "Not verified",
-    "verify_unsigned": "Your proof matches this commitment, but nothing here shows that the "
-    "programme published it",
-    "verify_unavailable": "No proof is available: {reason}",
-    "verify_offline": "You can also verify it offline: recompense verify --commitment "
-    "commitment.json --proof proof.json --public-key public-key.json",
-    "verify_key_title": "The programme's publication key",
-    "verify_key_intro": "The programme signs its commitment with this Ed25519 key. Compare it "
-    "with the key the exchange published elsewhere (its announcement, its website): if they "
-    "differ, do not trust this page.",
-    "verify_key_id": "Key id",
-    "verify_key_hex": "Public key",
-    "verify_key_missing": "This service has no publication key configured. Paste the "
-    "programme's published public key below to check the signature.",
-    "verify_key_input": "Check the signature against this public key (64 hex digits; you may "
-    "paste the one published elsewhere)",
-    "verify_source_title": "The commitment to check against",
-    "verify_source_intro": "Use the commitment this service publishes, or one you obtained "
-    "elsewhere (the exchange's announcement, an archive, someone you trust): a service that "
-    "was tampered with cannot then show you a matching fake.",
-    "verify_source_server": "The commitment this service publishes",
-    "verify_source_paste": "A commitment I paste here",
-    "verify_source_file": "A commitment file on my device",
-    "verify_source_url": "A commitment at this address",
-    "verify_url_hint": "The address must let other sites read it (CORS), as most file hosts do.",
-    "verify_from_server": "this service",
-    "verify_from_paste": "pasted",
-    "verify_from_file": "the file {name}",
-    "verify_from_url": "the address {url}",
-    "verify_sig_valid": "signed by the programme's published key",
-    "verify_sig_invalid": "NOT signed by the programme's published key",
-    "verify_sig_unsigned": "unsigned: nothing shows that the programme published it",
-    "verify_sig_unchecked": "not checked",
-    "verify_checked_title": "Checked against this commitment",
-    "verify_checked_source": "From",
-    "verify_checked_signature": "Signature",
-    "verify_checked_key": "Key id it names",
-    "verify_checked_program": "Programme",
-    "verify_checked_run": "Run (SHA-256 of its manifest)",
-    "verify_checked_users": "Payouts",
-    "verify_checked_total": "Total (cents)",
-    "verify_checked_sum_root": "Sum tree root",
-    "verify_checked_standard_root": "OpenZeppelin tree root",
-    "error_title": "Something is not right",
-    "error_401": "Please sign in again.",
-    "error_403": "Your role does not give access to this page.",
-    "error_404": "Not found.",
-    "error_409": "This cannot be done now.",
-    "error_other": "The request could not be completed.",
-    "back_home": "Back to the start",
+
+def N_(message: str) -> str:
+    """Marks ``message`` for extraction (``pybabel extract``); returns it unchanged."""
+    return message
+
+
+MESSAGES: dict[str, str] = {
+    "nav_hub": N_("Rewards Hub"),
+    "nav_ops": N_("Operations"),
+    "signin_title": N_("Sign in"),
+    "signin_text": N_(
+        "Open the sign-in link the exchange sent you (it works once, for 5 minutes), or type its "
+        "sign-in code."
+    ),
+    "signin_code": N_("Sign-in code"),
+    "signin_continue": N_("Continue"),
+    "signin_button": N_("Sign in"),
+    "signin_confirm_text": N_(
+        "This link signs you in as %(subject)s (%(role)s). Sign in only if you asked for it."
+    ),
+    "signin_code_invalid": N_(
+        "This sign-in link has expired or has already been used. Ask for a new one."
+    ),
+    "signin_form_expired": N_("This sign-in form has expired. Open your sign-in link again."),
+    "crit_no_liquidation": N_(
+        "No forced liquidation of yours was counted in the window, so there is no loss to "
+        "compensate."
+    ),
+    "crit_loss_ok": N_("Your loss of %(loss)s is at least the minimum of %(minimum)s."),
+    "crit_loss_fail": N_("Your loss of %(loss)s is below the minimum of %(minimum)s."),
+    "crit_ratio_ok": N_(
+        "Your loss of %(loss)s is %(share)s of your net assets of %(net)s: at least %(minimum)s "
+        "(it needed %(needed)s)."
+    ),
+    "crit_ratio_fail": N_(
+        "Your loss of %(loss)s is %(share)s of your net assets of %(net)s: below %(minimum)s (it "
+        "needed %(needed)s)."
+    ),
+    "crit_ratio_wiped": N_(
+        "Your net assets at the snapshot were %(net)s (zero or less): the whole account was lost, "
+        "so this criterion is met."
+    ),
+    "crit_comp_ok": N_("You were not already paid by an excluding programme (%(programs)s)."),
+    "crit_comp_fail": N_("You were already compensated by an excluding programme (%(programs)s)."),
+    "none": N_("none"),
+    "bound_cap": N_(
+        "Your share of the budget (%(share)s) reached the cap of %(cap)s, set by %(limit)s."
+    ),
+    "bound_floor": N_(
+        "Your share of the budget (%(share)s) was below the minimum payout, so you receive the "
+        "minimum of %(floor)s."
+    ),
+    "bound_share": N_(
+        "Your share of the budget: λ × weight = %(lam)s × %(weight)s ≈ %(share)s, paid as "
+        "%(amount)s after rounding to the cent."
+    ),
+    "cap_own_loss": N_("your own loss (nobody is paid more than they lost)"),
+    "cap_maximum": N_("the programme's maximum payout"),
+    "status_issued": N_("Ready to redeem"),
+    "status_redeemed": N_("Redeemed"),
+    "status_expired": N_("Expired"),
+    "status_revoked": N_("Revoked"),
+    "error_title": N_("Something is not right"),
+    "error_401": N_("Please sign in again."),
+    "error_403": N_("Your role does not give access to this page."),
+    "error_404": N_("Not found."),
+    "error_409": N_("This cannot be done now."),
+    "error_other": N_("The request could not be completed."),
+    "back_home": N_("Back to the start"),
+    # Every error answer (recompense.web.problems): the status in words, then the detail
+    "problem_title_400": N_("Bad request"),
+    "problem_title_401": N_("Sign-in needed"),
+    "problem_title_403": N_("Not allowed"),
+    "problem_title_404": N_("Not found"),
+    "problem_title_405": N_("Method not allowed"),
+    "problem_title_409": N_("Conflict"),
+    "problem_title_413": N_("Request too large"),
+    "problem_title_422": N_("Cannot be used"),
+    "problem_title_429": N_("Too many requests"),
+    "problem_title_500": N_("Internal error"),
+    "problem_title_503": N_("Temporarily unavailable"),
+    "problem_title_other": N_("Error"),
+    "problem_400": N_("The request could not be read."),
+    "problem_signin": N_("Sign in first."),
+    "problem_405": N_("This address does not take this kind of request."),
+    "problem_413": N_("The request is too large."),
+    "problem_413_limit": N_("The request is too large: at most %(limit)s are accepted."),
+    "problem_429": N_("Too many requests: wait a moment, then try again."),
+    "problem_500": N_(
+        "Something went wrong on our side. It has been logged; if you contact support, quote the "
+        "reference %(reference)s."
+    ),
+    "problem_503": N_("The service is briefly unavailable: try again in a moment."),
+    "problem_csrf": N_(
+        "The form has expired or its security token is missing: reload the page and try again."
+    ),
+    "problem_field": N_("%(field)s: %(problem)s"),
+    "problem_more": N_("and %(count)s more"),
+    "problem_body": N_("the request body"),
+    "problem_missing": N_("is required"),
+    "problem_too_long": N_("is longer than %(limit)s characters"),
+    "problem_too_short": N_("needs at least %(limit)s characters"),
+    "problem_too_many": N_("has more than %(limit)s items"),
+    "problem_too_few": N_("needs at least %(limit)s items"),
+    "problem_pattern": N_("is not in the expected form"),
+    "problem_text": N_("must be text"),
+    "problem_integer": N_("must be a whole number"),
+    "problem_number": N_("must be a number"),
+    "problem_at_least": N_("must be at least %(limit)s"),
+    "problem_at_most": N_("must be at most %(limit)s"),
+    "problem_above": N_("must be more than %(limit)s"),
+    "problem_below": N_("must be less than %(limit)s"),
+    "problem_choice": N_("must be one of %(limit)s"),
+    "problem_bool": N_("must be true or false"),
+    "problem_date": N_("must be a date (YYYY-MM-DD)"),
+    "problem_json": N_("is not valid JSON"),
+    "problem_object": N_("must be a JSON object"),
+    "problem_list": N_("must be a list"),
+    "problem_extra": N_("is not a field of this request"),
+    "problem_other": N_("cannot be used"),
     # "Check with your own exports" (the self-check)
-    "selfcheck_link": "Check with your own exports",
-    "selfcheck_link_text": "Upload the futures exports you downloaded from Binance and see "
-    "what the programme's rules say about them, with every number.",
-    "selfcheck_title": "Check with your own exports",
-    "selfcheck_intro": "Upload the futures exports you downloaded from Binance (the CSV "
-    "files of the website, or the REST API's JSON). This page applies the rules of {programme} "
-    "to them: the forced-liquidation fills that count, your loss, your net assets and each "
-    "rule, with the numbers.",
-    "selfcheck_privacy": "Your files are read in memory to answer this request only: they "
-    "are not stored and their content is not logged. The page checks the files it is given, "
-    "whoever they belong to; the result is shown to you only and changes nothing in any "
-    "payout.",
-    "selfcheck_limits": "Up to {files} files at a time, each at most {file_mib} MiB and "
-    "{total_mib} MiB together; .csv and .json files only.",
-    "selfcheck_files": "Your export files",
-    "selfcheck_files_help": "Transaction, Trade, Order and Position History of USDⓈ-M and "
-    "COIN-M futures, or the account statement, of one account. Select several files at once.",
-    "selfcheck_net_assets": "Your net assets at the snapshot, in USD (optional)",
-    "selfcheck_net_assets_help": "Needed when your Transaction History does not start with "
-    "the account's first transfer in: the exports then cannot be summed up to the snapshot "
-    "({snapshot}). Digits, with at most two decimals: 12500.00",
-    "selfcheck_prices_stable": "USDT and USDC count at 1 USD.",
-    "selfcheck_prices_klines": "{assets}: from 1-minute klines configured on this server.",
-    "selfcheck_prices_files": "Other prices from the price files {files}.",
-    "selfcheck_prices_none": "No other asset has prices here: positions margined in another "
-    "asset (BTC in COIN-M futures, for example) cannot be checked on this server.",
-    "selfcheck_button": "Check my exports",
-    "selfcheck_unavailable": "This check is not offered on this server.",
-    "selfcheck_result": "What the rules say about these exports",
-    "selfcheck_other_uid": "These exports are user {uid}'s, not yours (you are user {me}). "
-    "The result below is about the files you gave.",
-    "selfcheck_verdict_yes": "Yes. By these exports, user {uid} is eligible for {programme}.",
-    "selfcheck_verdict_no": "No. By these exports, user {uid} is not eligible for {programme}.",
-    "selfcheck_net_source": "Where the net assets come from",
-    "selfcheck_importer_words": "",
-    "selfcheck_payout_heading": "The payout at the published run's λ",
-    "selfcheck_payout_amount": "By the programme's formula, the payout for these exports is "
-    "{amount}.",
-    "selfcheck_in_run_match": "User {uid} is in the published run, and it agrees with these "
-    "exports: it pays {paid}.",
-    "selfcheck_in_run_differ": "User {uid} is in the published run, but it does not agree "
-    "with these exports: there the loss is {loss}, the net assets {net}, and it pays {paid}.",
-    "selfcheck_nothing": "nothing",
-    "selfcheck_not_in_run": "User {uid} is not in the published run.",
-    "selfcheck_no_run": "No published run is configured here, so no payout is computed.",
-    "selfcheck_notes": "Notes",
-    "selfcheck_warnings": "Warnings from reading the exports",
-    "selfcheck_warnings_hint": "Where a warning mentions --net-assets-usd, that is the net "
-    "assets field of the form above.",
-    "selfcheck_fills_heading": "Counted forced-liquidation fills",
-    "selfcheck_fills_showing": "Showing the first {shown} of {total} fills.",
-    "selfcheck_fills_all": "{total} fills.",
-    "selfcheck_col_time": "Time (UTC)",
-    "selfcheck_col_symbol": "Symbol",
-    "selfcheck_col_pnl": "Realized PnL",
-    "selfcheck_col_fee": "Clearance fee",
-    "selfcheck_col_price": "USD price",
-    "selfcheck_col_loss": "Loss (USD)",
-    "selfcheck_col_source": "File:line",
-    "selfcheck_fills_note": "Each fill's loss is (clearance fee − realized PnL) × USD price, "
-    "shown here to the cent; the total adds the exact amounts and rounds once.",
-    "selfcheck_chart_heading": "Loss over time",
-    "selfcheck_chart_title": "Cumulative liquidation loss by minute",
-    "selfcheck_chart_summary": "{total} lost over {minutes} minute(s) with counted fills, "
-    "from {start} to {end}.",
-    "selfcheck_chart_numbers": "The chart's numbers",
-    "selfcheck_col_minute": "Minute (UTC)",
-    "selfcheck_col_cumulative": "Loss so far",
-    "selfcheck_no_fills": "No forced-liquidation fill was counted in the window: there is "
-    "no loss to draw.",
-    "selfcheck_refused": "These files could not be checked.",
-    "selfcheck_refused_hint": "The importer's message names the file, line and column. Where "
-    "it mentions --net-assets-usd, type your net assets in the form; where it names several "
-    "uids or --user-id, upload one account's exports only.",
-    "selfcheck_failed": "The check failed on our side. Please try again later; nothing was kept.",
-    "upload_not_multipart": "The files did not arrive as a file upload: please use the form "
-    "on this page.",
-    "upload_malformed": "The upload is malformed or was cut short: please try again.",
-    "upload_too_large": "The files are larger than {total} MiB together.",
-    "upload_file_too_large": "{name} is larger than {limit} MiB.",
-    "upload_too_many_files": "At most {files} files at a time.",
-    "upload_too_many_fields": "The form has fields this page does not know.",
-    "upload_field_too_large": "The field {field} is too long.",
-    "upload_wrong_kind": "{name}: only {kinds} files are taken.",
-    "upload_no_files": "Choose at least one export file.",
-    "net_assets_invalid": "Net assets “{value}”: write an amount in USD with digits and at "
-    "most two decimals, without thousands separators (12500.00).",
+    "selfcheck_verdict_yes": N_(
+        "Yes. By these exports, user %(uid)s is eligible for %(programme)s."
+    ),
+    "selfcheck_verdict_no": N_(
+        "No. By these exports, user %(uid)s is not eligible for %(programme)s."
+    ),
+    "selfcheck_payout_amount": N_(
+        "By the programme's formula, the payout for these exports is %(amount)s."
+    ),
+    "selfcheck_chart_title": N_("Cumulative liquidation loss by minute"),
+    "selfcheck_chart_summary": N_(
+        "%(total)s lost over %(minutes)s minute(s) with counted fills, from %(start)s to %(end)s."
+    ),
+    "selfcheck_no_fills": N_(
+        "No forced-liquidation fill was counted in the window: there is no loss to draw."
+    ),
+    "upload_not_multipart": N_(
+        "The files did not arrive as a file upload: please use the form on this page."
+    ),
+    "upload_malformed": N_("The upload is malformed or was cut short: please try again."),
+    "upload_too_large": N_("The files are larger than %(total)s MiB together."),
+    "upload_file_too_large": N_("%(name)s is larger than %(limit)s MiB."),
+    "upload_too_many_files": N_("At most %(files)s files at a time."),
+    "upload_too_many_fields": N_("The form has fields this page does not know."),
+    "upload_field_too_large": N_("The field %(field)s is too long."),
+    "upload_wrong_kind": N_("%(name)s: only %(kinds)s files are taken."),
+    "upload_no_files": N_("Choose at least one export file."),
+    "net_assets_invalid": N_(
+        "Net assets “%(value)s”: write an amount in USD with digits and at most two decimals, "
+        "without thousands separators (12500.00)."
+    ),
     # Sign-off of runs and the audit trail (issue 16)
-    "nav_approvals": "Sign-off of runs",
-    "nav_audit": "Audit trail",
-    "approvals_title": "Sign-off of runs",
-    "approvals_intro": "A run's vouchers are distributed only after {required} different "
-    "operations officers, none of them the one who ran it, have approved the run as it is "
-    "now: its fingerprint, the SHA-256 of its manifest. A changed folder is a new run and "
-    "needs new approvals.",
-    "approvals_none": "No run is known here. Runs appear when they are placed in the runs "
-    "folder (RECOMPENSE_RUNS_DIR) or approved from the command line.",
-    "col_run": "Run",
-    "col_created": "Created",
-    "col_run_by": "Run by",
-    "col_approvals": "Approvals",
-    "col_state": "State",
-    "state_awaiting": "awaiting approval",
-    "state_approved": "approved, not distributed",
-    "state_distributed": "distributed",
-    "review_title": "Run {fingerprint}",
-    "review_programme": "Programme",
-    "review_folder": "Folder",
-    "review_fingerprint": "Fingerprint (SHA-256 of manifest.json)",
-    "review_created": "Created",
-    "review_run_by": "Run by",
-    "review_run_by_unknown": "not recorded (a run made before sign-off existed)",
-    "review_budget": "Budget",
-    "review_allocated": "Allocated",
-    "review_unallocated": "Unallocated",
-    "review_liquidated": "Users liquidated",
-    "review_eligible": "Users eligible",
-    "review_bounds": "Payouts at the floor / in between / at the cap",
-    "review_funnel": "Eligibility funnel",
-    "col_stage": "Stage",
-    "col_users": "Users",
-    "review_approvals": "Approvals: {count} of {required}",
-    "review_no_approvals": "None yet.",
-    "col_approver": "Approved by",
-    "col_approved_at": "When",
-    "review_distributed": "This run is distributed: its money has moved, and it takes no "
-    "more approvals.",
-    "review_ready": "Approved by {required} officers: it can be distributed.",
-    "review_needed": "{needed} more approval(s) needed before it can be distributed.",
-    "diff_title": "What changed since the previous run",
-    "diff_against_distributed": "Compared with the distributed run {fingerprint} ({path}).",
-    "diff_against_approved": "Compared with the last approved run {fingerprint} ({path}).",
-    "diff_none": "No previous run of this programme to compare with.",
-    "diff_users": "Users paid",
-    "diff_added": "Added",
-    "diff_removed": "Removed",
-    "diff_changed": "Paid a different amount",
-    "diff_unchanged": "Unchanged",
-    "diff_budget": "Budget",
-    "diff_allocated": "Allocated",
-    "diff_net": "Net change",
-    "diff_added_cents": "Paid to added users",
-    "diff_removed_cents": "No longer paid to removed users",
-    "diff_increase": "Increases ({users} users)",
-    "diff_decrease": "Decreases ({users} users)",
-    "diff_moved": "Money moved (the sum of every user's change)",
-    "diff_funnel": "Funnel",
-    "col_before": "Before",
-    "col_after": "After",
-    "col_user": "User",
-    "col_change": "Change",
-    "col_difference": "Difference",
-    "diff_largest": "The {count} largest changes",
-    "kind_added": "added",
-    "kind_removed": "removed",
-    "kind_changed": "changed",
-    "approve_heading": "Approve",
-    "approve_text": "You approve run {fingerprint} as {actor}. The approval is recorded with "
-    "its time and this fingerprint, and in the audit trail.",
-    "approve_button": "Approve this run",
-    "approved_flash": "Your approval is recorded.",
-    "approve_refused": "Not approved: {reason}",
-    "audit_title": "Audit trail",
-    "audit_intro": "Every operations action — approvals, distributions, revocations, expiries, "
-    "staff redemptions, loan decisions and staff reads of personal data — is an event here, "
-    "append-only, each chained to the previous one by its hash.",
-    "audit_chain_ok": "Chain verified: {events} events, unbroken.",
-    "audit_chain_broken": "Chain BROKEN: {problem}",
-    "audit_head": "Head hash",
-    "audit_checked": "Checked at {when}.",
-    "audit_action": "Action",
-    "audit_subject": "Subject",
-    "audit_actor": "Actor",
-    "audit_search": "Search",
-    "audit_hint": "Each field matches the beginning: “loan.” finds every loan decision, "
-    "“user:42” the events about user 42, “ops:alice” what alice did.",
-    "col_seq": "#",
-    "col_details": "Details",
-    "col_hash": "Hash",
-    "audit_none": "No event matches.",
-    "audit_older": "Older events",
-    "audit_newest": "Newest events",
+    "nav_approvals": N_("Sign-off of runs"),
+    "nav_audit": N_("Audit trail"),
+    # The header and each role's start page (recompense.web.navigation)
+    "nav_label": N_("Main"),
+    "nav_loans": N_("Loan fund"),
+    "skip_to_content": N_("Skip to the content"),
+    "title_user": N_("Rewards Hub"),
+    "title_ops": N_("Operations"),
+    "title_auditor": N_("Audit"),
+    "title_account_manager": N_("Loan fund"),
+    "title_credit_committee": N_("Credit committee"),
+    "home_nothing": N_(
+        "No page of this service is open to your role. Ask the service's operators for the access "
+        "you need."
+    ),
+    "state_awaiting": N_("awaiting approval"),
+    "state_approved": N_("approved, not distributed"),
+    "state_distributed": N_("distributed"),
+    "diff_against_distributed": N_("Compared with the distributed run %(fingerprint)s (%(path)s)."),
+    "diff_against_approved": N_("Compared with the last approved run %(fingerprint)s (%(path)s)."),
+    "kind_added": N_("added"),
+    "kind_removed": N_("removed"),
+    "kind_changed": N_("changed"),
+    # Who is signed in, and the roles by name (the header, records, refusals)
+    "who_user": N_("User %(id)s"),
+    "who_staff": N_("%(name)s (%(role)s)"),
+    "role_user": N_("User"),
+    "role_ops": N_("Operations"),
+    "role_account_manager": N_("Account manager"),
+    "role_credit_committee": N_("Credit committee"),
+    "role_auditor": N_("Auditor"),
+    "role_phrase_user": N_("A user"),
+    "role_phrase_ops": N_("An operations officer"),
+    "role_phrase_account_manager": N_("An account manager"),
+    "role_phrase_credit_committee": N_("A credit committee member"),
+    "role_phrase_auditor": N_("An auditor"),
+    # Stored codes by name: t.label(group, code) (the dashboard, a user's audit trail)
+    "promise_kept": N_("kept"),
+    "promise_missed": N_("missed"),
+    "promise_open": N_("open"),
+    "voucher_issued": N_("Issued"),
+    "voucher_redeemed": N_("Redeemed"),
+    "voucher_expired": N_("Expired"),
+    "voucher_revoked": N_("Revoked"),
+    "notice_sent": N_("Sent"),
+    "notice_retrying": N_("Retrying"),
+    "notice_pending": N_("Pending"),
+    "notice_sending": N_("Sending"),
+    "notice_failed": N_("Failed"),
+    "channel_email": N_("Email"),
+    "channel_push": N_("App notification"),
+    "entry_fund": N_("Funding"),
+    "entry_issue": N_("Issued"),
+    "entry_redeem": N_("Redeemed"),
+    "entry_expire": N_("Expired"),
+    "entry_revoke": N_("Revoked"),
+    "entry_reversal": N_("Reversal"),
+    "access_user_page": N_("User page"),
+    "access_vouchers": N_("Vouchers"),
+    "access_voucher": N_("Voucher"),
+    "access_eligibility": N_("Eligibility (API)"),
+    "access_eligibility_page": N_("Eligibility page"),
+    "access_proof": N_("Proof"),
+    "access_audit_trail": N_("Audit trail"),
+    "access_show": N_("Read the file"),
+    "access_list": N_("Listed"),
+    # The loan fund (the console, its records and refusals)
+    "loan_state_draft": N_("draft"),
+    "loan_state_submitted": N_("submitted"),
+    "loan_state_approved": N_("approved"),
+    "loan_state_rejected": N_("rejected"),
+    "loan_state_withdrawn": N_("withdrawn"),
+    "loan_state_active": N_("active"),
+    "loan_state_repaid": N_("repaid"),
+    "loan_state_written_off": N_("written off"),
+    "decision_open": N_("open"),
+    "decision_due_soon": N_("due soon"),
+    "decision_met": N_("met"),
+    "decision_missed": N_("missed"),
+    "decision_closed_undecided": N_("closed undecided"),
+    "decision_not_submitted": N_("not submitted"),
+    "repayment_bullet": N_("bullet (all at maturity)"),
+    "repayment_instalments": N_("instalments"),
+    "loan_action_submit": N_("Submit"),
+    "loan_action_approve": N_("Approve"),
+    "loan_action_reject": N_("Reject"),
+    "loan_action_withdraw": N_("Withdraw"),
+    "loan_action_undo_approval": N_("Undo the approval"),
+    "loan_action_disburse": N_("Disburse"),
+    "loan_action_write_off": N_("Write off"),
+    "loan_event_create": N_("Created"),
+    "loan_event_submit": N_("Submitted"),
+    "loan_event_approve": N_("Approved"),
+    "loan_event_reject": N_("Rejected"),
+    "loan_event_withdraw": N_("Withdrawn"),
+    "loan_event_undo_approval": N_("Approval undone"),
+    "loan_event_disburse": N_("Disbursed"),
+    "loan_event_repay": N_("Repayment"),
+    "loan_event_write_off": N_("Written off"),
+    "loan_verb_submit": N_("submit"),
+    "loan_verb_approve": N_("approve"),
+    "loan_verb_reject": N_("reject"),
+    "loan_verb_withdraw": N_("withdraw"),
+    "loan_verb_undo_approval": N_("undo the approval of"),
+    "loan_verb_disburse": N_("disburse"),
+    "loan_verb_repay": N_("record repayments of"),
+    "loan_verb_write_off": N_("write off"),
+    "refused_role_cannot": N_("%(role)s cannot %(action)s loans."),
+    "refused_not_the_manager": N_("Only the borrower's assigned account manager may do this."),
+    "refused_tier_cannot_borrow": N_("User %(user)s cannot borrow from this fund."),
+    "refused_submitter_cannot_decide": N_(
+        "Maker-checker: whoever submitted an application, or manages its borrower, cannot decide "
+        "on it."
+    ),
+    "refused_already_approved": N_(
+        "You already approved this application: a second committee member must approve it."
+    ),
+    "refused_wrong_state": N_(
+        "This application is %(state)s; to %(action)s an application, it must be %(states)s."
+    ),
+    "refused_changed_meanwhile": N_("This application changed meanwhile: please try again."),
+    "refused_fund_full": N_(
+        "Approving %(amount)s would commit %(committed)s, above the fund's cap of %(cap)s "
+        "(%(left)s left)."
+    ),
+    "refused_borrower_limit": N_(
+        "Approving it would give user %(user)s %(total)s of loans, above the per-borrower limit of "
+        "%(limit)s."
+    ),
+    "refused_amount_below_minimum": N_("Amount %(amount)s: below the minimum of %(minimum)s."),
+    "refused_amount_above_limit": N_(
+        "Amount %(amount)s: above the per-borrower limit of %(limit)s."
+    ),
+    "refused_term_range": N_(
+        "A term of %(days)s days: it must be between %(min)s and %(max)s days."
+    ),
+    "refused_term_multiple": N_(
+        "A term of %(days)s days: with instalments the term must be a multiple of %(period)s days."
+    ),
+    "refused_repayment_type": N_("The repayment must be %(repayments)s."),
+    "refused_repayment_not_positive": N_("Amount %(amount)s: a repayment must be positive."),
+    "refused_repayment_too_much": N_(
+        "Amount %(amount)s: more than the %(owed)s owed on %(on)s (fees, interest and principal)."
+    ),
+    "refused_reference_required": N_(
+        "The payment's reference, 1 to 150 characters, is required: it prevents recording a "
+        "payment twice."
+    ),
+    "refused_reason_required": N_(
+        "A reason is required to read a loan application (it is recorded)."
+    ),
+    # The what-if form's refusals (the simulator's own words stay in English)
+    "whatif_field_min_loss_usd": N_("Minimum loss (USD)"),
+    "whatif_field_min_ratio": N_("Minimum loss / net assets"),
+    "whatif_field_min_payout_usd": N_("Minimum payout (USD)"),
+    "whatif_field_max_payout_usd": N_("Maximum payout (USD)"),
+    "whatif_field_cap_at_loss": N_("Cap at the user's loss"),
+    "whatif_field_budget_usd": N_("Budget (USD)"),
+    "whatif_field_weight": N_("Weight formula"),
+    "whatif_refused": N_("%(field)s: %(problem)s"),
+    # The web pages' charts (recompense.web.charts)
+    "chart_closures_title": N_("Redemptions and clawbacks over time"),
+    "chart_closures_none": N_("No voucher has been redeemed, expired or revoked yet."),
+    "chart_closures_redeemed": N_("redeemed"),
+    "chart_closures_clawed": N_("clawed back"),
+    "chart_closures_tip": N_("%(when)s: %(count)s %(what)s (%(amount)s)"),
+    "chart_closures_summary": N_(
+        "%(redeemed)s vouchers redeemed and %(clawed)s clawed back over %(periods)s periods"
+    ),
+    "chart_whatif_histogram_title": N_("What-if payout histogram"),
+    "chart_whatif_nobody": N_("Nobody is paid under these rules."),
+    "chart_published": N_("published"),
+    "chart_whatif": N_("what-if"),
+    "chart_whatif_tip": N_("%(span)s: %(count)s users (%(what)s)"),
+    "chart_whatif_histogram_summary": N_(
+        "%(whatif)s payouts in the what-if, %(published)s published"
+    ),
+    "chart_whatif_lorenz_title": N_("What-if Lorenz curve"),
+    "chart_whatif_gini": N_("what-if Gini %(gini)s"),
+    "chart_published_gini": N_("published Gini %(gini)s (dashed)"),
+    "chart_whatif_lorenz_summary": N_(
+        "Gini %(gini)s in the what-if against %(published)s published"
+    ),
+    "chart_payout_usd": N_("Payout (USD)"),
+    # The eligibility funnel's stages, as runs/execute.py names them in the manifest (t.stage)
+    "stage_liquidated": N_("Liquidated in the window"),
+    "stage_loss": N_("Loss ≥ minimum"),
+    "stage_ratio": N_("Loss ≥ minimum share of net assets"),
+    "stage_not_compensated": N_("Not already compensated"),
+    "stage_eligible": N_("Eligible"),
 }
-
-ES: dict[str, str] = {
-    "app_title": "Centro de recompensas",
-    "nav_hub": "Centro de recompensas",
-    "nav_ops": "Operaciones",
-    "nav_signout": "Cerrar sesión",
-    "signed_in_as": "Sesión iniciada como {subject} ({role})",
-    "signin_title": "Iniciar sesión",
-    "signin_text": "Abra el enlace de acceso que le envió el exchange o pegue su token de acceso.",
-    "signin_token": "Token de acceso",
-    "signin_button": "Entrar",
-    "hub_title": "Sus recompensas",
-    "hub_intro": "Su resultado en cada programa de compensación, sus vales y lo que se "
-    "abonó en su billetera de recompensas.",
-    "no_programmes": "Todavía no se ha distribuido ningún programa.",
-    "eligible_yes": "Usted es elegible",
-    "eligible_no": "Usted no es elegible",
-    "see_explanation": "¿Soy elegible? Vea por qué",
-    "verify_link": "Verificar mi pago",
-    "elig_title": "¿Soy elegible?",
-    "elig_verdict_yes": "Sí. Usted es elegible y su pago es de {amount}.",
-    "elig_verdict_no": "No. Usted no es elegible para este programa.",
-    "numbers_heading": "Sus cifras",
-    "loss_in_window": "Pérdida por liquidación en el periodo",
-    "net_assets": "Activos netos en la instantánea",
-    "loss_share": "Pérdida como porcentaje de los activos netos",
-    "fills": "Ejecuciones de liquidación forzosa contadas",
-    "not_applicable": "no aplica",
-    "window_text": "Pérdidas contadas desde {start} hasta {end}; activos netos tomados el "
-    "{snapshot}.",
-    "criteria_heading": "Cada criterio",
-    "passed": "cumplido",
-    "failed": "no cumplido",
-    "amount_heading": "Por qué este importe",
-    "crit_no_liquidation": "No se contó ninguna liquidación forzosa suya en el periodo, así "
-    "que no hay pérdida que compensar.",
-    "crit_loss_ok": "Su pérdida de {loss} alcanza el mínimo de {minimum}.",
-    "crit_loss_fail": "Su pérdida de {loss} está por debajo del mínimo de {minimum}.",
-    "crit_ratio_ok": "Su pérdida de {loss} es el {share} de sus activos netos de {net}: al "
-    "menos el {minimum} (se necesitaban {needed}).",
-    "crit_ratio_fail": "Su pérdida de {loss} es el {share} de sus activos netos de {net}: "
-    "menos del {minimum} (se necesitaban {needed}).",
-    "crit_ratio_wiped": "Sus activos netos en la instantánea eran {net} (cero o menos): se "
-    "perdió toda la cuenta, así que este criterio se cumple.",
-    "crit_comp_ok": "No recibió ya un pago de un programa excluyente ({programs}).",
-    "crit_comp_fail": "Ya fue compensado por un programa excluyente ({programs}).",
-    "none": "ninguno",
-    "bound_cap": "Su parte del presupuesto ({share}) alcanzó el tope de {cap}, fijado por {limit}.",
-    "bound_floor": "Su parte del presupuesto ({share}) quedó por debajo del pago mínimo, así "
-    "que recibe el mínimo de {floor}.",
-    "bound_share": "Su parte del presupuesto: λ × peso = {lam} × {weight} ≈ {share}, pagada "
-    "como {amount} tras redondear al céntimo.",
-    "cap_own_loss": "su propia pérdida (nadie cobra más de lo que perdió)",
-    "cap_maximum": "el pago máximo del programa",
-    "vouchers_title": "Sus vales",
-    "col_programme": "Programa",
-    "col_amount": "Importe",
-    "col_status": "Estado",
-    "col_expires": "Vence",
-    "col_when": "Fecha",
-    "col_voucher": "Vale",
-    "col_action": "",
-    "status_issued": "Listo para canjear",
-    "status_redeemed": "Canjeado",
-    "status_expired": "Vencido",
-    "status_revoked": "Revocado",
-    "redeem_button": "Canjear",
-    "expires_in": "en {days} d {hours} h",
-    "expired_already": "vencido",
-    "no_vouchers": "No tiene vales.",
-    "redeemed_flash": "Abonado: {amount} en su billetera de recompensas.",
-    "already_flash": "Ya canjeado: {amount} se abonó el {when}.",
-    "redeem_failed": "Este vale ya no se puede canjear: {reason}",
-    "credits_title": "Abonado en su billetera de recompensas",
-    "no_credits": "Todavía no se ha abonado nada.",
-    "verify_title": "Verificar mi pago",
-    "verify_intro": "El exchange publicó un compromiso sobre toda la lista de pagos. Su "
-    "prueba muestra que su pago está en esa lista, con su importe exacto, y que la lista "
-    "suma el total publicado. Esta página lo comprueba en su navegador.",
-    "verify_download": "Descargar mi prueba (JSON)",
-    "verify_commitment": "Descargar el compromiso publicado (JSON)",
-    "verify_button": "Verificar en esta página",
-    "verify_running": "Verificando…",
-    "verify_ok": "Verificado: el compromiso está firmado con la clave publicada del programa, "
-    "su pago está en su lista y la lista suma el total publicado.",
-    "verify_fail": "No verificado",
-    "verify_unsigned": "Su prueba coincide con este compromiso, pero nada aquí muestra que el "
-    "programa lo haya publicado",
-    "verify_unavailable": "No hay prueba disponible: {reason}",
-    "verify_offline": "También puede verificarla sin conexión: recompense verify "
-    "--commitment commitment.json --proof proof.json --public-key public-key.json",
-    "verify_key_title": "La clave de publicación del programa",
-    "verify_key_intro": "El programa firma su compromiso con esta clave Ed25519. Compárela con "
-    "la clave que el exchange publicó en otro lugar (su anuncio, su sitio web): si no "
-    "coinciden, no confíe en esta página.",
-    "verify_key_id": "Identificador de la clave",
-    "verify_key_hex": "Clave pública",
-    "verify_key_missing": "Este servicio no tiene configurada una clave de publicación. Pegue "
-    "abajo la clave pública publicada del programa para comprobar la firma.",
-    "verify_key_input": "Comprobar la firma con esta clave pública (64 dígitos hexadecimales; "
-    "puede pegar la publicada en otro lugar)",
-    "verify_source_title": "El compromiso con el que comprobar",
-    "verify_source_intro": "Use el compromiso que publica este servicio, o uno que obtuvo en "
-    "otro lugar (el anuncio del exchange, un archivo, alguien de confianza): así un servicio "
-    "manipulado no puede mostrarle una falsificación que coincida.",
-    "verify_source_server": "El compromiso que publica este servicio",
-    "verify_source_paste": "Un compromiso que pego aquí",
-    "verify_source_file": "Un archivo de compromiso en mi dispositivo",
-    "verify_source_url": "Un compromiso en esta dirección",
-    "verify_url_hint": "La dirección debe permitir que otros sitios la lean (CORS), como hacen "
-    "la mayoría de los alojamientos de archivos.",
-    "verify_from_server": "este servicio",
-    "verify_from_paste": "pegado",
-    "verify_from_file": "el archivo {name}",
-    "verify_from_url": "la dirección {url}",
-    "verify_sig_valid": "firmado con la clave publicada del programa",
-    "verify_sig_invalid": "NO firmado con la clave publicada del programa",
-    "verify_sig_unsigned": "sin firma: nada muestra que el programa lo haya publicado",
-    "verify_sig_unchecked": "no comprobada",
-    "verify_checked_title": "Comprobado con este compromiso",
-    "verify_checked_source": "Origen",
-    "verify_checked_signature": "Firma",
-    "verify_checked_key": "Clave que indica",
-    "verify_checked_program": "Programa",
-    "verify_checked_run": "Ejecución (SHA-256 de su manifiesto)",
-    "verify_checked_users": "Pagos",
-    "verify_checked_total": "Total (centavos)",
-    "verify_checked_sum_root": "Raíz del árbol de sumas",
-    "verify_checked_standard_root": "Raíz del árbol de OpenZeppelin",
-    "error_title": "Algo no está bien",
-    "error_401": "Vuelva a iniciar sesión.",
-    "error_403": "Su rol no da acceso a esta página.",
-    "error_404": "No encontrado.",
-    "error_409": "Esto no se puede hacer ahora.",
-    "error_other": "No se pudo completar la solicitud.",
-    "back_home": "Volver al inicio",
-    # "Comprobar con sus propias exportaciones" (la autocomprobación)
-    "selfcheck_link": "Comprobar con sus propias exportaciones",
-    "selfcheck_link_text": "Suba las exportaciones de futuros que descargó de Binance y vea "
-    "qué dicen de ellas las reglas del programa, con todas las cifras.",
-    "selfcheck_title": "Comprobar con sus propias exportaciones",
-    "selfcheck_intro": "Suba las exportaciones de futuros que descargó de Binance (los CSV "
-    "del sitio web o el JSON de la API REST). Esta página les aplica las reglas de "
-    "{programme}: las ejecuciones de liquidación forzosa que cuentan, su pérdida, sus activos "
-    "netos y cada regla, con las cifras.",
-    "selfcheck_privacy": "Sus archivos se leen en memoria solo para responder a esta "
-    "solicitud: no se guardan y su contenido no se registra. La página comprueba los archivos "
-    "que recibe, sean de quien sean; el resultado solo se le muestra a usted y no cambia "
-    "ningún pago.",
-    "selfcheck_limits": "Hasta {files} archivos a la vez, cada uno de {file_mib} MiB como "
-    "máximo y {total_mib} MiB en total; solo archivos .csv y .json.",
-    "selfcheck_files": "Sus archivos exportados",
-    "selfcheck_files_help": "Historial de transacciones, operaciones, órdenes y posiciones de "
-    "futuros USDⓈ-M y COIN-M, o el extracto de cuenta, de una sola cuenta. Seleccione varios "
-    "archivos a la vez.",
-    "selfcheck_net_assets": "Sus activos netos en la instantánea, en USD (opcional)",
-    "selfcheck_net_assets_help": "Necesario cuando su historial de transacciones no empieza "
-    "con la primera transferencia a la cuenta: entonces las exportaciones no se pueden sumar "
-    "hasta la instantánea ({snapshot}). Cifras, con dos decimales como máximo: 12500,00",
-    "selfcheck_prices_stable": "USDT y USDC cuentan a 1 USD.",
-    "selfcheck_prices_klines": "{assets}: de velas de 1 minuto configuradas en este servidor.",
-    "selfcheck_prices_files": "Otros precios de los archivos de precios {files}.",
-    "selfcheck_prices_none": "Ningún otro activo tiene precios aquí: las posiciones con "
-    "margen en otro activo (BTC en futuros COIN-M, por ejemplo) no se pueden comprobar en "
-    "este servidor.",
-    "selfcheck_button": "Comprobar mis exportaciones",
-    "selfcheck_unavailable": "Esta comprobación no se ofrece en este servidor.",
-    "selfcheck_result": "Qué dicen las reglas de estas exportaciones",
-    "selfcheck_other_uid": "Estas exportaciones son del usuario {uid}, no suyas (usted es el "
-    "usuario {me}). El resultado de abajo trata de los archivos que subió.",
-    "selfcheck_verdict_yes": "Sí. Según estas exportaciones, el usuario {uid} es elegible para "
-    "{programme}.",
-    "selfcheck_verdict_no": "No. Según estas exportaciones, el usuario {uid} no es elegible "
-    "para {programme}.",
-    "selfcheck_net_source": "De dónde salen los activos netos",
-    "selfcheck_importer_words": "(palabras del importador, en inglés)",
-    "selfcheck_payout_heading": "El pago con la λ de la ejecución publicada",
-    "selfcheck_payout_amount": "Según la fórmula del programa, el pago por estas exportaciones "
-    "es de {amount}.",
-    "selfcheck_in_run_match": "El usuario {uid} está en la ejecución publicada, y coincide "
-    "con estas exportaciones: le paga {paid}.",
-    "selfcheck_in_run_differ": "El usuario {uid} está en la ejecución publicada, pero no "
-    "coincide con estas exportaciones: allí la pérdida es {loss}, los activos netos {net}, y "
-    "le paga {paid}.",
-    "selfcheck_nothing": "nada",
-    "selfcheck_not_in_run": "El usuario {uid} no está en la ejecución publicada.",
-    "selfcheck_no_run": "No hay ninguna ejecución publicada configurada aquí, así que no se "
-    "calcula ningún pago.",
-    "selfcheck_notes": "Notas",
-    "selfcheck_warnings": "Avisos al leer las exportaciones",
-    "selfcheck_warnings_hint": "Cuando un aviso menciona --net-assets-usd, se refiere al campo "
-    "de activos netos del formulario de arriba.",
-    "selfcheck_fills_heading": "Ejecuciones de liquidación forzosa contadas",
-    "selfcheck_fills_showing": "Se muestran las primeras {shown} de {total} ejecuciones.",
-    "selfcheck_fills_all": "{total} ejecuciones.",
-    "selfcheck_col_time": "Hora (UTC)",
-    "selfcheck_col_symbol": "Símbolo",
-    "selfcheck_col_pnl": "PnL realizado",
-    "selfcheck_col_fee": "Comisión de liquidación",
-    "selfcheck_col_price": "Precio en USD",
-    "selfcheck_col_loss": "Pérdida (USD)",
-    "selfcheck_col_source": "Archivo:línea",
-    "selfcheck_fills_note": "La pérdida de cada ejecución es (comisión de liquidación − PnL "
-    "realizado) × precio en USD, mostrada aquí al céntimo; el total suma los importes exactos "
-    "y redondea una sola vez.",
-    "selfcheck_chart_heading": "La pérdida en el tiempo",
-    "selfcheck_chart_title": "Pérdida por liquidación acumulada por minuto",
-    "selfcheck_chart_summary": "{total} perdidos en {minutes} minuto(s) con ejecuciones "
-    "contadas, de {start} a {end}.",
-    "selfcheck_chart_numbers": "Las cifras del gráfico",
-    "selfcheck_col_minute": "Minuto (UTC)",
-    "selfcheck_col_cumulative": "Pérdida acumulada",
-    "selfcheck_no_fills": "No se contó ninguna ejecución de liquidación forzosa en el "
-    "periodo: no hay pérdida que dibujar.",
-    "selfcheck_refused": "No se pudieron comprobar estos archivos.",
-    "selfcheck_refused_hint": "El mensaje del importador nombra el archivo, la línea y la "
-    "columna. Si menciona --net-assets-usd, escriba sus activos netos en el formulario; si "
-    "nombra varios uid o --user-id, suba las exportaciones de una sola cuenta.",
-    "selfcheck_failed": "La comprobación falló por nuestra parte. Inténtelo más tarde; no se "
-    "guardó nada.",
-    "upload_not_multipart": "Los archivos no llegaron como una subida de archivos: use el "
-    "formulario de esta página.",
-    "upload_malformed": "La subida está mal formada o se cortó: inténtelo de nuevo.",
-    "upload_too_large": "Los archivos superan {total} MiB en total.",
-    "upload_file_too_large": "{name} supera {limit} MiB.",
-    "upload_too_many_files": "Como máximo {files} archivos a la vez.",
-    "upload_too_many_fields": "El formulario trae campos que esta página no conoce.",
-    "upload_field_too_large": "El campo {field} es demasiado largo.",
-    "upload_wrong_kind": "{name}: solo se aceptan archivos {kinds}.",
-    "upload_no_files": "Elija al menos un archivo exportado.",
-    "net_assets_invalid": "Activos netos «{value}»: escriba un importe en USD con cifras y dos "
-    "decimales como máximo, sin separadores de miles (12500,00).",
-    # Aprobación de ejecuciones y registro de auditoría (issue 16)
-    "nav_approvals": "Aprobación de ejecuciones",
-    "nav_audit": "Registro de auditoría",
-    "approvals_title": "Aprobación de ejecuciones",
-    "approvals_intro": "Los vales de una ejecución solo se distribuyen después de que "
-    "{required} responsables de operaciones distintos, ninguno de ellos quien la ejecutó, "
-    "hayan aprobado la ejecución tal como está ahora: su huella, el SHA-256 de su manifiesto. "
-    "Una carpeta modificada es una ejecución nueva y necesita aprobaciones nuevas.",
-    "approvals_none": "Aquí no se conoce ninguna ejecución. Aparecen al colocarlas en la "
-    "carpeta de ejecuciones (RECOMPENSE_RUNS_DIR) o al aprobarlas desde la línea de comandos.",
-    "col_run": "Ejecución",
-    "col_created": "Creada",
-    "col_run_by": "Ejecutada por",
-    "col_approvals": "Aprobaciones",
-    "col_state": "Estado",
-    "state_awaiting": "pendiente de aprobación",
-    "state_approved": "aprobada, sin distribuir",
-    "state_distributed": "distribuida",
-    "review_title": "Ejecución {fingerprint}",
-    "review_programme": "Programa",
-    "review_folder": "Carpeta",
-    "review_fingerprint": "Huella (SHA-256 de manifest.json)",
-    "review_created": "Creada",
-    "review_run_by": "Ejecutada por",
-    "review_run_by_unknown": "no consta (una ejecución anterior a las aprobaciones)",
-    "review_budget": "Presupuesto",
-    "review_allocated": "Asignado",
-    "review_unallocated": "Sin asignar",
-    "review_liquidated": "Usuarios liquidados",
-    "review_eligible": "Usuarios elegibles",
-    "review_bounds": "Pagos en el mínimo / intermedios / en el tope",
-    "review_funnel": "Embudo de elegibilidad",
-    "col_stage": "Etapa",
-    "col_users": "Usuarios",
-    "review_approvals": "Aprobaciones: {count} de {required}",
-    "review_no_approvals": "Ninguna todavía.",
-    "col_approver": "Aprobada por",
-    "col_approved_at": "Cuándo",
-    "review_distributed": "Esta ejecución está distribuida: su dinero ya se movió y no "
-    "admite más aprobaciones.",
-    "review_ready": "Aprobada por {required} responsables: se puede distribuir.",
-    "review_needed": "Faltan {needed} aprobación(es) para poder distribuirla.",
-    "diff_title": "Qué cambió desde la ejecución anterior",
-    "diff_against_distributed": "Comparada con la ejecución distribuida {fingerprint} ({path}).",
-    "diff_against_approved": "Comparada con la última ejecución aprobada {fingerprint} ({path}).",
-    "diff_none": "No hay una ejecución anterior de este programa con la que comparar.",
-    "diff_users": "Usuarios pagados",
-    "diff_added": "Añadidos",
-    "diff_removed": "Retirados",
-    "diff_changed": "Con otro importe",
-    "diff_unchanged": "Sin cambios",
-    "diff_budget": "Presupuesto",
-    "diff_allocated": "Asignado",
-    "diff_net": "Cambio neto",
-    "diff_added_cents": "Pagado a los usuarios añadidos",
-    "diff_removed_cents": "Ya no pagado a los usuarios retirados",
-    "diff_increase": "Aumentos ({users} usuarios)",
-    "diff_decrease": "Reducciones ({users} usuarios)",
-    "diff_moved": "Dinero movido (la suma del cambio de cada usuario)",
-    "diff_funnel": "Embudo",
-    "col_before": "Antes",
-    "col_after": "Después",
-    "col_user": "Usuario",
-    "col_change": "Cambio",
-    "col_difference": "Diferencia",
-    "diff_largest": "Los {count} cambios mayores",
-    "kind_added": "añadido",
-    "kind_removed": "retirado",
-    "kind_changed": "cambiado",
-    "approve_heading": "Aprobar",
-    "approve_text": "Usted aprueba la ejecución {fingerprint} como {actor}. La aprobación se "
-    "registra con su hora y esta huella, y en el registro de auditoría.",
-    "approve_button": "Aprobar esta ejecución",
-    "approved_flash": "Su aprobación quedó registrada.",
-    "approve_refused": "No aprobada: {reason}",
-    "audit_title": "Registro de auditoría",
-    "audit_intro": "Cada acción de operaciones — aprobaciones, distribuciones, revocaciones, "
-    "vencimientos, canjes hechos por el personal, decisiones de préstamos y lecturas de datos "
-    "personales por el personal — es un evento aquí, solo de adición, encadenado al anterior "
-    "por su hash.",
-    "audit_chain_ok": "Cadena verificada: {events} eventos, sin cortes.",
-    "audit_chain_broken": "Cadena ROTA: {problem}",
-    "audit_head": "Hash de cabeza",
-    "audit_checked": "Comprobada a las {when}.",
-    "audit_action": "Acción",
-    "audit_subject": "Sujeto",
-    "audit_actor": "Actor",
-    "audit_search": "Buscar",
-    "audit_hint": "Cada campo busca por el comienzo: «loan.» encuentra todas las decisiones "
-    "de préstamos, «user:42» los eventos sobre el usuario 42, «ops:alice» lo que hizo alice.",
-    "col_seq": "#",
-    "col_details": "Detalles",
-    "col_hash": "Hash",
-    "audit_none": "Ningún evento coincide.",
-    "audit_older": "Eventos anteriores",
-    "audit_newest": "Eventos más recientes",
-}
-
-CATALOGUES: dict[str, dict[str, str]] = {"en": EN, "es": ES}

@@ -13,9 +13,16 @@ from pydantic import BaseModel, Field
 
 
 class ErrorOut(BaseModel):
-    """Every error answer: ``detail`` says why (a list of problems for a malformed request)."""
+    """Every error answer: RFC 9457 problem details (``application/problem+json``), in
+    the caller's language; ``detail`` never echoes the request (:mod:`..problems`)."""
 
-    detail: str | list[Any]
+    type: str = Field(description='"about:blank": the status says what kind of problem')
+    title: str = Field(description="the status in words")
+    status: int
+    detail: str = Field(description="what happened and what to do; a field, never its value")
+    field: str | None = Field(
+        None, description="the request's key at fault, when one is (e.g. `min_ratio`)"
+    )
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

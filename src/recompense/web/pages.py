@@ -2,18 +2,37 @@
 
 Templates autoescape everything. Each page gets ``t`` (the translator for the caller's
 locale), ``principal``, ``csrf`` (the session's token for forms) and ``locale``.
+
+Words: Jinja's i18n extension, ``{% trans %}…{% endtrans %}`` and ``_("…", name=value)``
+(new-style gettext: always ``%``-formatted, values autoescaped). One environment serves
+every language: its gettext functions read the page's ``locale`` from the render context,
+so requests in different languages can render at the same time. A translation is text,
+never markup (it is escaped like any value); blocks are whitespace-trimmed, so a msgid
+is the sentence as written, on one line. Figures: the filters ``money`` (integer cents),
+``dollars`` (an exact amount), ``number``, ``decimal`` (an exact decimal as exported),
+``percent`` (a share), ``when`` (a moment, in UTC), ``day`` and ``utc`` (an ISO moment),
+all in the page's locale (:mod:`.formats`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
+from markupsafe import Markup, escape
 
-from recompense.web import i18n
+from recompense.web import formats, i18n, navigation
 from recompense.web.auth import Principal
 from recompense.web.csrf import csrf_token
 from recompense.web.service import Service
@@ -21,15 +40,72 @@ from recompense.web.service import Service
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
-environment = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-environment.filters["utc"] = lambda text: str(text).replace("T", " ").replace(":00Z", " UTC")
+
+def new_environment(*folders: Path) -> Environment:
+    """A template environment over ``folders`` (first wins) with the pages' words and
+    figures in the render context's ``locale``."""
+    made = Environment(
+        loader=ChoiceLoader([FileSystemLoader(folder) for folder in folders]),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    made.policies["ext.i18n.trimmed"] = True
+    made.install_gettext_callables(  # type: ignore[attr-defined]  # added by the extension
+        gettext=_gettext, ngettext=_ngettext, newstyle=True
+    )
+    made.filters.update(FILTERS)
+    made.globals["localize"] = _localize
+    return made
+
+
+@pass_context
+def _gettext(context: Context, msgid: str) -> Markup:
+    return escape(i18n.catalogue(_locale(context)).gettext(msgid))
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> Markup:
+    return escape(i18n.catalogue(_locale(context)).ngettext(singular, plural, n))
+
+
+@pass_context
+def _localize(context: Context, value: object) -> str:
+    """An error's detail (a :class:`~.i18n.Message`, or plain text) in the page's language."""
+    return i18n.localize(value, _locale(context))
+
+
+def _locale(context: Context) -> str:
+    found = context.get("locale")
+    return found if isinstance(found, str) else i18n.DEFAULT
+
+
+def _figure(format_: Callable[..., str]) -> Callable[..., str]:
+    @pass_context
+    def shown(context: Context, value: Any, *args: Any) -> str:
+        return "" if value is None else format_(value, _locale(context), *args)
+
+    return shown
+
+
+FILTERS: dict[str, Callable[..., str]] = {
+    "money": _figure(formats.money),
+    "dollars": _figure(formats.dollars),
+    "amount": _figure(formats.amount),
+    "number": _figure(formats.number),
+    "decimal": _figure(formats.exact),
+    "percent": _figure(formats.percent),
+    "when": _figure(formats.when),
+    "utc": _figure(formats.when),
+    "day": _figure(formats.day),
+}
+environment = new_environment(TEMPLATES)
+for _language in i18n.SUPPORTED:  # read at start-up: a catalogue that does not parse fails here
+    i18n.catalogue(_language)
 environment.globals["criterion_text"] = i18n.criterion_text
 environment.globals["payout_text"] = i18n.payout_text
+environment.globals["navigation"] = navigation.links  # the header's links, per role
 
 
 def locale_for(request: Request, principal: Principal | None) -> str:

@@ -7,9 +7,14 @@
 ``RECOMPENSE_JWT_PUBLIC_KEY``      PEM public key: RS256 tokens of the identity provider
 ``RECOMPENSE_JWT_PUBLIC_KEY_FILE`` the same, from a file
 ``RECOMPENSE_JWT_SECRET``          shared secret: HS256 tokens
-``RECOMPENSE_JWT_SECRET_FILE``     the same, from a file (default ``.recompense/jwt-secret``)
-``RECOMPENSE_SESSION_SECRET``      signs CSRF tokens (default: derived from the HS256
-                                   secret, else random per process)
+``RECOMPENSE_JWT_SECRET_FILE``     the same, from a file (it must exist: ``recompense
+                                   dev-secret --out FILE`` makes one)
+``RECOMPENSE_SESSION_SECRET``      signs CSRF tokens and sign-in forms (default: derived
+                                   from the HS256 secret, else random per process)
+``RECOMPENSE_SESSION_LIFETIME_S``  seconds a browser session lasts at most (default
+                                   28800, 8 h)
+``RECOMPENSE_SESSION_IDLE_S``      seconds without a request that end a browser session
+                                   (default 1800, 30 min)
 ``RECOMPENSE_SECURE_COOKIES``      ``1`` behind HTTPS: the session cookie gets ``Secure``
 ``RECOMPENSE_BASE_URL``            the address printed in sign-in links
 ``RECOMPENSE_SELFCHECK_PROGRAM``   the programme file (TOML) "Check with your own
@@ -33,10 +38,13 @@
 ``RECOMPENSE_ACCESS_LOG``          ``0``: no access log line per request (default ``1``)
 =================================  =====================================================
 
-With no public key and no secret configured, the service (and ``recompense token``)
-use the local development secret file, created on first use with mode 0600: tokens
-minted on this machine then sign in. Production sets the issuer, audience and the
-identity provider's public key, and no secret.
+Keys are only ever the ones configured: production sets the issuer, audience and the
+identity provider's public key, and no secret, and then accepts RS256 tokens only —
+HS256 is accepted only when ``RECOMPENSE_JWT_SECRET`` or ``RECOMPENSE_JWT_SECRET_FILE``
+is set, whatever lies in the working directory. With neither a public key nor a secret
+the service refuses to start (it could verify no one). For local development,
+``recompense dev-secret --out FILE`` makes a secret file (mode 0600) and says so; nothing
+makes one implicitly.
 
 The self-check's files are checked at start-up (a missing one stops the service, naming
 it); with no klines and no prices, only the stablecoins (USDT, USDC at $1) are priced.
@@ -57,9 +65,17 @@ from recompense.web.errors import WebSettingsError
 
 DEFAULT_ISSUER = "recompense-local"
 DEFAULT_AUDIENCE = "recompense"
-DEFAULT_SECRET_FILE = Path(".recompense") / "jwt-secret"
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 MIN_SECRET_BYTES = 32
+SESSION_LIFETIME_S = 8 * 3600
+SESSION_IDLE_S = 30 * 60
+MIN_SESSION_S, MAX_SESSION_S = 60, 30 * 24 * 3600
+NO_KEYS = (
+    "no key to verify tokens with: set RECOMPENSE_JWT_PUBLIC_KEY_FILE (the identity "
+    "provider's RS256 public key) or, for local development, make a secret with "
+    "`recompense dev-secret --out .recompense/jwt-secret` and set "
+    "RECOMPENSE_JWT_SECRET_FILE=.recompense/jwt-secret"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +123,8 @@ class Settings:
     metrics_token: bytes | None = None
     request_metrics: bool = True
     access_log: bool = True
+    session_lifetime_s: int = SESSION_LIFETIME_S  # a browser session ends this long after sign-in
+    session_idle_s: int = SESSION_IDLE_S  # ... or this long after its last request
 
     def __repr__(self) -> str:  # never print secrets
         return (
@@ -119,18 +137,22 @@ class Settings:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, db_url: str | None = None
     ) -> Settings:
-        """Read the environment; with no key at all, use (and create) the local secret."""
+        """Read the environment: the keys configured, and no others (see the module)."""
         env = os.environ if environ is None else environ
         url = db_url or env.get("RECOMPENSE_DB_URL")
         if not url:
             raise WebSettingsError("no database: pass --db URL or set RECOMPENSE_DB_URL")
         public_key = _public_key(env)
-        # With an RS256 key configured (production), HS256 only when configured explicitly:
-        # a stale local secret file in the working directory must not enable it.
-        explicit = "RECOMPENSE_JWT_SECRET" in env or "RECOMPENSE_JWT_SECRET_FILE" in env
-        secret = None
-        if public_key is None or explicit:
-            secret = hs256_secret(env, create=public_key is None)
+        secret = hs256_secret(env)
+        if public_key is None and secret is None:
+            raise WebSettingsError(NO_KEYS)
+        lifetime = _seconds(env, "RECOMPENSE_SESSION_LIFETIME_S", SESSION_LIFETIME_S)
+        idle = _seconds(env, "RECOMPENSE_SESSION_IDLE_S", min(SESSION_IDLE_S, lifetime))
+        if idle > lifetime:
+            raise WebSettingsError(
+                f"RECOMPENSE_SESSION_IDLE_S ({idle}) is longer than the session lifetime "
+                f"RECOMPENSE_SESSION_LIFETIME_S ({lifetime})"
+            )
         return cls(
             db_url=url,
             issuer=env.get("RECOMPENSE_JWT_ISSUER", DEFAULT_ISSUER),
@@ -146,36 +168,78 @@ class Settings:
             metrics_token=_metrics_token(env),
             request_metrics=env.get("RECOMPENSE_REQUEST_METRICS", "1") != "0",
             access_log=env.get("RECOMPENSE_ACCESS_LOG", "1") != "0",
+            session_lifetime_s=lifetime,
+            session_idle_s=idle,
         )
 
 
-def minting_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Issuer, audience and the HS256 secret (created if missing) for ``recompense token``."""
+def minting_settings(
+    environ: Mapping[str, str] | None = None, *, secret_file: Path | None = None
+) -> Settings:
+    """Issuer, audience and the HS256 secret for ``recompense token``: ``secret_file``,
+    else the one configured (``RECOMPENSE_JWT_SECRET(_FILE)``); none is an error."""
     env = os.environ if environ is None else environ
+    if secret_file is not None:
+        secret: bytes | None = read_secret_file(secret_file, "--secret-file")
+    else:
+        secret = hs256_secret(env)
+    if secret is None:
+        raise WebSettingsError(
+            "no JWT secret: make a local development one with `recompense dev-secret --out "
+            "FILE`, then pass --secret-file FILE (or set RECOMPENSE_JWT_SECRET_FILE=FILE)"
+        )
     return Settings(
-        db_url="",
+        db_url=env.get("RECOMPENSE_DB_URL", ""),
         issuer=env.get("RECOMPENSE_JWT_ISSUER", DEFAULT_ISSUER),
         audience=env.get("RECOMPENSE_JWT_AUDIENCE", DEFAULT_AUDIENCE),
-        hs256_secret=hs256_secret(env, create=True),
+        hs256_secret=secret,
         base_url=env.get("RECOMPENSE_BASE_URL", DEFAULT_BASE_URL).rstrip("/"),
     )
 
 
-def hs256_secret(env: Mapping[str, str], *, create: bool) -> bytes | None:
-    """The HS256 secret: ``RECOMPENSE_JWT_SECRET``, else the secret file (made if ``create``)."""
+def hs256_secret(env: Mapping[str, str]) -> bytes | None:
+    """The HS256 secret configured: ``RECOMPENSE_JWT_SECRET``, else the file named by
+    ``RECOMPENSE_JWT_SECRET_FILE`` (which must exist); neither set: None."""
     value = env.get("RECOMPENSE_JWT_SECRET")
     if value is not None:
         return _long_enough(value.strip().encode("utf-8"), "RECOMPENSE_JWT_SECRET")
-    path = Path(env.get("RECOMPENSE_JWT_SECRET_FILE", str(DEFAULT_SECRET_FILE)))
-    if not path.exists():
-        if not create:
-            return None
-        _create_secret(path)
+    name = env.get("RECOMPENSE_JWT_SECRET_FILE")
+    if name is None:
+        return None
+    return read_secret_file(Path(name), "RECOMPENSE_JWT_SECRET_FILE")
+
+
+def read_secret_file(path: Path, source: str) -> bytes:
+    """A secret file's contents (stripped), at least :data:`MIN_SECRET_BYTES` long."""
     try:
         text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise WebSettingsError(
+            f"{source}: {path} does not exist (a local development secret is made with "
+            f"`recompense dev-secret --out {path}`)"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise WebSettingsError(f"{path}: cannot read the JWT secret: {exc}") from exc
+        raise WebSettingsError(f"{source}: cannot read the JWT secret {path}: {exc}") from exc
     return _long_enough(text.encode("utf-8"), str(path))
+
+
+def create_local_secret(path: Path) -> None:
+    """Write a new random HS256 secret to ``path``, mode 0600; an existing file is refused
+    (it may be the secret a running service and its tokens use)."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise WebSettingsError(
+            f"--out {path}: the file exists; it is kept (remove it to make a new secret: "
+            "tokens signed with the old one stop working)"
+        ) from None
+    except OSError as exc:
+        raise WebSettingsError(f"--out {path}: cannot create the secret: {exc}") from exc
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_hex(32) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _public_key(env: Mapping[str, str]) -> str | None:
@@ -262,13 +326,14 @@ def _file(name: str, value: str) -> Path:
     return path
 
 
-def _create_secret(path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return  # another process made it first: read theirs
-    except OSError as exc:
-        raise WebSettingsError(f"{path}: cannot create the local JWT secret: {exc}") from exc
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(secrets.token_hex(32) + "\n")
+def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    digits = value.isascii() and value.isdigit() and len(value) <= 9
+    if not digits or not MIN_SESSION_S <= int(value) <= MAX_SESSION_S:
+        raise WebSettingsError(
+            f"{name}: expected a whole number of seconds from {MIN_SESSION_S} to "
+            f"{MAX_SESSION_S}, got {value[:40]!r}"
+        )
+    return int(value)

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from recompense.web import pages, queries
 from recompense.web.charts import closures_chart
 from recompense.web.dashboard import LedgerFigures, RunFigures, ledger_figures, run_figures
+from recompense.web.i18n import Translator
 from recompense.web.models import (
     ERRORS,
     AccessOut,
@@ -52,7 +53,9 @@ def dashboard_page(request: Request, program_id: ProgramId, principal: Staff) ->
         run=run,
         ledger=ledger,
         data=dashboard_out(request, program_id, run, ledger),
-        closures_svg=closures_chart(ledger.closures),
+        closures_svg=closures_chart(
+            ledger.closures, Translator(pages.locale_for(request, principal))
+        ),
     )
 
 

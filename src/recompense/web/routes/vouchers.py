@@ -134,6 +134,7 @@ def hub_context(request: Request, user_id: int) -> dict[str, Any]:
     return {
         "user_id": user_id,
         "stories": stories,
+        "programme_names": {p.id: p.name for p in svc.programmes()},
         "vouchers": [voucher_out(v) for v in found],
         "credits": credited,
         "now": datetime.now(UTC),

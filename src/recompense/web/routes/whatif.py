@@ -7,25 +7,32 @@ server: the new policy file is returned for download.
 
 Every input error of the simulator (a :class:`~recompense.whatif.ChangeError`, or any
 other ``InputError`` it lets through) is answered with 422 and its message: an
-operator's formula, however long or deep, never reaches a 500.
+operator's formula, however long or deep, never reaches a 500. The message names the
+field and the problem (a formula's position and token, an amount's limit) but not the
+value given, and a value past its field's length is not put back into the form.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from babel.numbers import NumberFormatError, parse_decimal
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from recompense.errors import InputError, RecompenseError
-from recompense.web import pages
+from recompense.web import pages, problems
 from recompense.web.charts import whatif_histogram_chart, whatif_lorenz_chart
 from recompense.web.csrf import CSRF
+from recompense.web.i18n import Label, Message, Translator, localize
 from recompense.web.models import ERRORS
 from recompense.web.routes.common import Ops, ProgramId, service
 
 router = APIRouter(responses=ERRORS)
+NUMBERS = ("min_loss_usd", "min_ratio", "min_payout_usd", "max_payout_usd", "budget_usd")
+MAX_TYPED = 40  # WhatIfIn's limit for a figure: longer text is refused as it is
 FIELDS = (
     "min_loss_usd",
     "min_ratio",
@@ -155,17 +162,21 @@ async def whatif_form(request: Request, program_id: ProgramId, principal: Ops) -
     values: dict[str, Any] = {k: str(form.get(k, "")) for k in FIELDS if k != "cap_at_loss"}
     cap = str(form.get("cap_at_loss", ""))
     values["cap_at_loss"] = None if cap == "" else cap == "true"
+    locale = pages.locale_for(request, principal)
+    for name in NUMBERS:  # "0,30" on a Spanish page, "1,000" on an English one
+        values[name] = typed_number(values[name], locale)
     try:
         body = WhatIfIn(**values)
     except ValidationError as exc:  # e.g. a formula past the length limit: the page, 422
-        return _page(
-            request, program_id, principal, WhatIfIn.model_construct(**values), None, _problem(exc)
-        )
+        refused = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        kept = {k: (None if k in refused else v) for k, v in values.items()}
+        detail = problems.validation_detail(exc.errors(), problems.translator(request))
+        return _page(request, program_id, principal, WhatIfIn.model_construct(**kept), None, detail)
     if form.get("action") == "export":
         try:
             text = _export(request, program_id, body)
         except HTTPException as exc:
-            return _page(request, program_id, principal, body, None, str(exc.detail))
+            return _page(request, program_id, principal, body, None, exc.detail)
         name = f"{program_id}-whatif.toml"
         return Response(
             text,
@@ -175,8 +186,27 @@ async def whatif_form(request: Request, program_id: ProgramId, principal: Ops) -
     try:
         outcome = _simulate(request, program_id, _changes(body))
     except HTTPException as exc:
-        return _page(request, program_id, principal, body, None, str(exc.detail))
+        return _page(request, program_id, principal, body, None, exc.detail)
     return _page(request, program_id, principal, body, outcome, None)
+
+
+# Beyond 10^±40 no field of the form can hold the figure; the simulator refuses it as typed.
+MAX_EXPONENT = 40
+
+
+def typed_number(text: str, locale: str) -> str:
+    """A figure as the page's language writes it (``12.500,50`` in Spanish), in the
+    policy's notation (``12500.50``); anything that is not one, unchanged, for the
+    simulator to refuse with its own message."""
+    if not text.strip() or len(text) > MAX_TYPED:
+        return text
+    try:
+        value = parse_decimal(text.strip(), locale=locale, strict=True)
+    except NumberFormatError:
+        return text
+    if not value.is_finite() or abs(value.adjusted()) > MAX_EXPONENT:
+        return text  # "1e999999999" written out in full would be a billion digits
+    return format(value, "f")
 
 
 def _page(
@@ -185,15 +215,17 @@ def _page(
     principal: Any,
     body: WhatIfIn,
     outcome: Any,
-    error: str | None,
+    error: Any,
 ) -> HTMLResponse:
+    """The page; ``error`` is shown in the page's language (a :class:`~.i18n.Message`)."""
+    t = Translator(pages.locale_for(request, principal))
     charts = {}
     if outcome is not None:
         d = outcome.distribution
         charts = {
-            "histogram_svg": whatif_histogram_chart(d.histogram),
+            "histogram_svg": whatif_histogram_chart(d.histogram, t),
             "lorenz_svg": whatif_lorenz_chart(
-                d.lorenz, d.published_lorenz, d.gini, d.published_gini
+                d.lorenz, d.published_lorenz, d.gini, d.published_gini, t
             ),
         }
     return pages.render(
@@ -205,16 +237,9 @@ def _page(
         published=_population(request, program_id).published,
         form=body.model_dump(),
         outcome=outcome,
-        error=error,
+        error=None if error is None else localize(error, t.locale),
         **charts,
     )
-
-
-def _problem(exc: ValidationError) -> str:
-    """The first problem of a form that does not fit :class:`WhatIfIn`, field first."""
-    error = exc.errors()[0]
-    field = ".".join(str(part) for part in error["loc"])
-    return f"what-if {field}: {error['msg']}"
 
 
 def _population(request: Request, program_id: str) -> Any:
@@ -238,7 +263,7 @@ def _changes(body: WhatIfIn) -> Any:
     try:
         return Changes.from_form(body.model_dump())
     except InputError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise HTTPException(422, refusal(exc)) from exc
 
 
 def _simulate(request: Request, program_id: str, changes: Any) -> Any:
@@ -248,7 +273,7 @@ def _simulate(request: Request, program_id: str, changes: Any) -> Any:
     try:
         return simulate(population, changes)
     except InputError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise HTTPException(422, refusal(exc)) from exc
 
 
 def _export(request: Request, program_id: str, body: WhatIfIn) -> str:
@@ -258,4 +283,25 @@ def _export(request: Request, program_id: str, body: WhatIfIn) -> str:
     try:
         return export_policy(population, _changes(body))
     except InputError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise HTTPException(422, refusal(exc)) from exc
+
+
+_QUOTED = re.compile(r"""\s?\('(?:[^'\\]|\\.)*'\)|\s?'(?:[^'\\]|\\.)*'""")
+LONG_ENOUGH = 6  # a value this long is not in a message by chance ("between 0 and 10")
+
+
+def refusal(exc: InputError) -> str:
+    """``what-if FIELD: PROBLEM`` without the value given: a :class:`ChangeError` quotes
+    it (``'abc' is not a number``, ``weight formula 'x': unknown name 'x'``); the quoted
+    parts go, the field, the problem and a formula's position stay."""
+    from recompense.whatif import ChangeError
+
+    if not isinstance(exc, ChangeError):
+        return str(exc)
+    problem = _QUOTED.sub("", exc.problem)
+    for given in {str(exc.value), str(exc.value).strip()} - {""}:
+        problem = problem.replace(repr(given), "")
+        if len(given) >= LONG_ENOUGH:
+            problem = problem.replace(given, "…")
+    problem = re.sub(r"\s+([:;,])", r"\1", re.sub(r"\s+", " ", problem)).strip(" :")
+    return Message("whatif_refused", field=Label("whatif_field", exc.field), problem=problem)

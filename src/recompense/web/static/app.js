@@ -3,7 +3,9 @@
  * - Forms marked data-once disable their button on submit (the server is idempotent
  *   anyway: a double click redeems once).
  * - File inputs with data-max-files say at once when the chosen files pass the upload
- *   limits (the server refuses them anyway, with 413). */
+ *   limits (the server refuses them anyway, with 413).
+ * - A table or box that scrolls sideways (wide tables on a phone) can take the keyboard
+ *   focus, so it can be scrolled with the arrow keys; re-checked when the window resizes. */
 "use strict";
 (function () {
   function tick() {
@@ -27,7 +29,26 @@
     document.querySelectorAll("input[type=file][data-max-files]").forEach(function (input) {
       input.addEventListener("change", function () { checkFiles(input); });
     });
+    focusableScrollers();
+    var pending = null;
+    window.addEventListener("resize", function () {
+      clearTimeout(pending);
+      pending = setTimeout(focusableScrollers, 150);
+    });
   });
+  function focusableScrollers() {
+    document.querySelectorAll("main table, main .scroll").forEach(function (el) {
+      var scrolls = el.scrollWidth > el.clientWidth + 1 &&
+        /(auto|scroll)/.test(getComputedStyle(el).overflowX);
+      if (scrolls && !el.hasAttribute("tabindex")) {
+        el.setAttribute("tabindex", "0");
+        el.dataset.scrollFocus = "";
+      } else if (!scrolls && el.dataset.scrollFocus !== undefined) {
+        el.removeAttribute("tabindex");
+        delete el.dataset.scrollFocus;
+      }
+    });
+  }
   function checkFiles(input) {
     var files = Array.prototype.slice.call(input.files || []);
     var d = input.dataset, total = 0, problem = "";

@@ -481,8 +481,52 @@
       steps.textContent = "";
       (lines || []).forEach(function (line) {
         var item = document.createElement("li");
-        item.textContent = line;
+        item.textContent = typeof line === "string" ? line : line.text;
+        if (line.lang) { item.lang = line.lang; }  // a check's own words are English
         steps.appendChild(item);
+      });
+    }
+    /* The steps that passed, in the page's language, from the checked files' fields
+     * (templates in data-step-*, with {name} placeholders); figures as the page writes
+     * them (Intl, the page's lang). The checks' own words (verifyProof) are English. */
+    var lang = document.documentElement.lang || "en";
+    var count = new Intl.NumberFormat(lang);
+    var usd = new Intl.NumberFormat(lang, { style: "currency", currency: "USD" });
+    function money(cents) {
+      var v = BigInt(cents), sign = v < 0n ? "-" : "";
+      if (v < 0n) { v = -v; }
+      var text = (v / 100n).toString() + "." + (v % 100n).toString().padStart(2, "0");
+      return usd.format(sign + text);  // a decimal string: exact, no float
+    }
+    function fill(template, values) {
+      return template.replace(/\{(\w+)\}/g, function (all, name) {
+        return Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : all;
+      });
+    }
+    function stepLines(c, p, passed) {
+      var run = function () { return String(c.manifest_sha256).slice(0, 12) + "…"; };
+      var values = [  // step i's values: read only once step i has passed (fields checked)
+        function () {
+          return { program: c.program_id, run: run(), users: count.format(BigInt(c.users)),
+            total: money(c.total_cents) };
+        },
+        function () { return { run: run() }; },
+        function () { return { user: p.user_id, hash: String(p.user_hash).slice(0, 16) + "…" }; },
+        function () {
+          return { amount: money(p.amount_cents), levels: count.format(c.sum_tree.depth),
+            total: money(c.total_cents) };
+        },
+        function () { return { units: count.format(BigInt(p.amount_cents) * UNITS_PER_CENT) }; },
+        function () {
+          return { hashes: count.format(p.standard_tree.proof.length),
+            root: String(c.standard_tree.root).slice(0, 18) + "…" };
+        }
+      ];
+      var names = ["stepCommitment", "stepProof", "stepUserHash", "stepSumTree", "stepStandardValue",
+        "stepStandardTree"];
+      return passed.map(function (english, i) {
+        var template = box.dataset[names[i]];
+        return template ? "✔ " + fill(template, values[i]()) : { text: "✔ " + english, lang: "en" };
       });
     }
     function fetchJson(url, options) {
@@ -568,9 +612,10 @@
             return verifySignature(files[0].data, key).then(function (signature) {
               var verdict = verifyProof(files[0].data, files[1]);
               describe(files[0].label, files[0].data, signature);
-              var lines = verdict.passed.map(function (line) { return "✔ " + line; });
+              var lines = stepLines(files[0].data, files[1], verdict.passed);
               if (!verdict.ok) {
-                show("fail", text.textFail + ": " + verdict.failure, lines.concat(["✘ " + verdict.failure]));
+                show("fail", text.textFail + ": " + verdict.failure,
+                  lines.concat([{ text: "✘ " + verdict.failure, lang: "en" }]));
               } else if (signature.status === "invalid") {
                 show("fail", text.textFail + ": " + signature.detail, lines);
               } else if (signature.status !== "valid") {
