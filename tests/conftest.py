@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from builders import missing_tool
+
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAM = ROOT / "programs" / "together-2025-10.toml"
 REAL_DATA = ROOT.parent / "shared" / "data" / "real"
@@ -45,7 +47,7 @@ def spark_backend():
 
     reason = _java_missing()
     if reason:
-        pytest.skip(reason)
+        missing_tool(reason, "RECOMPENSE_REQUIRE_SPARK")
     return connect("spark", spark_master="local[2]")
 
 

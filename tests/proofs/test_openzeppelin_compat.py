@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from proof_runs import KEY, hand_made_run
 
+from builders import missing_tool
 from recompense.proofs import commit_run, proof_bundle, verify_proof
 from recompense.proofs.store import write_standard_dump
 from recompense.proofs.trees import standard_tree_of
@@ -59,7 +60,10 @@ process.stdout.write(JSON.stringify(results));
 def library(tmp_path_factory) -> Path:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        pytest.skip("Node.js and npm are needed to run OpenZeppelin's JS library (not installed)")
+        missing_tool(
+            "Node.js and npm are needed to run OpenZeppelin's JS library (not installed)",
+            "RECOMPENSE_REQUIRE_NODE",
+        )
     folder = tmp_path_factory.mktemp("openzeppelin")
     (folder / "package.json").write_text('{"name": "compat", "private": true}')
     install = subprocess.run(

@@ -30,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from proof_runs import KEY, hand_made_run
 
+from builders import missing_tool
 from recompense.proofs import commit_run, read_commitment
 from recompense.proofs.publication import load_signing_key, new_key_pair, sign_commitment
 from recompense.proofs.signature import canonical_json, signed_message
@@ -70,7 +71,10 @@ process.stdout.write(JSON.stringify({ verified, signed, canonical }));
 def libraries(tmp_path_factory) -> Path:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        pytest.skip("Node.js and npm are needed to run the JavaScript libraries (not installed)")
+        missing_tool(
+            "Node.js and npm are needed to run the JavaScript libraries (not installed)",
+            "RECOMPENSE_REQUIRE_NODE",
+        )
     folder = tmp_path_factory.mktemp("ed25519-js")
     (folder / "package.json").write_text('{"name": "interop", "private": true}')
     install = subprocess.run(

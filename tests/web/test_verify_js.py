@@ -18,11 +18,18 @@ from pathlib import Path
 import pytest
 from eth_hash.auto import keccak
 
+from builders import missing_tool
 from recompense.proofs import Prover, read_commitment, verify_proof
 from recompense.web.pages import STATIC
 
 NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js is needed to run verify.js here")
+
+
+@pytest.fixture(autouse=True)
+def _node() -> None:
+    if NODE is None:
+        missing_tool("Node.js is needed to run verify.js here", "RECOMPENSE_REQUIRE_NODE")
+
 
 RUNNER = """
 const v = require(process.argv[1]);
