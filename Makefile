@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 # Browser tests launch Debian's Chromium by path (a browser download is impossible here),
-# and inject axe-core (pinned in tests/browser/package-lock.json, installed with npm ci)
-# for the accessibility tests; nothing is downloaded while the tests run.
+# and the JavaScript the tests check us against (axe-core; OpenZeppelin's merkle-tree;
+# tweetnacl, @noble/ed25519, canonicalize) is pinned in tests/browser/package-lock.json and
+# installed with npm ci; nothing is downloaded while the tests run.
 CHROMIUM ?= /usr/bin/chromium
 browser:
 	test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }

@@ -1,6 +1,7 @@
 """Byte-for-byte compatibility with OpenZeppelin's JavaScript ``@openzeppelin/merkle-tree``.
 
-The real library is installed with npm into a temporary folder, then a Node script:
+The real library (pinned in ``tests/browser/package-lock.json``, installed by ``make browser``
+with ``npm ci``) is linked into a temporary folder, then a Node script:
 
 - loads our ``standard-tree.json`` with ``StandardMerkleTree.load`` (which re-hashes and
   validates every node) and reports its root;
@@ -9,7 +10,8 @@ The real library is installed with npm into a temporary folder, then a Node scri
 - verifies each of our proofs with ``tree.verify`` and the static ``verify``;
 - hands back its own ``getProof`` for each value, which our verifier must accept.
 
-Skipped only when ``node`` or ``npm`` is not installed; a failing install fails the test.
+Skipped when ``node`` or the installed library is missing, except under ``.ci/run``
+(``RECOMPENSE_REQUIRE_NODE=1``), where that fails.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from recompense.proofs.store import write_standard_dump
 from recompense.proofs.trees import standard_tree_of
 
 ENV = {"RECOMPENSE_COMMITMENT_KEY": KEY}
-PACKAGE = "@openzeppelin/merkle-tree@1"
+NODE_MODULES = Path(__file__).resolve().parents[1] / "browser" / "node_modules"
 
 SCRIPT = r"""
 const fs = require("fs");
@@ -58,22 +60,15 @@ process.stdout.write(JSON.stringify(results));
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory) -> Path:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
+    if shutil.which("node") is None or not (NODE_MODULES / "@openzeppelin/merkle-tree").is_dir():
         missing_tool(
-            "Node.js and npm are needed to run OpenZeppelin's JS library (not installed)",
+            "Node.js and OpenZeppelin's merkle-tree (pinned in tests/browser/package-lock.json; `make browser` "
+            "installs them) are needed here",
             "RECOMPENSE_REQUIRE_NODE",
         )
     folder = tmp_path_factory.mktemp("openzeppelin")
     (folder / "package.json").write_text('{"name": "compat", "private": true}')
-    install = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", PACKAGE],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert install.returncode == 0, f"npm install {PACKAGE} failed:\n{install.stderr}"
+    (folder / "node_modules").symlink_to(NODE_MODULES)
     (folder / "compat.js").write_text(SCRIPT)
     return folder
 
