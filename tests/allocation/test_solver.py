@@ -226,7 +226,8 @@ def test_two_million_users_allocate_exactly():
         max_payout_cents=600_000,
     )
     assert int(result.amount_cents.sum()) == 30_000_000_000
-    assert result.amount_cents.min() >= 400 and result.amount_cents.max() <= 600_000
+    assert result.amount_cents.min() >= 400
+    assert result.amount_cents.max() <= 600_000
 
 
 EXTREME_IDS = [-(2**63), -5, 0, 2**63 - 1]

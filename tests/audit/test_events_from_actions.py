@@ -112,6 +112,8 @@ def test_cli_commands_record_who_acted(distributed, tmp_path):
     assert chain(url, "voucher.revoke")[-1].actor == "ops:carl"
     assert chain(url, "voucher.redeem")[-1].actor == cli_actor(None)
     bad = runner.invoke(app, ["expire", "--program", PROGRAM, "--db", url, "--as", "nobody"])
-    assert bad.exit_code == 2 and "--as: expected role:name" in bad.output
+    assert bad.exit_code == 2
+    assert "--as: expected role:name" in bad.output
     log = runner.invoke(app, ["audit", "log", "--db", url, "--action", "voucher.revoke", "--json"])
-    assert log.exit_code == 0 and '"ops:carl"' in log.stdout
+    assert log.exit_code == 0
+    assert '"ops:carl"' in log.stdout

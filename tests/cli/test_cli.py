@@ -32,7 +32,8 @@ def data(tmp_path_factory) -> Path:
         "synth", "--users", "40000", "--seed", "3", "--out", str(folder), "--json", check=True
     )
     summary = json.loads(result.stdout)
-    assert summary["users"] == 40000 and summary["liquidated_users"] > 1000
+    assert summary["users"] == 40000
+    assert summary["liquidated_users"] > 1000
     return folder
 
 
@@ -60,13 +61,15 @@ def test_run_records_who_ran_it_in_the_manifest(data, tmp_path):
     assert manifest["run_by"] == "ops:alice"
     assert list(manifest)[-2:] == ["timings_s", "run_by"]  # the rest of the manifest unchanged
     refused = recompense(*run_args(data, tmp_path / "other", "--as", "alice"))
-    assert refused.returncode == 2 and "--as: expected role:name" in refused.stderr
+    assert refused.returncode == 2
+    assert "--as: expected role:name" in refused.stderr
     assert not (tmp_path / "other").exists()
 
 
 def test_run_prints_a_readable_summary(data, tmp_path):
     result = recompense(*run_args(data, tmp_path / "run"), check=True)
-    assert "Liquidated in the window" in result.stdout and "report.html" in result.stdout
+    assert "Liquidated in the window" in result.stdout
+    assert "report.html" in result.stdout
     assert "Unallocated" in result.stdout
 
 
@@ -75,11 +78,14 @@ def test_explain_tells_a_story_and_json_is_parseable(data, tmp_path):
     recompense(*run_args(data, out, "--budget-usd", "200000"), check=True)
     user = pq.read_table(out / "allocations.parquet")["user_id"][0].as_py()
     text = recompense("explain", "--run", str(out), str(user), check=True).stdout
-    assert "ELIGIBLE" in text and "Payout:" in text
+    assert "ELIGIBLE" in text
+    assert "Payout:" in text
     story = json.loads(
         recompense("explain", "--run", str(out), str(user), "--json", check=True).stdout
     )
-    assert story["user_id"] == user and story["eligible"] and story["amount_cents"] >= 400
+    assert story["user_id"] == user
+    assert story["eligible"]
+    assert story["amount_cents"] >= 400
 
 
 def test_bad_data_exits_2_with_a_message_and_no_output(data, tmp_path):
@@ -94,7 +100,8 @@ def test_bad_data_exits_2_with_a_message_and_no_output(data, tmp_path):
     assert result.returncode == 2
     assert "liquidations.parquet: column 'clearance_fee': missing column" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not out.exists() and not list(tmp_path.glob(".run.tmp-*"))
+    assert not out.exists()
+    assert not list(tmp_path.glob(".run.tmp-*"))
 
 
 @pytest.mark.parametrize(
@@ -110,7 +117,8 @@ def test_bad_data_exits_2_with_a_message_and_no_output(data, tmp_path):
 def test_operator_mistakes_exit_2(data, tmp_path, args, message):
     result = recompense(*run_args(data, tmp_path / "run", *args))
     assert result.returncode == 2, result.stderr
-    assert message in result.stderr and "Traceback" not in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()
 
 
@@ -154,7 +162,8 @@ def test_a_bad_policy_exits_2_naming_the_key(data, tmp_path):
     assert result.returncode == 2
     assert "key 'payout.min_usd'" in result.stderr
     check = recompense("check", "--program", str(policy))
-    assert check.returncode == 2 and "key 'payout.min_usd'" in check.stderr
+    assert check.returncode == 2
+    assert "key 'payout.min_usd'" in check.stderr
 
 
 def test_check_validates_policy_and_data(data):
@@ -164,7 +173,8 @@ def test_check_validates_policy_and_data(data):
 
 def test_synth_refuses_an_existing_folder(data):
     result = recompense("synth", "--users", "10", "--out", str(data))
-    assert result.returncode == 2 and "already exists" in result.stderr
+    assert result.returncode == 2
+    assert "already exists" in result.stderr
 
 
 def test_every_command_has_help_with_an_example():

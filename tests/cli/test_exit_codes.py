@@ -173,10 +173,13 @@ def test_path_mistakes_exit_2_and_write_nothing(
 ) -> None:
     before = sorted(p.name for p in made.iterdir())
     code, stderr = recompense(*WRITERS[command](made, made / where))
-    assert code == 2 and stderr.startswith("error:") and message in stderr, stderr
+    assert code == 2, stderr
+    assert stderr.startswith("error:"), stderr
+    assert message in stderr, stderr
     assert "Traceback" not in stderr
     assert sorted(p.name for p in made.iterdir()) == before
-    assert (made / "a-file").read_text() == "x" and os.listdir(made / "full") == ["x"]
+    assert (made / "a-file").read_text() == "x"
+    assert os.listdir(made / "full") == ["x"]
 
 
 @pytest.mark.parametrize("command", sorted(WRITERS))
@@ -190,20 +193,25 @@ def test_a_read_only_disk_exits_3_and_writes_nothing(
         assert code == 3, stderr
         assert stderr.startswith(f"unavailable: disk error writing {out}")
         assert "the file system is read-only. Nothing half-written was kept" in stderr
-        assert "Traceback" not in stderr and disk.files() == {}
+        assert "Traceback" not in stderr
+        assert disk.files() == {}
 
 
 def test_commit_exits_2_on_a_folder_that_is_no_run_and_3_on_a_read_only_one(
     made: Path, tmp_path: Path
 ) -> None:
     code, stderr = recompense("commit", "--run", str(made / "full"))
-    assert code == 2 and stderr.startswith("error:") and "manifest.json" in stderr, stderr
+    assert code == 2, stderr
+    assert stderr.startswith("error:"), stderr
+    assert "manifest.json" in stderr, stderr
     with small_disk(tmp_path / "disk") as disk:
         run = copy_into(made / "run", disk)
         disk.read_only()
         code, stderr = recompense("commit", "--run", str(run))
-        assert code == 3 and f"disk error writing {run / 'proofs'}: the file" in stderr, stderr
-        assert not (run / "commitment.json").exists() and not (run / "proofs").exists()
+        assert code == 3, stderr
+        assert f"disk error writing {run / 'proofs'}: the file" in stderr, stderr
+        assert not (run / "commitment.json").exists()
+        assert not (run / "proofs").exists()
 
 
 def test_proof_exits_2_for_a_stranger_and_3_when_its_output_cannot_be_written(
@@ -213,13 +221,15 @@ def test_proof_exits_2_for_a_stranger_and_3_when_its_output_cannot_be_written(
 
     run = made / "committed"
     code, stderr = recompense("proof", "--run", str(run), "999999999")
-    assert code == 2 and "user 999999999 has no payout in this run" in stderr, stderr
+    assert code == 2, stderr
+    assert "user 999999999 has no payout in this run" in stderr, stderr
     first = str(pq.read_table(run / "allocations.parquet")["user_id"][0].as_py())
     with small_disk(tmp_path / "disk") as disk:
         disk.fill(0)
         with (disk.path / "proof.json").open("w") as redirected:
             code, stderr = recompense("proof", "--run", str(run), first, stdout=redirected.fileno())
-    assert code == 3 and stderr.startswith("unavailable: cannot write to standard output")
+    assert code == 3
+    assert stderr.startswith("unavailable: cannot write to standard output")
 
 
 # ---------------------------------------------------------------------------------
@@ -234,7 +244,8 @@ def test_a_bug_exits_70_with_its_traceback(capsys: pytest.CaptureFixture[str]) -
         boundary(broken)()
     assert exited.value.exit_code == CONSTANTS["EXIT_INTERNAL"] == 70
     stderr = capsys.readouterr().err
-    assert "Traceback" in stderr and "KeyError: 'no such key'" in stderr
+    assert "Traceback" in stderr
+    assert "KeyError: 'no such key'" in stderr
     assert "internal error: this is a bug in recompense" in " ".join(stderr.split())
 
 
@@ -256,7 +267,8 @@ def test_a_bug_in_a_real_process_exits_70(tmp_path: Path) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 70, done.stderr
-    assert "Traceback" in done.stderr and "RuntimeError: a bug" in done.stderr
+    assert "Traceback" in done.stderr
+    assert "RuntimeError: a bug" in done.stderr
 
 
 def test_the_operators_mistake_in_a_unit_exits_2_without_a_traceback(
@@ -305,7 +317,8 @@ def test_ctrl_c_during_synth_exits_130_and_leaves_nothing(tmp_path: Path) -> Non
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == CONSTANTS["EXIT_INTERRUPTED"] == 130, stderr
-    assert "interrupted:" in stderr and "Traceback" not in stderr
+    assert "interrupted:" in stderr
+    assert "Traceback" not in stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -321,7 +334,8 @@ def test_ctrl_c_during_a_run_exits_130_and_leaves_no_run_folder(
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 130, stderr
-    assert "interrupted:" in stderr and "Traceback" not in stderr
+    assert "interrupted:" in stderr
+    assert "Traceback" not in stderr
     assert list(tmp_path.iterdir()) == []
 
 

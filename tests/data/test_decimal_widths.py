@@ -73,14 +73,18 @@ def test_each_decimal_width_is_exact_or_refused(precision, scale, layout, tmp_pa
         pq.write_table(pa.table({"x": pa.array([value], type_)}), path, **options)
         problems = footer_problems(SPEC, [path], naive_ok=False)
         if precision > 38:
-            assert problems and f"{type_} is wider than 38 digits" in problems[0]
+            assert problems
+            assert f"{type_} is wider than 38 digits" in problems[0]
             continue
         assert problems == []
         failing, read_values = read(path, con)
         verdict = expected(value)
         if verdict == "range":
-            assert failing == [m for m in failing if "range" in m] and failing, (value, failing)
+            assert failing == [m for m in failing if "range" in m], (value, failing)
+            assert failing, (value, failing)
         elif verdict == "precision":
-            assert len(failing) == 1 and "beyond 12 decimal places" in failing[0], value
+            assert len(failing) == 1, value
+            assert "beyond 12 decimal places" in failing[0], value
         else:
-            assert failing == [] and read_values == [verdict], (value, read_values)
+            assert failing == [], (value, read_values)
+            assert read_values == [verdict], (value, read_values)

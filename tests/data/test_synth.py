@@ -87,7 +87,8 @@ def test_chunks_join_up_and_report_progress(
     assert users["user_id"].to_pylist() == list(range(1, 2_501))
     fills = pq.read_table(summary.out / "liquidations.parquet")["fill_id"].to_numpy()
     assert np.array_equal(fills, np.arange(1, len(fills) + 1))
-    assert summary.liquidations == len(fills) and summary.users == 2_500
+    assert summary.liquidations == len(fills)
+    assert summary.users == 2_500
 
 
 def test_refuses_a_non_empty_folder(tmp_path: Path) -> None:
@@ -103,7 +104,8 @@ def test_refuses_a_non_empty_folder(tmp_path: Path) -> None:
 def test_fills_an_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     summary = generate(100, 1, tmp_path / "out")
-    assert summary.users == 100 and (summary.out / "users.parquet").is_file()
+    assert summary.users == 100
+    assert (summary.out / "users.parquet").is_file()
 
 
 def test_a_failure_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -185,7 +187,8 @@ def test_fills_and_snapshot_have_a_price_within_60_minutes(tables: Tables) -> No
     ]
     for assets, at in queries:
         age = price_age(tables["prices"], assets, at)
-        assert (age >= 0).all() and (age < 60 * MINUTE).all()
+        assert (age >= 0).all()
+        assert (age < 60 * MINUTE).all()
 
 
 def test_some_prices_skip_minutes_but_never_an_hour(tables: Tables) -> None:
@@ -194,10 +197,12 @@ def test_some_prices_skip_minutes_but_never_an_hour(tables: Tables) -> None:
     counts = dict(zip(*(per_asset[c].to_pylist() for c in ("asset", "minute_count")), strict=True))
     assert set(counts) >= {"BTC", "ETH", "SOL", "XRP", "BNB", "DOGE", "USDT", "USDC", "USDE"}
     assert set(counts) >= {"BNSOL", "WBETH"}
-    assert max(counts.values()) == 4 * 1440 and sum(c < 4 * 1440 for c in counts.values()) >= 2
+    assert max(counts.values()) == 4 * 1440
+    assert sum(c < 4 * 1440 for c in counts.values()) >= 2
     for asset in counts:
         minutes = np.sort(micros(prices.filter(pc.equal(prices["asset"], asset))["minute"]))
-        assert minutes[0] == us(2025, 10, 9) and (minutes % MINUTE == 0).all()
+        assert minutes[0] == us(2025, 10, 9)
+        assert (minutes % MINUTE == 0).all()
         assert np.diff(minutes).max() < 60 * MINUTE, asset
 
 
@@ -265,7 +270,8 @@ def test_btc_path_follows_the_coin_m_mark_price(tables: Tables, real: Path) -> N
 def test_usde_depeg_low(tables: Tables, real: Path) -> None:
     start, low, _ = kline(real / "binance_spot_USDEUSDT_1m_2025-10-09_12.csv", "open_time_utc")
     minute, usd = series(tables, "USDE")
-    assert abs(low.min() - 0.65) < 1e-9 and start[low.argmin()] == us(2025, 10, 10, 21, 54)
+    assert abs(low.min() - 0.65) < 1e-9
+    assert start[low.argmin()] == us(2025, 10, 10, 21, 54)
     assert abs(usd.min() - low.min()) < 0.05
     assert abs(minute[usd.argmin()] - start[low.argmin()]) <= 10 * MINUTE
     before = usd[minute < us(2025, 10, 10, 21, 19)]
@@ -285,7 +291,8 @@ def test_staked_tokens_depeg_after_2136(tables: Tables) -> None:
         peg = usd / base_usd / ratio
         calm = minute < us(2025, 10, 10, 21, 36)
         assert np.abs(peg[calm] - 1).max() < 0.01, token
-        assert peg.min() < 0.5 and minute[peg.argmin()] < us(2025, 10, 10, 22, 30), token
+        assert peg.min() < 0.5, token
+        assert minute[peg.argmin()] < us(2025, 10, 10, 22, 30), token
 
 
 def test_fills_peak_in_the_crash_hour(tables: Tables) -> None:
@@ -362,16 +369,18 @@ def test_sizes_relative_to_users(made: tuple[SynthSummary, Tables]) -> None:
 def test_users_mix(tables: Tables) -> None:
     users = tables["users"]
     kinds = texts(users["user_type"])
-    assert (
-        0.015 < share(kinds == "vip") < 0.025 and 0.0005 < share(kinds == "institutional") < 0.005
-    )
+    assert 0.015 < share(kinds == "vip") < 0.025
+    assert 0.0005 < share(kinds == "institutional") < 0.005
     tiers = users["vip_tier"].to_numpy()
-    assert share(tiers[kinds == "retail"] == 0) > 0.85 and tiers.max() <= 9
+    assert share(tiers[kinds == "retail"] == 0) > 0.85
+    assert tiers.max() <= 9
     assert tiers[kinds != "retail"].min() >= 1
     registered = micros(users["registered_at"])
-    assert registered.min() >= us(2017, 7, 14) and registered.max() < us(2025, 10, 9)
+    assert registered.min() >= us(2017, 7, 14)
+    assert registered.max() < us(2025, 10, 9)
     locales = texts(users["locale"])
-    assert share(locales == "en") > 0.3 and share(locales == "es") > 0.1
+    assert share(locales == "en") > 0.3
+    assert share(locales == "es") > 0.1
     assert len(set(locales)) >= 7
     email = users["email"].to_pylist()
     ids = users["user_id"].to_pylist()
@@ -387,7 +396,8 @@ def test_liquidation_shares(tables: Tables) -> None:
     assert 0.03 < share(kind == "adl") < 0.07
     assert 0.005 < share(~facts.inside) < 0.04
     boundary = micros(fills["ts"])
-    assert (boundary == WINDOW[1]).any() and (boundary == WINDOW[0]).any()
+    assert (boundary == WINDOW[1]).any()
+    assert (boundary == WINDOW[0]).any()
     assert ((boundary >= WINDOW[1] - MINUTE) & (boundary < WINDOW[1])).any()
     assert share(product == "usdm_futures") > 0.5
     coinm = product == "coinm_futures"
@@ -407,7 +417,8 @@ def test_sub_accounts_and_underwater_users_are_liquidated(tables: Tables) -> Non
     assert 0.03 < len(np.unique(user[on_sub])) / len(np.unique(user)) < 0.25
     net = net_assets(tables)
     underwater = [u for u in np.unique(user).tolist() if net.get(u, 0.0) <= 0]
-    assert underwater and len(underwater) / len(np.unique(user)) < 0.04
+    assert underwater
+    assert len(underwater) / len(np.unique(user)) < 0.04
 
 
 def test_losses_are_heavy_tailed_and_half_pass_30_percent(tables: Tables) -> None:
@@ -416,7 +427,8 @@ def test_losses_are_heavy_tailed_and_half_pass_30_percent(tables: Tables) -> Non
     user = facts.user[inside]
     users, slot = np.unique(user, return_inverse=True)
     loss = -np.bincount(slot, facts.usd[inside])
-    assert 100 < np.median(loss) < 2_000 and 0.05 < share(loss < 50) < 0.3
+    assert 100 < np.median(loss) < 2_000
+    assert 0.05 < share(loss < 50) < 0.3
     assert np.quantile(loss, 0.99) > 20 * np.median(loss)
     net = net_assets(tables)
     worth = np.array([net.get(u, 0.0) for u in users.tolist()])
@@ -438,7 +450,8 @@ def test_prior_compensation(tables: Tables) -> None:
     assert set(programs) <= {"depeg-2025-10", "transfer-delay-2025-10"}
     assert share(programs == "depeg-2025-10") > 0.5
     paid = micros(prior["paid_at"])
-    assert paid.min() >= us(2025, 10, 11) and paid.max() < us(2025, 10, 12)
+    assert paid.min() >= us(2025, 10, 11)
+    assert paid.max() < us(2025, 10, 12)
     liquidated = np.unique(liquidation_facts(tables).user)
     assert np.isin(prior["user_id"].to_numpy(), liquidated).all()
     assert pc.min(prior["amount_usd"]).as_py() > 0

@@ -178,19 +178,25 @@ def test_the_review_compares_with_the_last_approved_run_then_the_distributed_one
     small_run, other_run, ledger_url, tmp_path
 ):
     first = review(small_run, ledger_url)
-    assert first.baseline is None and first.diff is None and first.needed == 2
+    assert first.baseline is None
+    assert first.diff is None
+    assert first.needed == 2
     approve(other_run, ledger_url, "ops:alice", now=T0)
     approve(small_run, ledger_url, "ops:alice", now=T0 + timedelta(minutes=1))
     approve(small_run, ledger_url, "ops:bob", now=T0 + timedelta(minutes=2))
     # other_run's review: the latest approved run of the programme is small_run
     seen = review(other_run, ledger_url, top=3)
-    assert seen.baseline is not None and seen.baseline.why == "approved"
+    assert seen.baseline is not None
+    assert seen.baseline.why == "approved"
     assert seen.baseline.fingerprint == run_fingerprint(small_run)
-    assert seen.diff is not None and seen.diff.net_cents == -1_000_000
-    assert [a.approver for a in seen.approvals] == ["ops:alice"] and seen.needed == 1
+    assert seen.diff is not None
+    assert seen.diff.net_cents == -1_000_000
+    assert [a.approver for a in seen.approvals] == ["ops:alice"]
+    assert seen.needed == 1
     distribute(small_run, ledger_url, batch_size=500)
     after = review(other_run, ledger_url)
-    assert after.baseline is not None and after.baseline.why == "distributed"
+    assert after.baseline is not None
+    assert after.baseline.why == "distributed"
     assert review(small_run, ledger_url).distributed
     # a folder that no longer holds the approved run is no baseline
     moved = copy_run(other_run, tmp_path / "third", budget_cents=1)

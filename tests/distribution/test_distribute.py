@@ -60,7 +60,8 @@ def test_running_it_again_changes_nothing(small_run, ledger_url):
     distribute(small_run, ledger_url, batch_size=BATCH)
     before = snapshot(ledger_url)
     again = distribute(small_run, ledger_url, batch_size=7)  # even with other batches
-    assert again.issued_now == 0 and again.already_issued == again.total
+    assert again.issued_now == 0
+    assert again.already_issued == again.total
     assert snapshot(ledger_url) == before
 
 
@@ -93,7 +94,8 @@ def test_a_poisoned_batch_commits_nothing(small_run, ledger_url, monkeypatch):
     with pytest.raises(IntegrityError, match=r"ck_notifications_channel|CHECK constraint"):
         distribute(small_run, ledger_url, batch_size=BATCH)
     vouchers_, entries, _ = snapshot(ledger_url)
-    assert len(vouchers_) == 2 * BATCH and entries == 1 + 2  # batches 1–2 only, nothing of 3
+    assert len(vouchers_) == 2 * BATCH
+    assert entries == 1 + 2  # batches 1–2 only, nothing of 3
     monkeypatch.setattr(module, "prepare", original)
     distribute(small_run, ledger_url, batch_size=BATCH)
     assert_books(small_run, ledger_url)
@@ -176,7 +178,8 @@ def test_two_distributors_at_once_never_double_issue(small_run, ledger_url):
             )
         ).scalar_one()
     allocations = read_allocations(small_run)
-    assert dupes == [] and issued[0] == allocations.num_rows
+    assert dupes == []
+    assert issued[0] == allocations.num_rows
     assert owed == issued[1] == sum(allocations["amount_cents"].to_pylist())
 
 
@@ -184,13 +187,13 @@ def test_status_reports_progress_and_the_promises(small_run, ledger_url):
     approve_twice(small_run, ledger_url)
     distribute(small_run, ledger_url, batch_size=BATCH)
     state = status("together-2025-10", ledger_url)
-    assert state.issued == state.vouchers_total and state.amount_issued_cents == 15_000_000
+    assert state.issued == state.vouchers_total
+    assert state.amount_issued_cents == 15_000_000
     assert state.by_state == {"issued": state.issued}
     assert state.notifications["push"] == {"pending": state.issued}
     # Replaying the 2025 programme today: both promises were due in October 2025.
-    assert state.start.state == "missed" and state.start.deadline.isoformat().startswith(
-        "2025-10-15T15:17"
-    )
+    assert state.start.state == "missed"
+    assert state.start.deadline.isoformat().startswith("2025-10-15T15:17")
 
 
 def cli(*args, env=None, check=False):
@@ -240,5 +243,6 @@ def test_reconcile_finds_a_voucher_without_its_app_notification(small_run, ledge
         )
     checks = {c.name: c for c in reconcile(small_run, ledger_url)}
     outbox = checks["a notification per voucher"]
-    assert not outbox.passed and outbox.detail.startswith("1 vouchers without")
+    assert not outbox.passed
+    assert outbox.detail.startswith("1 vouchers without")
     assert all(c.passed for name, c in checks.items() if name != "a notification per voucher")

@@ -45,7 +45,8 @@ def test_ids_are_deterministic_version_8_uuids_that_sort_by_programme_then_user(
     vid = voucher_id(PROGRAMME.id, user)
     assert vid == str(obvious_id(PROGRAMME.id, user, f"voucher:{PROGRAMME.id}:{user}"))
     parsed = uuid.UUID(vid)
-    assert parsed.version == 8 and parsed.variant == uuid.RFC_4122
+    assert parsed.version == 8
+    assert parsed.variant == uuid.RFC_4122
     push = notification_id(PROGRAMME.id, user, vid, "push")
     email = notification_id(PROGRAMME.id, user, vid, "email")
     assert len({vid, push, email}) == 3
@@ -107,15 +108,20 @@ def test_postgresql_rows_carry_datetimes_for_binary_copy():
     lite = prepare(PROGRAMME, [1, 2, 3], [400, 500, 600], CONTACTS, NOW, sqlite_times=True)
     until = NOW + PROGRAMME.validity
     for a, b in zip(pg.vouchers, lite.vouchers, strict=True):
-        assert a[:6] == b[:6] and a[6:8] == (NOW, until) and a[8] == pg.entry_id
+        assert a[:6] == b[:6]
+        assert a[6:8] == (NOW, until)
+        assert a[8] == pg.entry_id
     for rows_a, rows_b in zip(pg.outbox, lite.outbox, strict=True):
         for a, b in zip(rows_a, rows_b, strict=True):
-            assert a[:10] == b[:10] and a[10:] == (NOW, NOW)
+            assert a[:10] == b[:10]
+            assert a[10:] == (NOW, NOW)
 
 
 def test_without_drops_the_users_that_already_have_a_voucher():
     batch = prepare(PROGRAMME, [1, 2, 3], [400, 500, 600], CONTACTS, NOW, sqlite_times=False)
     rest = batch.without({2})
-    assert rest.users == [1, 3] and rest.cents == [400, 600]
+    assert rest.users == [1, 3]
+    assert rest.cents == [400, 600]
     assert rest.vouchers == [batch.vouchers[0], batch.vouchers[2]]
-    assert rest.outbox == [batch.outbox[0], batch.outbox[2]] and rest.entry_id == batch.entry_id
+    assert rest.outbox == [batch.outbox[0], batch.outbox[2]]
+    assert rest.entry_id == batch.entry_id

@@ -60,7 +60,8 @@ def decimal_fills(folder, amounts: list[str], dtype: pa.DataType, **write_option
 def test_decimal_fills_are_summed_exactly(backend, tmp_path, policy):
     folder = decimal_fills(tmp_path / "data", ["-49.994875", "-0.0001245"], pa.decimal128(20, 10))
     users = run(backend, folder, policy)
-    assert users[1]["loss_cents"] == 5000 and users[1]["passes_min_loss"]
+    assert users[1]["loss_cents"] == 5000
+    assert users[1]["passes_min_loss"]
 
 
 def test_csv_decimal_text_is_exact_including_exponents(backend, tmp_path, policy):
@@ -70,7 +71,8 @@ def test_csv_decimal_text_is_exact_including_exponents(backend, tmp_path, policy
     pacsv.write_csv(fills, folder / "liquidations.csv")
     assert "1245E-7" in (folder / "liquidations.csv").read_text()
     users = run(backend, folder, policy)
-    assert users[1]["loss_cents"] == 5000 and users[1]["fills"] == 3
+    assert users[1]["loss_cents"] == 5000
+    assert users[1]["fills"] == 3
 
 
 # 2. Wide Parquet decimals: decimal256(50, 20) holding −10.00 used to pay $6,000.
@@ -129,7 +131,8 @@ def test_a_csv_column_mixing_offsets_and_naive_times_is_refused(backend, tmp_pat
     assert "fill_id 2" in message
     # Declared UTC, the naive row is read as UTC and the +02:00 row as 21:20Z.
     users = run(backend, folder, policy, naive_timestamps_are_utc=True)
-    assert users[1]["fills"] == 2 and users[1]["loss_cents"] == 60000
+    assert users[1]["fills"] == 2
+    assert users[1]["loss_cents"] == 60000
 
 
 def test_a_naive_parquet_part_among_aware_parts_is_refused(backend, tmp_path, policy):

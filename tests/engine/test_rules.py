@@ -20,8 +20,10 @@ def test_exactly_fifty_dollars_passes_and_one_cent_less_fails(backend, tmp_path,
     world.fill(world.user(1, net_usdt=100.0), 50.00)
     world.fill(world.user(2, net_usdt=100.0), 49.99)
     users, _ = run(backend, world, tmp_path, policy)
-    assert users[1]["loss_cents"] == 5000 and users[1]["passes_min_loss"]
-    assert users[2]["loss_cents"] == 4999 and not users[2]["passes_min_loss"]
+    assert users[1]["loss_cents"] == 5000
+    assert users[1]["passes_min_loss"]
+    assert users[2]["loss_cents"] == 4999
+    assert not users[2]["passes_min_loss"]
 
 
 def test_exactly_thirty_percent_passes_compared_in_cents(backend, tmp_path, policy):
@@ -30,7 +32,8 @@ def test_exactly_thirty_percent_passes_compared_in_cents(backend, tmp_path, poli
     world.fill(world.user(2, net_usdt=1000.01), 300.00)  # 29.9997%
     world.fill(world.user(3, net_usdt=333.33), 100.00)  # 30.0003%
     users, _ = run(backend, world, tmp_path, policy)
-    assert users[1]["passes_min_ratio"] and users[1]["eligible"]
+    assert users[1]["passes_min_ratio"]
+    assert users[1]["eligible"]
     assert not users[2]["passes_min_ratio"]
     assert users[3]["passes_min_ratio"]
 
@@ -41,7 +44,8 @@ def test_net_assets_at_or_below_zero_pass_the_ratio(backend, tmp_path, policy):
     world.fill(world.user(2, net_usdt=0), 60.0)
     users, _ = run(backend, world, tmp_path, policy)
     for uid in (1, 2):
-        assert users[uid]["passes_min_ratio"] and users[uid]["loss_ratio"] is None
+        assert users[uid]["passes_min_ratio"]
+        assert users[uid]["loss_ratio"] is None
         assert users[uid]["loss_ratio_capped"] == 1.0
     assert users[1]["net_assets_cents"] == -50000
 
@@ -111,7 +115,8 @@ def test_already_compensated_users_are_excluded_only_by_listed_programmes(
         },
     ]
     users, _ = run(backend, world, tmp_path, policy)
-    assert not users[1]["passes_not_compensated"] and not users[1]["eligible"]
+    assert not users[1]["passes_not_compensated"]
+    assert not users[1]["eligible"]
     assert users[2]["eligible"]
 
 
@@ -223,9 +228,11 @@ def test_a_six_place_ratio_is_exact_at_the_contracts_largest_amounts(backend, tm
     world.fill(world.user(2, net_usdt=net / 100), (needed - 1) / 100)
     world.fill(world.user(3, net_usdt=-net / 100), 60.0)
     users, _ = run(backend, world, tmp_path, third)
-    assert users[1]["net_assets_cents"] == net and users[1]["loss_cents"] == needed
+    assert users[1]["net_assets_cents"] == net
+    assert users[1]["loss_cents"] == needed
     assert users[2]["loss_cents"] == needed - 1
-    assert users[1]["passes_min_ratio"] and not users[2]["passes_min_ratio"]
+    assert users[1]["passes_min_ratio"]
+    assert not users[2]["passes_min_ratio"]
     assert users[3]["passes_min_ratio"]
 
 

@@ -111,7 +111,8 @@ def spawn(run: Path, url: str, env: dict[str, str] | None = None) -> subprocess.
 def clean(stderr: str) -> None:
     """One message, not a traceback, and never the SQL or its parameters."""
     assert "Traceback" not in stderr, stderr
-    assert "[parameters:" not in stderr and "[SQL:" not in stderr, stderr
+    assert "[parameters:" not in stderr, stderr
+    assert "[SQL:" not in stderr, stderr
 
 
 def words(text_: str) -> str:
@@ -230,7 +231,8 @@ def test_a_cut_mid_batch_is_retried_inside_the_command(small_run, ledger, proxy)
     said = words(result.stderr)
     assert said.count("retrying:") == 1
     assert f"issuing batch 2 of {batches(small_run)}" in said
-    assert proxy.stats.fired and proxy.stats.fired[0].startswith("COPY vouchers")
+    assert proxy.stats.fired
+    assert proxy.stats.fired[0].startswith("COPY vouchers")
     assert_books(small_run, ledger)
 
 
@@ -256,7 +258,8 @@ def test_when_the_database_stays_away_the_command_says_what_it_committed(small_r
     assert result.returncode == 3, result.stderr
     clean(result.stderr)
     said = words(result.stderr)
-    assert said.count("retrying:") == 3 and "Connection refused" in said
+    assert said.count("retrying:") == 3
+    assert "Connection refused" in said
     count, cents = first_batches(small_run, 1)
     assert f"while issuing batch 2 of {batches(small_run)}" in said
     assert f"1 of {batches(small_run)} batches, {count} vouchers, {format_usd(cents)}" in said
@@ -357,7 +360,8 @@ def test_status_converts_what_the_session_returns(small_run, ledger, monkeypatch
     state = status(PROGRAMME, ledger)  # a fresh pool: its sessions are in +13:45
     for promise in (state.start, state.complete):
         assert promise.deadline.utcoffset() == timedelta(0)
-        assert promise.done_at is not None and promise.done_at.utcoffset() == timedelta(0)
+        assert promise.done_at is not None
+        assert promise.done_at.utcoffset() == timedelta(0)
 
 
 # -- defect 3: a refused connection is exit 3 for every command that takes --db ------------
@@ -460,7 +464,8 @@ def test_malformed_limits_exit_2_naming_the_variable(small_run, ledger):
     result = cli(
         "status", "--program", PROGRAMME, "--db", ledger, env={"RECOMPENSE_DB_RETRIES": "-1"}
     )
-    assert result.returncode == 2 and "RECOMPENSE_DB_RETRIES=-1" in result.stderr
+    assert result.returncode == 2
+    assert "RECOMPENSE_DB_RETRIES=-1" in result.stderr
 
 
 @settings(max_examples=200, deadline=None)
@@ -526,12 +531,15 @@ def test_a_dropped_link_is_transient_and_a_refused_login_is_not(postgres_ledger_
     refused = _driver_error(f"postgresql://postgres@127.0.0.1:{_closed_port()}/test")
     wrapped = DBAPIError("COPY vouchers FROM STDIN", None, refused)  # as ledger.bulk does
     failure = classify(wrapped)
-    assert isinstance(failure, DatabaseUnavailable) and failure.transient
-    assert classify(refused) is not None and classify(refused).transient  # unwrapped too
+    assert isinstance(failure, DatabaseUnavailable)
+    assert failure.transient
+    assert classify(refused) is not None
+    assert classify(refused).transient  # unwrapped too
     server = make_url(postgres_ledger_url)
     login = _driver_error(f"postgresql://postgres@{server.host}:{server.port}/no_such_db_x")
     failure = classify(DBAPIError("SELECT 1", None, login))
-    assert isinstance(failure, DatabaseUnavailable) and not failure.transient
+    assert isinstance(failure, DatabaseUnavailable)
+    assert not failure.transient
     assert "[parameters:" not in str(failure)
 
 

@@ -93,7 +93,8 @@ def needed(disk: Disk, command: list[str], *, key: bool = False) -> int:
     for name in sorted(set(disk.files()) - set(files), reverse=True):
         path = disk.path / name
         path.rmdir() if path.is_dir() else path.unlink()
-    assert used > 0 and disk.free() == before
+    assert used > 0
+    assert disk.free() == before
     return used // PAGE
 
 
@@ -102,7 +103,8 @@ def assert_clean_failure(disk: Disk, code: int, output: str, target: Path, reaso
     assert code == EXIT_UNAVAILABLE, output
     named = rf"disk error writing {re.escape(str(target))}(/[\w.-]+)?: {reason}\. {KEPT}"
     assert re.search(named, output), output  # the output (or the file of it) that failed
-    assert "Traceback" not in output and ".tmp-" not in output
+    assert "Traceback" not in output
+    assert ".tmp-" not in output
     assert disk.files() == before, "a partial output or a temporary file was left"
     # pyarrow's writer of a removed file is closed when the exception's frames are
     # collected (at once in a real process, which exits): collect them here.
@@ -172,7 +174,8 @@ def test_a_real_process_on_a_full_disk_exits_3_without_a_traceback(
         assert done.returncode == 3, done.stderr
         stderr = " ".join(done.stderr.split())
         assert stderr.startswith(f"unavailable: disk error writing {out}: {FULL}. {KEPT}")
-        assert "Traceback" not in stderr and done.stdout == ""
+        assert "Traceback" not in stderr
+        assert done.stdout == ""
         assert disk.files() == {}
 
 
@@ -223,8 +226,11 @@ def test_commit_out_of_space_anywhere_leaves_at_most_a_complete_key(
         disk.fill(leave)
         before = disk.files()
         code, output = cli("commit", "--run", str(run))
-        assert code == EXIT_UNAVAILABLE and FULL in output and KEPT in output, output
-        assert "Traceback" not in output and ".tmp-" not in output
+        assert code == EXIT_UNAVAILABLE, output
+        assert FULL in output, output
+        assert KEPT in output, output
+        assert "Traceback" not in output
+        assert ".tmp-" not in output
         left = {k: v for k, v in disk.files().items() if k not in before}
         assert set(left) <= {"run/commitment.key"}, left
         if left:
@@ -259,7 +265,8 @@ def test_the_key_files_error_is_not_hidden_by_its_cleanup(mounts: Path) -> None:
             resolve_key(disk.path, create=True, environ={})
         assert f"writing {disk.path / KEY_FILE}: {READ_ONLY}" in str(caught.value)
         cause = caught.value.__cause__
-        assert isinstance(cause, OSError) and cause.errno == errno.EROFS
+        assert isinstance(cause, OSError)
+        assert cause.errno == errno.EROFS
 
 
 def test_signing_a_published_commitment_on_a_full_disk_keeps_the_unsigned_one(
@@ -379,7 +386,8 @@ def test_a_proof_redirected_to_a_full_disk_exits_3_and_says_the_file_is_incomple
     assert done.returncode == 3, stderr
     assert "cannot write to standard output: No space left on device" in stderr
     assert "incomplete: delete it" in stderr
-    assert "Traceback" not in stderr and "Exception ignored" not in stderr
+    assert "Traceback" not in stderr
+    assert "Exception ignored" not in stderr
 
 
 def test_a_file_size_limit_is_a_disk_error_too(tmp_path: Path) -> None:
@@ -393,7 +401,8 @@ def test_a_file_size_limit_is_a_disk_error_too(tmp_path: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, preexec_fn=limit, timeout=120)
     stderr = " ".join(done.stderr.split())
     assert done.returncode == 3, stderr
-    assert f"disk error writing {out}: file too large" in stderr and KEPT in stderr
+    assert f"disk error writing {out}: file too large" in stderr
+    assert KEPT in stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -411,7 +420,8 @@ def test_disk_errnos_are_storage_errors_naming_the_output(code: int, reason: str
     """EDQUOT has no real disk here (this kernel has no tmpfs or ext4 quotas): it is
     classified like the others, from the errno the kernel would give."""
     found = disk_error(OSError(code, os.strerror(code), "/x/.out.tmp-1/a.parquet"), "/x/out")
-    assert isinstance(found, StorageError) and found.exit_code == EXIT_UNAVAILABLE
+    assert isinstance(found, StorageError)
+    assert found.exit_code == EXIT_UNAVAILABLE
     assert str(found).startswith(f"disk error writing /x/out: {reason}")
 
 

@@ -40,7 +40,9 @@ def test_only_the_owner_can_redeem_and_others_get_not_found(issued, small_run, l
         redeem(engine, "00000000-0000-0000-0000-000000000000", owner)
     first = redeem(engine, voucher_id(PROGRAM, owner), owner)
     again = redeem(engine, voucher_id(PROGRAM, owner), owner)
-    assert not first.already and again.already and again.entry_id == first.entry_id
+    assert not first.already
+    assert again.already
+    assert again.entry_id == first.entry_id
     assert first.amount_cents == rows[0]["amount_cents"]
     ok(small_run, ledger_url)
 

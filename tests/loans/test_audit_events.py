@@ -52,14 +52,16 @@ def test_decisions_are_audit_events(desk, ledger_url):
     )
     chain = list(events(connect(ledger_url)))
     disbursed = next(e for e in chain if e.action == "loan.disburse")
-    assert disbursed.details["amount_cents"] == 50_000_000 and disbursed.details["entry_id"]
+    assert disbursed.details["amount_cents"] == 50_000_000
+    assert disbursed.details["entry_id"]
     assert all("reason" not in e.details for e in chain if e.action != "loan.read")
     assert verify(connect(ledger_url)).ok
 
 
 def test_the_borrower_assignments_are_audit_events(desk, ledger_url):
     assigned = [e for e in events(connect(ledger_url)) if e.action == "loan.borrower"]
-    assert len(assigned) == 4 and assigned[0].actor == "credit_committee:cc-1"
+    assert len(assigned) == 4
+    assert assigned[0].actor == "credit_committee:cc-1"
     assert assigned[0].details == {"tier": "institutional", "account_manager_id": "am-1"}
 
 
@@ -80,4 +82,5 @@ def test_reads_are_audit_events(desk, ledger_url):
         ("credit_committee:cc-1", f"loan:{app}", "show"),
         ("credit_committee:cc-2", "loans", "list"),
     ]
-    assert reads[0].details["reason"] == "credit review" and reads[1].details["applications"] >= 1
+    assert reads[0].details["reason"] == "credit review"
+    assert reads[1].details["applications"] >= 1

@@ -95,7 +95,8 @@ def test_authorization_matrix_for_every_action(desk, action):
 
 
 def test_fund_figures_and_the_access_log_are_not_for_everyone(desk):
-    assert fund_figures(desk, CC1) and fund_figures(desk, AUDITOR)
+    assert fund_figures(desk, CC1)
+    assert fund_figures(desk, AUDITOR)
     for actor in (AM1, OPS, USER):
         with pytest.raises(LoanForbidden):
             fund_figures(desk, actor)
@@ -155,7 +156,8 @@ def test_no_plaintext_at_rest(desk, ledger_url, tmp_path):
             for row in conn.execute(text(f"SELECT * FROM {table}")):
                 dump.extend(str(value) for value in row)
         stored = conn.execute(select(loan_applications.c.notes_enc)).scalars().all()
-    assert len(stored) == 3 and all(value.startswith("v1:k1:") for value in stored)
+    assert len(stored) == 3
+    assert all(value.startswith("v1:k1:") for value in stored)
     everything = "\n".join(dump)
     for secret in SECRETS:
         assert secret not in everything
@@ -181,7 +183,8 @@ def test_keys_rotate_and_old_records_stay_readable(desk):
         keys = dict(
             conn.execute(select(loan_applications.c.id, loan_applications.c.notes_enc)).all()
         )
-    assert keys[old].startswith("v1:k1:") and keys[new].startswith("v1:k2:")
+    assert keys[old].startswith("v1:k1:")
+    assert keys[new].startswith("v1:k2:")
     with pytest.raises(LoanForbidden):
         rotate_keys(rotated, AUDITOR)
     assert rotate_keys(rotated, CC1) == 3 + 2  # three fields of one application, two events
@@ -189,10 +192,8 @@ def test_keys_rotate_and_old_records_stay_readable(desk):
     only_k2 = Desk(desk.url, desk.policy, Keyring({"k2": rotated.keyring.keys["k2"]}, "k2"))
     for app in (old, new):
         data = show(only_k2, CC1, app, "k1 retired", now=LATER)
-        assert (
-            data["financial_statements"].startswith("FY2024")
-            and data["events"][1]["reason"] == "complete file"
-        )
+        assert data["financial_statements"].startswith("FY2024")
+        assert data["events"][1]["reason"] == "complete file"
     with pytest.raises(LoanKeyError, match="'k2', which is not in RECOMPENSE_LOANS_KEYS"):
         show(desk, CC1, old, "k1 only", now=LATER)
 
@@ -223,7 +224,8 @@ def test_keys_from_the_environment_are_checked():
         "RECOMPENSE_LOANS_ACTIVE_KEY": "b",
     }
     ring = Keyring.from_env(env)
-    assert ring.active == "b" and ring.keys == good.keys
+    assert ring.active == "b"
+    assert ring.keys == good.keys
     assert ring.decrypt(good.encrypt("x", "ctx"), "ctx") == "x"
     for bad, message in [
         ({}, "RECOMPENSE_LOANS_KEYS is not set"),

@@ -87,9 +87,10 @@ def test_an_application_shows_its_figures_as_the_reader_writes_them(web, desk):
         assert formats.money(50_000_000, locale) in page
         assert formats.dollars("3250000.00", locale) in page  # stated losses, as money
         created = re.findall(r'data-testid="event"[^>]*>([^<]*?) · ', page)
-        assert created and all(
-            re.fullmatch(r"\d{1,2} \w+\.? \d{4}, \d\d:\d\d\u00a0UTC", c) for c in created
-        ), created
+        assert created, created
+        assert all(re.fullmatch(r"\d{1,2} \w+\.? \d{4}, \d\d:\d\d\u00a0UTC", c) for c in created), (
+            created
+        )
     assert "20 oct 2025, 09:00\u00a0UTC" in page  # T0 (Spanish, the last page read), no µs
 
 
@@ -113,9 +114,8 @@ def test_a_refusal_names_the_role_in_words_and_no_flag(web, desk):
     refused = web.post("/api/loans", json=small, headers=as_role(web, "account_manager", "es"))
     assert refused.status_code == 422
     detail = refused.json()["detail"]
-    assert "--" not in detail and detail.startswith(
-        "Importe de 5,00\u00a0US$: por debajo del mínimo"
-    )
+    assert "--" not in detail
+    assert detail.startswith("Importe de 5,00\u00a0US$: por debajo del mínimo")
 
 
 def test_the_access_log_comes_a_page_at_a_time(web, desk, monkeypatch):
@@ -135,7 +135,8 @@ def test_the_access_log_comes_a_page_at_a_time(web, desk, monkeypatch):
         pages += 1
         older = re.search(r'href="([^"]+)" data-testid="access-older"', page)
         url = older[1].replace("&amp;", "&") if older else ""
-    assert seen == expected and pages == -(-len(expected) // 3)
+    assert seen == expected
+    assert pages == -(-len(expected) // 3)
     # and back: the newer link of the last page leads to the page before it
     last = web.get(f"/console/loans/access-log?before={expected[-3] + 1}", headers=headers).text
     newer = re.search(r'href="([^"]+)" data-testid="access-newer"', last)

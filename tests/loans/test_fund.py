@@ -61,9 +61,8 @@ def test_an_approval_that_would_pass_the_cap_is_refused(small_fund):
         approve(small_fund, CC1, apps[3], "one too many", now=LATER)
     figures = fund_figures(small_fund, AUDITOR)
     assert figures.committed_cents == figures.cap_cents == 150_000_000
-    assert (
-        figures.approved_not_disbursed_cents == 150_000_000 and figures.by_state["submitted"] == 1
-    )
+    assert figures.approved_not_disbursed_cents == 150_000_000
+    assert figures.by_state["submitted"] == 1
 
 
 def test_undo_repayment_and_write_off_return_capacity(small_fund):
@@ -84,7 +83,8 @@ def test_undo_repayment_and_write_off_return_capacity(small_fund):
     assert approve(small_fund, CC2, a, "capacity returned", now=LATER) == "approved"
     figures = fund_figures(small_fund, CC3)
     assert figures.committed_cents == 40_000_000 + 50_000_000 + 50_000_000
-    assert figures.repaid_cents == 10_000_000 and figures.written_off_cents == 50_000_000
+    assert figures.repaid_cents == 10_000_000
+    assert figures.written_off_cents == 50_000_000
 
 
 def test_the_per_borrower_limit_holds_at_approval(small_fund):
@@ -138,7 +138,8 @@ def test_200_concurrent_approvals_never_overshoot_the_cap(desk):
     approved = [a for a, o in zip(amounts, outcomes, strict=True) if o == "approved"]
     refused = [a for a, o in zip(amounts, outcomes, strict=True) if o == "exhausted"]
     figures = fund_figures(desk, AUDITOR)
-    assert len(approved) + len(refused) == 200 and refused
+    assert len(approved) + len(refused) == 200
+    assert refused
     assert figures.committed_cents == sum(approved) <= desk.policy.cap_cents
     assert figures.by_state == {"approved": len(approved), "submitted": len(refused)}
     # every refusal was right: it would not have fit even in what is left at the end

@@ -96,7 +96,8 @@ def test_above_the_threshold_two_distinct_members_approve(desk):
     with pytest.raises(LoanForbidden, match="second member"):
         approve(desk, CC1, big, "again", now=LATER)
     data = show(desk, CC1, big, "check votes", now=LATER)
-    assert data["state"] == "submitted" and [v["member_id"] for v in data["approvals"]] == ["cc-1"]
+    assert data["state"] == "submitted"
+    assert [v["member_id"] for v in data["approvals"]] == ["cc-1"]
     assert approve(desk, CC2, big, "second", now=LATER) == "approved"
     at_threshold = new_application(desk, amount_cents=100_000_000)  # exactly $1M: one is enough
     assert approve(desk, CC1, at_threshold, "one", now=LATER) == "approved"
@@ -120,7 +121,8 @@ def test_undo_approval_starts_the_votes_over(desk):
     assert undo_approval(desk, CC1, big, "collateral changed", now=LATER) == "submitted"
     assert approve(desk, CC1, big, "first again", now=LATER) == "submitted"
     data = show(desk, CC1, big, "check", now=LATER)
-    assert data["schedule"] == [] and len(data["approvals"]) == 1
+    assert data["schedule"] == []
+    assert len(data["approvals"]) == 1
 
 
 def test_only_the_assigned_manager_applies_for_vip_and_institutional_users(desk):
@@ -190,7 +192,8 @@ def test_every_transition_is_recorded_with_who_when_and_why(desk):
         ("disburse", "approved", "active", "credit_committee", "cc-2", "funds released"),
     ]
     assert events[2]["at"].replace(tzinfo=None) == (T0 + timedelta(hours=5)).replace(tzinfo=None)
-    assert events[3]["entry_id"] and events[3]["amount_cents"] == 50_000_000
+    assert events[3]["entry_id"]
+    assert events[3]["amount_cents"] == 50_000_000
 
 
 def test_time_to_decision_against_the_48_hour_target(desk):
@@ -205,6 +208,7 @@ def test_time_to_decision_against_the_48_hour_target(desk):
         (closing, "due soon"),
     ]
     clock = show(desk, CC1, decided, "clock", now=T0)["decision"]
-    assert clock["status"] == "met" and clock["hours_taken"] == 24.0
+    assert clock["status"] == "met"
+    assert clock["hours_taken"] == 24.0
     assert show(desk, CC1, fresh, "clock", now=T0)["decision"]["status"] == "open"
     assert due_soon(desk, AM2, now=T0) == []  # am-2 sees none of am-1's borrowers

@@ -93,7 +93,8 @@ def test_a_loan_from_application_to_repayment(cli):
             "--json",
         )
     )
-    assert paid["principal_cents"] == 10_000_000 and not paid["duplicate"]
+    assert paid["principal_cents"] == 10_000_000
+    assert not paid["duplicate"]
     again = _json(
         cli(
             "repay",
@@ -110,20 +111,20 @@ def test_a_loan_from_application_to_repayment(cli):
     assert again["duplicate"]
     assert _json(cli("accrue", "--as", "credit_committee:cc1", "--json"))["loans"] == 1
     shown = _json(cli("show", app_id, "--as", "auditor:aud1", "--reason", "audit", "--json"))
-    assert shown["financial_statements"].startswith("FY2024") and len(shown["schedule"]) == 12
+    assert shown["financial_statements"].startswith("FY2024")
+    assert len(shown["schedule"]) == 12
     assert shown["principal_outstanding_cents"] == 240_000_000
     listed = _json(cli("list", "--as", "credit_committee:cc1", "--json"))
-    assert [r["id"] for r in listed] == [app_id] and "notes" not in listed[0]
+    assert [r["id"] for r in listed] == [app_id]
+    assert "notes" not in listed[0]
     fund = _json(cli("fund", "--as", "auditor:aud1", "--json"))
     assert fund["committed_cents"] == fund["outstanding_cents"] == 240_000_000
     log = _json(cli("access-log", "--application", app_id, "--as", "auditor:aud1", "--json"))
     assert [(r["actor_id"], r["action"]) for r in log] == [("cc1", "list"), ("aud1", "show")]
     readable = cli("show", app_id, "--as", "credit_committee:cc1", "--reason", "committee")
-    assert (
-        readable.exit_code == 0
-        and "Schedule" in readable.stdout
-        and "bridge liquidity" in readable.stdout
-    )
+    assert readable.exit_code == 0
+    assert "Schedule" in readable.stdout
+    assert "bridge liquidity" in readable.stdout
     assert cli("fund", "--as", "credit_committee:cc1").exit_code == 0
     written = _json(
         cli("write-off", app_id, "--as", "credit_committee:cc1", "--reason", "default", "--json")
@@ -168,16 +169,19 @@ def test_mistakes_exit_2_with_a_clear_message(cli, args, message):
 
 def test_missing_keys_and_policy_exit_2(cli, loans_url, tmp_path):
     result = cli("list", "--as", "auditor:a", env_override={"RECOMPENSE_LOANS_KEYS": None})
-    assert result.exit_code == 2 and "RECOMPENSE_LOANS_KEYS is not set" in result.stderr
+    assert result.exit_code == 2
+    assert "RECOMPENSE_LOANS_KEYS is not set" in result.stderr
     missing = tmp_path / "nope.toml"
     result = cli("list", "--as", "auditor:a", "--db", loans_url, "--policy", str(missing), db=False)
-    assert result.exit_code == 2 and "no such loan policy file" in result.stderr
+    assert result.exit_code == 2
+    assert "no such loan policy file" in result.stderr
     statements = tmp_path / "missing.txt"
     result = cli(
         "apply", "--borrower", "1", "--amount", "20000", "--term-days", "90", "--repayment", "bullet",
         "--statements", str(statements), "--losses", "1", "--as", "account_manager:am7",
     )  # fmt: skip
-    assert result.exit_code == 2 and "cannot read" in result.stderr
+    assert result.exit_code == 2
+    assert "cannot read" in result.stderr
 
 
 def test_new_key_prints_a_usable_key():
@@ -191,4 +195,5 @@ def test_new_key_prints_a_usable_key():
     from recompense.loans.crypto import Keyring
 
     ring = Keyring.from_env({"RECOMPENSE_LOANS_KEYS": result.stdout.strip()})
-    assert ring.active == "k9" and len(ring.keys["k9"]) == 32
+    assert ring.active == "k9"
+    assert len(ring.keys["k9"]) == 32

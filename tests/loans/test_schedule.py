@@ -131,9 +131,11 @@ def test_lateness_counts_days_from_the_first_unpaid_due_date():
         Instalment(3, date(2026, 1, 18), 100, 3),
     )
     on_time = lateness(schedule, 100, date(2025, 12, 19))
-    assert not on_time.late and on_time.overdue_instalments == ()
+    assert not on_time.late
+    assert on_time.overdue_instalments == ()
     late = lateness(schedule, 50, date(2025, 12, 25))
-    assert late.late and late.overdue_instalments == (1, 2)
+    assert late.late
+    assert late.overdue_instalments == (1, 2)
     assert late.days_late == (date(2025, 12, 25) - date(2025, 11, 19)).days
     assert late.overdue_principal_cents == 150
     assert not lateness(schedule, 300, date(2026, 6, 1)).late  # repaid early: never late

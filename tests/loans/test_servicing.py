@@ -104,7 +104,8 @@ def test_late_instalment_is_charged_one_fee_after_the_grace_days(desk, ledger_ur
     accrue(desk, CC1, due + timedelta(days=grace + 2), now=_at(late_day + 1))
     loan = _loan(desk, app, late_day + 1)
     assert run.fees_cents == loan["fees_charged_cents"] == desk.policy.late_fee_cents == 10_000
-    assert loan["late"]["late"] and tuple(loan["late"]["overdue_instalments"]) == (1,)
+    assert loan["late"]["late"]
+    assert tuple(loan["late"]["overdue_instalments"]) == (1,)
     assert loan["late"]["days_late"] == late_day + 1 - (due - DAY0).days
     paid = repay(desk, AM1, app, 20_000, "partial", now=_at(late_day + 1))
     interest_owed = loan["interest_accrued_cents"]
@@ -121,13 +122,17 @@ def test_early_repayment_costs_only_accrued_interest_and_returns_capacity(desk, 
     with pytest.raises(LoanError, match="more than the"):
         repay(desk, AM1, app, 300_000_000 + interest + 1, "too-much", now=_at(17))
     done = repay(desk, AM1, app, 300_000_000 + interest, "payoff", now=_at(17))
-    assert done.state == "repaid" and done.interest_cents == interest
+    assert done.state == "repaid"
+    assert done.interest_cents == interest
     after = fund_figures(desk, AUDITOR)
-    assert after.committed_cents == 0 and after.available_cents == desk.policy.cap_cents
-    assert after.repaid_cents == 300_000_000 and after.interest_paid_cents == interest
+    assert after.committed_cents == 0
+    assert after.available_cents == desk.policy.cap_cents
+    assert after.repaid_cents == 300_000_000
+    assert after.interest_paid_cents == interest
     books = _books(ledger_url)
     assert books["program:loans-2025-10:fund"] == desk.policy.cap_cents
-    assert books[f"loan:{app}:principal"] == 0 and books[f"loan:{app}:interest"] == 0
+    assert books[f"loan:{app}:principal"] == 0
+    assert books[f"loan:{app}:interest"] == 0
     with pytest.raises(LoanError, match="is repaid"):
         repay(desk, AM1, app, 100, "after", now=_at(18))
 
@@ -136,7 +141,8 @@ def test_the_same_payment_is_recorded_once(desk, ledger_url):
     app = _active(desk)
     first = repay(desk, AM1, app, 1_000_000, "SWIFT-1", now=_at(10))
     again = repay(desk, CC1, app, 1_000_000, "SWIFT-1", now=_at(11))
-    assert not first.duplicate and again.duplicate
+    assert not first.duplicate
+    assert again.duplicate
     assert _loan(desk, app, 11)["principal_repaid_cents"] == first.principal_cents
     with connect(ledger_url).connect() as conn:
         repays = conn.execute(
@@ -163,14 +169,16 @@ def test_write_off_clears_the_receivables_into_the_loss_account(desk, ledger_url
     repay(desk, AM1, app, 5_000_000, "part", now=_at(20))
     total = write_off(desk, CC1, app, "borrower insolvent", now=_at(50))
     loan = _loan(desk, app, 50)
-    assert loan["state"] == "written_off" and loan["principal_outstanding_cents"] == 0
+    assert loan["state"] == "written_off"
+    assert loan["principal_outstanding_cents"] == 0
     owed_principal = 80_000_000 - loan["principal_repaid_cents"]
     assert total == owed_principal + loan["interest_accrued_cents"] - loan["interest_paid_cents"]
     books = _books(ledger_url)
     assert books["external:loans:loans-2025-10:written-off"] == total
     assert all(books[f"loan:{app}:{what}"] == 0 for what in ("principal", "interest"))
     figures = fund_figures(desk, CC1)
-    assert figures.written_off_cents == total and figures.committed_cents == 0
+    assert figures.written_off_cents == total
+    assert figures.committed_cents == 0
 
 
 def test_the_books_agree_with_the_dashboard(desk, ledger_url):

@@ -104,7 +104,8 @@ def test_the_loan_apis_changes_need_the_csrf_token_in_a_cookie_session(web, desk
 
 def test_bearer_calls_need_no_csrf_token(web):
     created = web.post("/api/loans", json=APPLICATION, headers=bearer(web, "own_manager"))
-    assert created.status_code == 201 and "recompense_session" not in web.cookies
+    assert created.status_code == 201
+    assert "recompense_session" not in web.cookies
 
 
 def test_a_bad_body_names_the_field_and_never_echoes_it(web):
@@ -119,15 +120,19 @@ def test_a_bad_body_names_the_field_and_never_echoes_it(web):
         answer = web.post("/api/loans", json={**APPLICATION, field: value}, headers=am)
         assert answer.status_code == 422, field
         problem = answer.json()
-        assert set(problem) == PROBLEM_KEYS and field in problem["detail"], problem
-        assert MARK not in answer.text and len(answer.content) < 1000
+        assert set(problem) == PROBLEM_KEYS, problem
+        assert field in problem["detail"], problem
+        assert MARK not in answer.text
+        assert len(answer.content) < 1000
     domain = web.post("/api/loans", json={**APPLICATION, "amount_usd": "1.001"}, headers=am)
-    assert domain.status_code == 422 and "amount_usd" in domain.json()["detail"]
+    assert domain.status_code == 422
+    assert "amount_usd" in domain.json()["detail"]
     assert "1.001" not in domain.text
     huge = web.post(
         "/api/loans", json={**APPLICATION, "notes": "n" * (9 * 1024 * 1024)}, headers=am
     )
-    assert huge.status_code == 413 and len(huge.content) < 1000
+    assert huge.status_code == 413
+    assert len(huge.content) < 1000
 
 
 def test_outsiders_get_not_found_whatever_they_send(web):
@@ -139,7 +144,8 @@ def test_outsiders_get_not_found_whatever_they_send(web):
                 headers={**bearer(web, caller), "Content-Type": "application/json"},
             )
             assert answer.status_code == 404, (caller, answer.text[:200])
-            assert answer.json()["detail"] == "Not found." and len(answer.content) < 300
+            assert answer.json()["detail"] == "Not found."
+            assert len(answer.content) < 300
 
 
 ODD = st.one_of(
@@ -228,7 +234,8 @@ def test_refused_reads_are_in_the_access_log(web, desk, ledger_url):
     assert user == "refused: the user role may never read a loan file; reason given: mine?"
     assert all(r["at"] for r in log)
     events = list(audit.events(connect(ledger_url), action="loan.read.refused"))
-    assert len(events) == 5 and {e.subject for e in events} == {f"loan:{loan}", f"loan:{missing}"}
+    assert len(events) == 5
+    assert {e.subject for e in events} == {f"loan:{loan}", f"loan:{missing}"}
     assert audit.verify(connect(ledger_url)).ok
 
 

@@ -164,7 +164,8 @@ def test_the_breaker_follows_its_state_machine(events, seed):
         apply(breaker, model, clock, event)
         state = breaker.state()
         assert state.failures == model.failures
-        assert breaker.is_open == model.open and breaker.half_open == model.half_open
+        assert breaker.is_open == model.open
+        assert breaker.half_open == model.half_open
         expected = "open" if model.open else "half-open" if model.half_open else "closed"
         assert state.state == expected
         if breaker.is_open:
@@ -172,7 +173,8 @@ def test_the_breaker_follows_its_state_machine(events, seed):
             assert 0 <= (state.probe_in or 0) <= 60
             assert breaker.probe_due() == (clock.now >= breaker.probe_at)
         else:
-            assert state.probe_in is None and not breaker.probe_due()
+            assert state.probe_in is None
+            assert not breaker.probe_due()
 
 
 @given(events=EVENTS, seed=st.integers(min_value=0, max_value=2**32))
@@ -343,7 +345,8 @@ def test_both_channels_down_burns_no_attempts_and_everything_goes_once_back(db_u
 
     [result] = results
     assert (result.sent, result.failed, result.pending_left) == (100, 0, 0)
-    assert result.channels_down == {} and result.deferred >= 100
+    assert result.channels_down == {}
+    assert result.deferred >= 100
     stored = table(db_url)
     assert {r["status"] for r in stored.values()} == {"sent"}
     assert {r["attempts"] for r in stored.values()} == {1}
@@ -440,7 +443,8 @@ def test_real_workers_ride_out_a_relay_outage_with_one_killed_midway(db_url, smt
     twice = {key for key, n in received.items() if n > 1}
     # Only pushes the killed worker had sent but not yet recorded: resent after its lease,
     # under the same Idempotency-Key, for the gateway to drop.
-    assert twice <= before_kill and max(received.values()) <= 2
+    assert twice <= before_kill
+    assert max(received.values()) <= 2
 
 
 @pytest.mark.parametrize("channel", ["email", "push"])

@@ -123,7 +123,8 @@ def test_rows_whose_leases_keep_expiring_are_abandoned_after_max_attempts(db_url
     assert claimed.abandoned == 1
     assert [n.id for n in claimed.notifications] == [rows[1]["id"]]
     stored = table(db_url)[rows[0]["id"]]
-    assert stored["status"] == "failed" and stored["last_error"].startswith("abandoned:")
+    assert stored["status"] == "failed"
+    assert stored["last_error"].startswith("abandoned:")
 
 
 def test_requeue_retries_transient_failures_only_unless_asked(db_url):
@@ -171,7 +172,8 @@ def test_concurrent_claims_are_disjoint(db_url):
     thread.join()
 
     first_ids = {n.id for n in first.notifications}
-    assert len(first_ids) == 15 and len(second) == 5
+    assert len(first_ids) == 15
+    assert len(second) == 5
     assert first_ids.isdisjoint(second)
     owners = {row["lease_owner"] for row in table(db_url).values()}
     assert owners == {"w1", "w2"}

@@ -72,12 +72,14 @@ def test_a_crash_between_send_and_mark_loses_nothing(db_url, smtp, gateway, sett
     before = smtp.keys() + gateway.keys()
     assert sum(before.values()) == 5
     stuck = {i for i, r in table(db_url).items() if r["status"] == "sending"}
-    assert set(before) <= stuck and len(stuck) == 10
+    assert set(before) <= stuck
+    assert len(stuck) == 10
     # Time passes: the dead worker's lease (the default 300 s) expires.
     later = datetime.now(UTC) + timedelta(seconds=301)
     result = drain(db_url, settings, now=lambda: later)
 
-    assert result.sent == 40 and result.pending_left == 0
+    assert result.sent == 40
+    assert result.pending_left == 0
     received = smtp.keys() + gateway.keys()
     assert set(received) == set(table(db_url))  # nothing lost
     assert {k: n for k, n in received.items() if n > 1} == dict.fromkeys(before, 2)
@@ -87,7 +89,8 @@ def test_a_crash_between_send_and_mark_loses_nothing(db_url, smtp, gateway, sett
 def test_bad_settings_exit_2_with_the_variable_named(db_url, smtp, gateway):
     process = worker(db_url, smtp, gateway, env={"RECOMPENSE_SMTP_PORT": "twenty-five"})
     out, err = process.communicate(timeout=60)
-    assert process.returncode == 2 and out == ""
+    assert process.returncode == 2
+    assert out == ""
     assert "RECOMPENSE_SMTP_PORT='twenty-five': not a valid int" in err
 
 

@@ -64,7 +64,8 @@ def test_push_status_codes_sort_into_transient_and_permanent(response, error, re
     with pytest.raises(error, match=f"HTTP {response.status_code}") as caught:
         sender.send("n-9", "en", VOUCHER, PUSH)
     sender.close()
-    assert caught.value.notification_id == "n-9" and caught.value.channel == "push"
+    assert caught.value.notification_id == "n-9"
+    assert caught.value.channel == "push"
     assert getattr(caught.value, "retry_after", None) == retry_after
 
 
@@ -218,4 +219,5 @@ def test_a_refused_sender_is_our_configuration_not_the_notifications_fault(certi
     finally:
         sender.close()
         sink.stop()
-    assert caught.value.channel_down and "530" in caught.value.reason
+    assert caught.value.channel_down
+    assert "530" in caught.value.reason

@@ -13,7 +13,8 @@ from recompense.notify import NotifySettings, NotifySettingsError
 def test_defaults_without_environment():
     s = NotifySettings.from_env({})
     assert (s.smtp_host, s.smtp_port, s.smtp_starttls, s.rate) == ("127.0.0.1", 25, False, 0.0)
-    assert s.push_url is None and s.channels == ("email",)
+    assert s.push_url is None
+    assert s.channels == ("email",)
     assert s.max_attempts == 8
 
 
@@ -34,7 +35,8 @@ def test_environment_is_parsed_and_overrides_win():
     s = NotifySettings.from_env(env, rate=100.0, batch=None)
 
     assert (s.smtp_host, s.smtp_port, s.smtp_starttls) == ("smtp.internal", 587, True)
-    assert s.smtp_username == "rewards" and s.smtp_password == "s3cret"
+    assert s.smtp_username == "rewards"
+    assert s.smtp_password == "s3cret"
     assert s.channels == ("email", "push")
     assert (s.rate, s.batch, s.max_attempts) == (100.0, 500, 12)  # None leaves the env value
     assert "s3cret" not in repr(s)
@@ -61,12 +63,14 @@ def test_environment_is_parsed_and_overrides_win():
 def test_bad_settings_name_the_variable_and_exit_2(env, message):
     with pytest.raises(NotifySettingsError, match=message.replace("(", r"\(")) as caught:
         NotifySettings.from_env(env)
-    assert isinstance(caught.value, InputError) and caught.value.exit_code == 2
+    assert isinstance(caught.value, InputError)
+    assert caught.value.exit_code == 2
 
 
 def test_empty_optional_values_mean_unset():
     s = NotifySettings.from_env({"RECOMPENSE_PUSH_URL": "", "RECOMPENSE_SMTP_USERNAME": " "})
-    assert s.push_url is None and s.smtp_username is None
+    assert s.push_url is None
+    assert s.smtp_username is None
 
 
 def test_settings_built_in_code_are_checked_too():

@@ -86,7 +86,8 @@ def test_values_are_html_escaped_and_headers_stay_on_one_line():
     r = render_email(hostile, "en", REDEEM)
     assert "<script>" not in r.html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in r.html
-    assert "\n" not in r.subject and "\r" not in r.subject
+    assert "\n" not in r.subject
+    assert "\r" not in r.subject
 
 
 def test_payload_written_by_distribution_parses():
@@ -126,7 +127,8 @@ def test_the_email_is_multipart_alternative_and_parses_back_exactly(locale):
     )
 
     assert all(len(line) <= 78 for line in data.split(b"\r\n"))
-    assert data.isascii() and b"\n" not in data.replace(b"\r\n", b"")
+    assert data.isascii()
+    assert b"\n" not in data.replace(b"\r\n", b"")
     message = email.message_from_bytes(data, policy=email.policy.default)
     assert message.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]

@@ -48,7 +48,8 @@ def test_duckdb_numpy_and_the_reference_agree_exactly(duckdb, tree, rows):
     got_duckdb = _duckdb_values(duckdb, formula, rows)
     for want, from_numpy, from_duckdb in zip(expected, got_numpy, got_duckdb, strict=True):
         if want is None:
-            assert math.isnan(from_numpy) and from_duckdb is None, (want, from_numpy, from_duckdb)
+            assert math.isnan(from_numpy), (want, from_numpy, from_duckdb)
+            assert from_duckdb is None, (want, from_numpy, from_duckdb)
         else:
             assert want == from_numpy == from_duckdb, (want, from_numpy, from_duckdb)
 

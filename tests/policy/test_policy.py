@@ -18,7 +18,8 @@ def test_the_together_initiative_file_encodes_the_announcement(policy):
     assert policy.program.id == "together-2025-10"
     assert policy.program.currency == "USDC"
     assert policy.budget_cents == 300_000_000_00
-    assert policy.min_payout_cents == 400 and policy.max_payout_cents == 600_000
+    assert policy.min_payout_cents == 400
+    assert policy.max_payout_cents == 600_000
     assert policy.min_loss_cents == 5000
     assert policy.min_ratio == Fraction(3, 10)
     assert policy.payout.cap_at_loss
@@ -39,10 +40,8 @@ def test_the_together_initiative_file_encodes_the_announcement(policy):
         "isolated_margin",
         "portfolio_margin",
     }
-    assert (
-        policy.distribution.start_within_hours == 24
-        and policy.distribution.complete_within_hours == 96
-    )
+    assert policy.distribution.start_within_hours == 24
+    assert policy.distribution.complete_within_hours == 96
 
 
 def raw(program_path):
@@ -189,7 +188,8 @@ def test_toml_floats_are_accepted_when_they_are_clean_decimals(program_path):
     data["eligibility"]["min_loss_ratio"] = 0.3
     data["eligibility"]["min_loss_usd"] = 50.0
     policy = validate_policy(data, source="p.toml")
-    assert policy.min_ratio == Fraction(3, 10) and policy.min_loss_cents == 5000
+    assert policy.min_ratio == Fraction(3, 10)
+    assert policy.min_loss_cents == 5000
 
 
 def test_a_budget_override_is_validated(policy):
@@ -208,7 +208,8 @@ def test_the_largest_accepted_values_load(program_path):
     data["payout"].update(min_usd="10000000", max_usd="10000000.00")
     data["window"]["end"] = datetime(2025, 11, 10, tzinfo=UTC)  # 31 days
     policy = validate_policy(data, source="p.toml")
-    assert policy.budget_cents == 10**14 and policy.min_loss_cents == 10**14
+    assert policy.budget_cents == 10**14
+    assert policy.min_loss_cents == 10**14
     assert policy.max_payout_cents == policy.min_payout_cents == 10**9
     assert policy.min_ratio == Fraction(9_999_999, 1_000_000)
     data["eligibility"]["min_loss_ratio"] = "0.3000000000"  # trailing zeros: still 3/10
@@ -225,7 +226,8 @@ def test_every_accepted_ratio_keeps_the_exact_comparison_small(ratio):
     data["eligibility"]["min_loss_ratio"] = str(ratio)
     fraction = validate_policy(data, source="p.toml").min_ratio
     assert fraction == Fraction(ratio)
-    assert fraction.denominator <= 10**6 and fraction.numerator <= 10**7
+    assert fraction.denominator <= 10**6
+    assert fraction.numerator <= 10**7
 
 
 def test_a_budget_override_is_bounded_like_the_file(policy):

@@ -61,14 +61,16 @@ def test_commit_publishes_the_run_its_total_and_both_roots(committed):
     manifest = read_manifest(run)
     allocations = pq.read_table(run / "allocations.parquet")
     c = done.commitment
-    assert done.created and done.path == run / "commitment.json"
+    assert done.created
+    assert done.path == run / "commitment.json"
     assert json.loads(done.path.read_text()) == c
     assert c["manifest_sha256"] == run_fingerprint(run)
     assert c["program_id"] == manifest["program"]["id"] == "together-2025-10"
     assert c["users"] == allocations.num_rows > 100
     assert c["total_cents"] == manifest["allocated_cents"] == 15_000_000
     assert c["standard_tree"]["total_units"] == str(15_000_000 * 10**4)
-    assert len(c["sum_tree"]["root"]) == 64 and c["standard_tree"]["root"].startswith("0x")
+    assert len(c["sum_tree"]["root"]) == 64
+    assert c["standard_tree"]["root"].startswith("0x")
     assert sorted(p.name for p in (run / "proofs").iterdir()) == [
         "meta.json",
         "standard-tree.json",
@@ -118,7 +120,8 @@ def test_committing_again_changes_nothing(committed):
     run, done = committed
     before = files(run)
     again = commit_run(run, environ={})
-    assert not again.created and again.commitment == done.commitment
+    assert not again.created
+    assert again.commitment == done.commitment
     assert files(run) == before
 
 
@@ -150,7 +153,8 @@ def test_a_wrong_key_is_refused_by_proof_and_by_commit(committed):
 def test_a_malformed_key_variable_is_named_and_not_printed(copy_of, value, message):
     with pytest.raises(CommitmentKeyError, match=message) as caught:
         commit_run(copy_of, environ={"RECOMPENSE_COMMITMENT_KEY": value})
-    assert "RECOMPENSE_COMMITMENT_KEY" in str(caught.value) and value not in str(caught.value)
+    assert "RECOMPENSE_COMMITMENT_KEY" in str(caught.value)
+    assert value not in str(caught.value)
 
 
 def test_a_lost_store_is_restored_only_with_the_same_key(copy_of):
@@ -161,7 +165,8 @@ def test_a_lost_store_is_restored_only_with_the_same_key(copy_of):
     with pytest.raises(CommitmentKeyError, match="not the key they were made with"):
         commit_run(copy_of, environ=OTHER_ENV)
     restored = commit_run(copy_of, environ=ENV)
-    assert not restored.created and restored.commitment == done.commitment
+    assert not restored.created
+    assert restored.commitment == done.commitment
     assert (copy_of / "commitment.json").read_bytes() == published
     assert (copy_of / "proofs" / "sum_hashes.npy").read_bytes() == stored
 
@@ -172,7 +177,8 @@ def test_an_interrupted_commit_is_redone(copy_of):
     stale = copy_of / f".proofs.tmp-{2**22 + 12345}"  # beyond pid_max: never alive
     stale.mkdir()
     done = commit_run(copy_of, environ=ENV)
-    assert done.created and not stale.exists()
+    assert done.created
+    assert not stale.exists()
     user_id = int(np.load(copy_of / "proofs" / "user_ids.npy")[-1])
     assert verify_proof(done.commitment, proof_bundle(copy_of, user_id, environ=ENV)).ok
 

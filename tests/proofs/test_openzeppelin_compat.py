@@ -102,7 +102,8 @@ def test_our_run_trees_are_openzeppelins(library, tmp_path, users):
     [result] = run_library(library, [{"dump": str(dump), "proofs": proofs}])
     assert result["root"] == result["rebuiltRoot"] == commitment["standard_tree"]["root"]
     assert result["sameDump"], "StandardMerkleTree.of(...).dump() differs from our file"
-    assert all(result["ours"]) and len(result["ours"]) == users
+    assert all(result["ours"])
+    assert len(result["ours"]) == users
     for bundle, theirs in zip(bundles, result["theirs"], strict=True):
         assert theirs == bundle["standard_tree"]["proof"]
         bundle["standard_tree"]["proof"] = theirs

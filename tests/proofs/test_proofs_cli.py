@@ -39,7 +39,8 @@ def run(tmp_path_factory):
     result = recompense("commit", "--run", str(run), "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["created"] and summary["users"] == 40
+    assert summary["created"]
+    assert summary["users"] == 40
     return run
 
 
@@ -60,12 +61,14 @@ def proof_file(printed_proof, tmp_path):
 def test_commit_again_says_nothing_changed(run):
     result = in_process("commit", "--run", str(run))
     assert result.exit_code == 0
-    assert "Already committed" in result.stdout and "secret: never publish" in result.stdout
+    assert "Already committed" in result.stdout
+    assert "secret: never publish" in result.stdout
 
 
 def test_proof_prints_the_users_bundle(proof_file):
     bundle = json.loads(proof_file.read_text())
-    assert bundle["user_id"] == 517 and bundle["amount_cents"] == 17_400
+    assert bundle["user_id"] == 517
+    assert bundle["amount_cents"] == 17_400
     assert len(bundle["salt"]) == 64
 
 
@@ -74,7 +77,8 @@ def test_verify_accepts_a_good_proof(run, proof_file):
         "verify", "--commitment", str(run / "commitment.json"), "--proof", str(proof_file)
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "VALID" in result.stdout and "NOT VALID" not in result.stdout
+    assert "VALID" in result.stdout
+    assert "NOT VALID" not in result.stdout
 
 
 def test_verify_says_why_a_bad_proof_fails_and_exits_1(run, proof_file):
@@ -88,23 +92,28 @@ def test_verify_says_why_a_bad_proof_fails_and_exits_1(run, proof_file):
     as_json = in_process(*args, "--json")
     assert as_json.exit_code == 1
     verdict = json.loads(as_json.stdout)
-    assert not verdict["ok"] and verdict["failure"].startswith("sum tree: root sum")
+    assert not verdict["ok"]
+    assert verdict["failure"].startswith("sum tree: root sum")
 
 
 def test_operator_mistakes_exit_2_with_a_message(run, tmp_path):
     unknown = in_process("proof", "--run", str(run), "1")
-    assert unknown.exit_code == 2 and "user 1 has no payout" in unknown.stderr
+    assert unknown.exit_code == 2
+    assert "user 1 has no payout" in unknown.stderr
     wrong_key = in_process(
         "proof", "--run", str(run), "517", env={"RECOMPENSE_COMMITMENT_KEY": KEY}
     )
-    assert wrong_key.exit_code == 2 and "is not the one" in wrong_key.stderr
+    assert wrong_key.exit_code == 2
+    assert "is not the one" in wrong_key.stderr
     (tmp_path / "bad.json").write_text("{not json")
     unreadable = in_process(
         "verify", "--commitment", str(tmp_path / "bad.json"), "--proof", str(tmp_path / "no.json")
     )
-    assert unreadable.exit_code == 2 and "bad.json: not JSON" in unreadable.stderr
+    assert unreadable.exit_code == 2
+    assert "bad.json: not JSON" in unreadable.stderr
     not_a_run = in_process("commit", "--run", str(tmp_path))
-    assert not_a_run.exit_code == 2 and "not a run folder" in not_a_run.stderr
+    assert not_a_run.exit_code == 2
+    assert "not a run folder" in not_a_run.stderr
     for result in (unknown, wrong_key, unreadable, not_a_run):
         assert result.exception is None or isinstance(result.exception, SystemExit)
 

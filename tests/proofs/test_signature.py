@@ -104,27 +104,32 @@ def test_keys_new_writes_a_private_key_for_its_owner_only_and_a_public_key(keys)
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
     assert stat.S_IMODE(public.stat().st_mode) & 0o600 == 0o600  # and others' by the umask
     data = json.loads(public.read_text())
-    assert data["format"] == "recompense-public-key-v1" and data["algorithm"] == "Ed25519"
+    assert data["format"] == "recompense-public-key-v1"
+    assert data["algorithm"] == "Ed25519"
     raw = bytes.fromhex(data["public_key"])
     assert data["key_id"] == key_fingerprint(raw) == data["key_id"][:16]
     pem_key = serialization.load_pem_public_key(data["public_key_pem"].encode())
-    assert isinstance(pem_key, ed25519.Ed25519PublicKey) and pem_key.public_bytes_raw() == raw
+    assert isinstance(pem_key, ed25519.Ed25519PublicKey)
+    assert pem_key.public_bytes_raw() == raw
     assert "PRIVATE" not in public.read_text()
     signing = load_signing_key(private)
-    assert signing.public.raw == raw and signing.key_id == data["key_id"]
+    assert signing.public.raw == raw
+    assert signing.key_id == data["key_id"]
     assert "PRIVATE KEY" not in repr(signing)
 
 
 def test_keys_new_refuses_to_overwrite_either_file(keys, tmp_path):
     before = {p.name: p.read_bytes() for p in keys.iterdir()}
     again = cli("keys", "new", "--out", str(keys))
-    assert again.exit_code == 2 and "exists already; keys are never overwritten" in again.output
+    assert again.exit_code == 2
+    assert "exists already; keys are never overwritten" in again.output
     assert {p.name: p.read_bytes() for p in keys.iterdir()} == before
     half = tmp_path / "half"
     half.mkdir()
     (half / PUBLIC_FILE).write_text("{}")
     refused = cli("keys", "new", "--out", str(half))
-    assert refused.exit_code == 2 and PUBLIC_FILE in refused.output
+    assert refused.exit_code == 2
+    assert PUBLIC_FILE in refused.output
     assert not (half / PRIVATE_FILE).exists()
 
 
@@ -133,7 +138,8 @@ def test_an_unwritable_folder_is_a_message_not_a_traceback(tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     result = cli("keys", "new", "--out", str(locked / "keys"))
-    assert result.exit_code == 2 and "cannot create the folder" in result.output
+    assert result.exit_code == 2
+    assert "cannot create the folder" in result.output
 
 
 def test_unusable_places_and_key_ids_exit_2_with_a_message(tmp_path):
@@ -230,7 +236,8 @@ def test_commit_signs_and_verify_checks_the_signature_and_the_root(signed_run, k
     commitment = read_commitment(signed_run)
     signature = commitment["signature"]
     assert list(commitment)[-1] == "signature"  # the content first, then its signature
-    assert signature["algorithm"] == "Ed25519" and len(signature["value"]) == 128
+    assert signature["algorithm"] == "Ed25519"
+    assert len(signature["value"]) == 128
     public = read_public_key(keys / PUBLIC_FILE)
     assert signature["key_id"] == public.key_id
     assert check_signature(commitment, public).ok
@@ -240,13 +247,15 @@ def test_commit_signs_and_verify_checks_the_signature_and_the_root(signed_run, k
     checked = cli(*args, "--public-key", str(keys / PUBLIC_FILE))
     assert checked.exit_code == 0, checked.output
     out = " ".join(checked.output.split())
-    assert "✔ signature: Ed25519 by the programme's key" in out and public.raw.hex() in out
+    assert "✔ signature: Ed25519 by the programme's key" in out
+    assert public.raw.hex() in out
     assert out.endswith("VALID (signed by the programme's key)")
     unchecked = cli(*args)
     assert unchecked.exit_code == 0
     assert "signature not checked (give --public-key)" in " ".join(unchecked.output.split())
     as_json = json.loads(cli(*args, "--public-key", str(keys / PUBLIC_FILE), "--json").stdout)
-    assert as_json["ok"] and as_json["signature"]["status"] == "valid"
+    assert as_json["ok"]
+    assert as_json["signature"]["status"] == "valid"
 
 
 def test_any_changed_character_of_roots_total_run_or_programme_fails(commitment, public):
@@ -305,9 +314,11 @@ def test_layout_is_not_signed_but_content_is(commitment, public):
 def test_another_key_and_a_borrowed_key_id_fail(commitment, other_keys, public):
     other = read_public_key(other_keys / PUBLIC_FILE)
     wrong = check_signature(commitment, other)
-    assert wrong.status == "invalid" and "but the programme's key is" in wrong.detail
+    assert wrong.status == "invalid"
+    assert "but the programme's key is" in wrong.detail
     bare = check_signature(commitment, PublicKey(other.raw))
-    assert bare.status == "invalid" and "does not verify" in bare.detail
+    assert bare.status == "invalid"
+    assert "does not verify" in bare.detail
     # An impostor signs with their key but writes the programme's key id: the id is signed.
     impostor = load_signing_key(other_keys / PRIVATE_FILE)
     forged = sign_commitment(commitment, impostor)
@@ -327,7 +338,8 @@ def test_unsigned_and_malformed_signatures_are_reported_as_such(commitment, publ
         ({**commitment["signature"], "key_id": 7}, "'key_id' is missing"),
     ]:
         result = check_signature({**commitment, "signature": broken}, public)
-        assert result.status == "invalid" and message in result.detail, broken
+        assert result.status == "invalid", broken
+        assert message in result.detail, broken
 
 
 def test_a_malleated_signature_is_refused(commitment, public):
@@ -362,14 +374,16 @@ def test_signing_a_published_unsigned_commitment_keeps_its_content(keys, other_k
     unsigned = read_commitment(run)
     signing = load_signing_key(keys / PRIVATE_FILE)
     done = commit_run(run, environ=ENV, workers=1, signing_key=signing)
-    assert done.signed_now and not done.created
+    assert done.signed_now
+    assert not done.created
     signed = read_commitment(run)
     assert {k: v for k, v in signed.items() if k != "signature"} == unsigned
     assert content_sha256(signed) == content_sha256(unsigned)
     assert verify_proof(signed, proof_bundle(run, 517, environ=ENV)).ok  # the store still fits
     published = (run / "commitment.json").read_bytes()
     again = commit_run(run, environ=ENV, workers=1, signing_key=signing)
-    assert not again.signed_now and (run / "commitment.json").read_bytes() == published
+    assert not again.signed_now
+    assert (run / "commitment.json").read_bytes() == published
     with pytest.raises(CommitError, match="never signed again with another key"):
         commit_run(
             run, environ=ENV, workers=1, signing_key=load_signing_key(other_keys / PRIVATE_FILE)
@@ -389,7 +403,8 @@ def test_a_signed_run_commits_to_the_same_bytes_and_restores_a_lost_store(keys, 
         path.unlink()
     (first / "proofs").rmdir()
     done = commit_run(first, environ=ENV, workers=1, signing_key=signing)
-    assert not done.created and (first / "commitment.json").read_bytes() == published
+    assert not done.created
+    assert (first / "commitment.json").read_bytes() == published
     assert verify_proof(read_commitment(first), proof_bundle(first, 530, environ=ENV)).ok
 
 
@@ -422,13 +437,14 @@ def test_verify_with_a_key_refuses_an_unsigned_commitment(keys, tmp_path):
     plain = cli(*args)
     assert plain.exit_code == 0
     out = " ".join(plain.output.split())
-    assert "the commitment is unsigned" in out and out.endswith("but the commitment is UNSIGNED")
+    assert "the commitment is unsigned" in out
+    assert out.endswith("but the commitment is UNSIGNED")
     keyed = cli(*args, "--public-key", str(keys / PUBLIC_FILE))
-    assert (
-        keyed.exit_code == 1 and "--public-key asks for the programme's signature" in keyed.output
-    )
+    assert keyed.exit_code == 1
+    assert "--public-key asks for the programme's signature" in keyed.output
     unreadable = cli(*args, "--public-key", str(tmp_path / "nope.json"))
-    assert unreadable.exit_code == 2 and "cannot read the public key" in unreadable.output
+    assert unreadable.exit_code == 2
+    assert "cannot read the public key" in unreadable.output
 
 
 def test_the_signature_checker_runs_alone_as_a_copied_file(signed_run, keys, tmp_path):
@@ -436,13 +452,15 @@ def test_the_signature_checker_runs_alone_as_a_copied_file(signed_run, keys, tmp
     copied.write_text(Path(signature_module.__file__).read_text(encoding="utf-8"))
     command = [sys.executable, "-I", str(copied), str(signed_run / "commitment.json")]
     ok = subprocess.run([*command, str(keys / PUBLIC_FILE)], capture_output=True, text=True)
-    assert ok.returncode == 0 and ok.stdout.strip().endswith("SIGNED"), ok.stdout + ok.stderr
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.strip().endswith("SIGNED"), ok.stdout + ok.stderr
     bad = json.loads((signed_run / "commitment.json").read_text())
     bad["sum_tree"]["root"] = "0" * 64
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     command[-1] = str(tmp_path / "bad.json")
     failed = subprocess.run([*command, str(keys / PUBLIC_FILE)], capture_output=True, text=True)
-    assert failed.returncode == 1 and "FAIL  signature: does not verify" in failed.stdout
+    assert failed.returncode == 1
+    assert "FAIL  signature: does not verify" in failed.stdout
 
 
 def _get(data: dict, path: tuple[str, ...]):

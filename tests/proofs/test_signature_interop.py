@@ -149,7 +149,8 @@ def test_same_seed_same_key_and_byte_identical_signatures(libraries, signed):
             "public_key": private.public_key().public_bytes_raw().hex(),
             "signature": private.sign(message).hex(),
         }
-        assert theirs["tweetnacl"] == ours and theirs["noble"] == ours
+        assert theirs["tweetnacl"] == ours
+        assert theirs["noble"] == ours
         public = ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(ours["public_key"]))
         public.verify(bytes.fromhex(theirs["noble"]["signature"]), message)
 

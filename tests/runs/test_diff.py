@@ -103,7 +103,8 @@ def test_unsorted_allocations_are_compared_by_user(tmp_path, small_run):
     manifest["artifacts"][ALLOCATIONS] = sha256_file(shuffled / ALLOCATIONS)
     (shuffled / MANIFEST).write_text(json.dumps(manifest))
     diff = diff_runs(small_run, shuffled)
-    assert diff.changed == diff.added == diff.removed == 0 and diff.unchanged == table.num_rows
+    assert diff.changed == diff.added == diff.removed == 0
+    assert diff.unchanged == table.num_rows
 
 
 def test_a_run_whose_allocations_do_not_match_its_manifest_is_refused(tmp_path, small_run):

@@ -71,7 +71,9 @@ def test_the_run_is_the_one_described(run):
 def test_a_ratio_just_below_the_minimum_shows_the_digits_that_decided(run):
     story = explain(run, 1)
     ratio = story.checks[1]
-    assert not story.eligible and ratio.code == "RATIO_BELOW_MINIMUM" and not ratio.passed
+    assert not story.eligible
+    assert ratio.code == "RATIO_BELOW_MINIMUM"
+    assert not ratio.passed
     expected = (
         "loss $299.96 is 29.996% of net assets $1,000.00, below the minimum 30% (needed $300.00)"
     )
@@ -125,7 +127,8 @@ def test_a_user_id_beyond_int64_is_refused(run, user_id):
     with pytest.raises(InputError, match="64-bit"):
         explain(run, user_id)
     result = CliRunner().invoke(app, ["explain", "--run", str(run), str(user_id)])
-    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
     assert "user_id" in result.output
 
 

@@ -58,7 +58,8 @@ def test_payouts_sum_to_the_budget_to_the_cent_within_bounds(run_dir):
         == manifest["budget_cents"]
     )
     assert manifest["unallocated_cents"] == 0
-    assert pc.min(amounts).as_py() >= 400 and pc.max(amounts).as_py() <= 600_000
+    assert pc.min(amounts).as_py() >= 400
+    assert pc.max(amounts).as_py() <= 600_000
     eligible = eligibility.filter(eligibility["eligible"])
     assert eligible["user_id"].to_pylist() == allocations["user_id"].to_pylist()
     loss_cents = [int(v * 100) for v in eligible["loss_usd"].to_pylist()]
@@ -142,8 +143,10 @@ def test_explain_an_eligible_user(run_dir):
     allocations = pq.read_table(run_dir / "allocations.parquet").to_pylist()
     row = max(allocations, key=lambda r: r["amount_cents"])
     story = explain(run_dir, row["user_id"])
-    assert story.eligible and story.reasons == ()
-    assert story.amount_cents == row["amount_cents"] and story.bound == row["bound"] == "cap"
+    assert story.eligible
+    assert story.reasons == ()
+    assert story.amount_cents == row["amount_cents"]
+    assert story.bound == row["bound"] == "cap"
     assert all(check.passed for check in story.checks)
     assert "loss $" in story.checks[0].detail
     assert story.bound_detail
@@ -153,15 +156,18 @@ def test_explain_a_rejected_user_gives_the_numbers(run_dir):
     rows = pq.read_table(run_dir / "eligibility.parquet").to_pylist()
     row = next(r for r in rows if r["reasons"] == ["RATIO_BELOW_MINIMUM"])
     story = explain(run_dir, row["user_id"])
-    assert not story.eligible and story.amount_cents is None
+    assert not story.eligible
+    assert story.amount_cents is None
     ratio = next(c for c in story.checks if c.code == "RATIO_BELOW_MINIMUM")
-    assert not ratio.passed and "below the minimum 30%" in ratio.detail
+    assert not ratio.passed
+    assert "below the minimum 30%" in ratio.detail
     assert "needed $" in ratio.detail
 
 
 def test_explain_a_user_without_counted_fills(run_dir):
     story = explain(run_dir, 10**15)
-    assert not story.eligible and story.reasons == ("NO_COUNTED_LIQUIDATION",)
+    assert not story.eligible
+    assert story.reasons == ("NO_COUNTED_LIQUIDATION",)
 
 
 def test_parquet_bytes_do_not_depend_on_how_an_engine_chunked_the_table(tmp_path):

@@ -151,7 +151,8 @@ def sign_in(
     the one-time link an operator hands out (``recompense token --link``) and press Sign
     in. The page ends on the role's start page. Browser tests sign in only through here."""
     response = page.goto(sign_in_link(server, role, user_id, locale=locale, subject=subject))
-    assert response is not None and response.ok, f"sign-in link as {role} refused: {page.url}"
+    assert response is not None, f"sign-in link as {role} refused: {page.url}"
+    assert response.ok, f"sign-in link as {role} refused: {page.url}"
     with page.expect_navigation():
         page.get_by_test_id("signin-confirm").click()
     assert "/login" not in page.url, f"sign-in as {role} failed: {page.url}"

@@ -65,10 +65,12 @@ def test_every_page_of_every_role_passes_axe(site: Site, browser, role: str, loc
         assert page.locator("html").get_attribute("lang") == locale
         for path in links:
             response = page.goto(site.base + path)
-            assert response is not None and response.status == 200, (role, path)
+            assert response is not None, (role, path)
+            assert response.status == 200, (role, path)
         for path, status in pages_of(site, role, user):
             response = page.goto(site.base + path)
-            assert response is not None and response.status == status, (role, path)
+            assert response is not None, (role, path)
+            assert response.status == status, (role, path)
             problems += [f"{path}: {v}" for v in axe_violations(page)]
             if locale == "en":
                 site.shot(page, f"desktop-{role}-{slug(path)}")
@@ -87,7 +89,8 @@ def test_signed_out_pages_pass_axe(site: Site, browser, locale: str) -> None:
     with open_page(browser, locale=locale) as page:
         for path, status in SIGNED_OUT:
             response = page.goto(site.base + path)
-            assert response is not None and response.status == status, path
+            assert response is not None, path
+            assert response.status == status, path
             assert page.locator("html").get_attribute("lang") == locale
             problems += [f"{path}: {v}" for v in axe_violations(page)]
         site.shot(page, f"desktop-signed-out-{locale}")

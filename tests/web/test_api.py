@@ -74,11 +74,13 @@ def test_vouchers_list_then_redeem_then_credited(served):
         first = client.post(f"/api/vouchers/{served.voucher(owner)}/redeem", headers=headers)
         again = client.post(f"/api/vouchers/{served.voucher(owner)}/redeem", headers=headers)
         assert first.status_code == again.status_code == 200
-        assert first.json()["already"] is False and again.json()["already"] is True
+        assert first.json()["already"] is False
+        assert again.json()["already"] is True
         assert first.json()["entry_id"] == again.json()["entry_id"]
         listed = client.get(f"/api/users/{owner}/vouchers", headers=headers).json()
         one = client.get(f"/api/vouchers/{served.voucher(owner)}", headers=headers).json()
-    assert one["status"] == "redeemed" and one["seconds_left"] == 0
+    assert one["status"] == "redeemed"
+    assert one["seconds_left"] == 0
     assert [(c["kind"], c["amount_cents"], c["voucher_id"]) for c in listed["credits"]] == [
         ("redeem", amount, served.voucher(owner))
     ]
@@ -134,7 +136,8 @@ def test_proof_verifies_against_the_published_commitment(served):
     assert commitment == json.loads((served.run / "commitment.json").read_text())
     assert proof["amount_cents"] == amount_of(served.run, served.owner)
     assert verify_proof(commitment, proof).ok
-    assert missing.status_code == 404 and "no payout" in missing.json()["detail"]
+    assert missing.status_code == 404
+    assert "no payout" in missing.json()["detail"]
 
 
 def test_dashboard_counts_what_the_ledger_holds(served):
@@ -158,7 +161,8 @@ def test_dashboard_counts_what_the_ledger_holds(served):
     assert board["start"]["state"] in ("kept", "missed")
     assert [s["users"] for s in board["funnel"]] == [s["users"] for s in manifest["funnel"]]
     assert sum(sum(b["counts"].values()) for b in board["histogram"]) == board["eligible"]
-    assert board["lorenz"][0] == [0.0, 0.0] and board["lorenz"][-1] == [1.0, 1.0]
+    assert board["lorenz"][0] == [0.0, 0.0]
+    assert board["lorenz"][-1] == [1.0, 1.0]
     redeemed = [(c["redeemed"], c["redeemed_cents"]) for c in board["closures"]]
     assert redeemed == [(1, amount_of(served.run, served.owner))]
 

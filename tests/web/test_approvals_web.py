@@ -84,7 +84,8 @@ def test_two_officers_approve_by_form(console):
     assert first.status_code == 303
     assert first.headers["location"] == f"/ops/approvals/{run_fingerprint(console.a)}?approved=true"
     after = console.client("alice").get(first.headers["location"])
-    assert 'data-testid="approved-flash"' in after.text and 'data-approvals="1"' in after.text
+    assert 'data-testid="approved-flash"' in after.text
+    assert 'data-approvals="1"' in after.text
     assert 'data-state="awaiting"' in after.text
     assert approve_by_form(console, "bob", console.a).status_code == 303
     assert console.approvers(console.a) == ["ops:alice", "ops:bob"]
@@ -98,20 +99,23 @@ def test_two_officers_approve_by_form(console):
 
 def test_the_form_needs_the_sessions_csrf_token(console):
     refused = approve_by_form(console, "alice", console.a, token=None)
-    assert refused.status_code == 403 and console.approvers(console.a) == []
+    assert refused.status_code == 403
+    assert console.approvers(console.a) == []
 
 
 def test_the_same_officer_twice_is_a_conflict(console):
     approve_by_form(console, "alice", console.a)
     again = approve_by_form(console, "alice", console.a)
     assert again.status_code == 409
-    assert 'data-testid="approve-refused"' in again.text and "already approved run" in again.text
+    assert 'data-testid="approve-refused"' in again.text
+    assert "already approved run" in again.text
     assert console.approvers(console.a) == ["ops:alice"]
 
 
 def test_nobody_approves_their_own_run(console):
     refused = approve_by_form(console, "carol", console.mine)
-    assert refused.status_code == 403 and "nobody approves their own run" in refused.text
+    assert refused.status_code == 403
+    assert "nobody approves their own run" in refused.text
     assert console.approvers(console.mine) == []
     page = console.client("alice").get(f"/ops/approvals/{run_fingerprint(console.mine)}")
     assert 'data-testid="review-run-by">ops:carol<' in page.text
@@ -126,7 +130,8 @@ def test_the_review_shows_the_diff_against_the_last_approved_run(console):
     assert 'data-added="0" data-removed="0"' in page.text
     assert 'data-net-cents="-1000000"' in page.text
     assert page.text.count('data-testid="diff-change"') == 10
-    assert "$150,000.00" in page.text and "$140,000.00" in page.text
+    assert "$150,000.00" in page.text
+    assert "$140,000.00" in page.text
 
 
 def test_a_distributed_run_shows_no_approve_button(console):
@@ -134,7 +139,8 @@ def test_a_distributed_run_shows_no_approve_button(console):
     distribute(console.a, console.url, batch_size=500)
     client = console.client("dave")
     page = client.get(f"/ops/approvals/{run_fingerprint(console.a)}")
-    assert 'data-distributed="true"' in page.text and 'data-testid="approve-form"' not in page.text
+    assert 'data-distributed="true"' in page.text
+    assert 'data-testid="approve-form"' not in page.text
     listed = client.get("/ops/approvals")
     assert (
         f'data-fingerprint="{run_fingerprint(console.a)}" data-state="distributed"' in listed.text
@@ -148,7 +154,8 @@ def test_a_folder_changed_after_the_review_is_not_approved(console):
     manifest = json.loads((console.a / MANIFEST).read_text())
     (console.a / MANIFEST).write_text(json.dumps({**manifest, "budget_cents": 1}))
     answer = client.post(f"/ops/approvals/{fingerprint}", data={"csrf_token": token})
-    assert answer.status_code == 404 and console.approvers(console.a) == []
+    assert answer.status_code == 404
+    assert console.approvers(console.a) == []
 
 
 def test_unknown_and_malformed_fingerprints(console):
@@ -162,4 +169,5 @@ def test_the_pages_speak_spanish(console):
     client = console.client("alice", locale="es")
     assert "Aprobación de ejecuciones" in client.get("/ops/approvals").text
     page = client.get(f"/ops/approvals/{run_fingerprint(console.a)}")
-    assert "Aprobar esta ejecución" in page.text and "Embudo de elegibilidad" in page.text
+    assert "Aprobar esta ejecución" in page.text
+    assert "Embudo de elegibilidad" in page.text

@@ -53,7 +53,8 @@ def test_auditors_see_the_chain_verified_with_its_head(served):
     ):
         assert attribute in page.text
     assert seqs(page.text) == list(range(result.events, 0, -1))  # newest first
-    assert 'data-action="run.distribute"' in page.text and 'data-action="run.approve"' in page.text
+    assert 'data-action="run.distribute"' in page.text
+    assert 'data-action="run.approve"' in page.text
 
 
 def test_search_by_action_subject_and_actor_prefix(served):
@@ -72,7 +73,8 @@ def test_search_by_action_subject_and_actor_prefix(served):
         exact = client.get("/ops/audit?subject=user:42&actor=ops:bob", headers=ops).text
         assert re.findall(r'data-subject="([^"]+)"', exact) == ["user:420", "user:42"]
         none = client.get("/ops/audit?action=100%25_", headers=ops).text  # LIKE wildcards
-        assert seqs(none) == [] and 'data-testid="audit-events"' in none
+        assert seqs(none) == []
+        assert 'data-testid="audit-events"' in none
 
 
 def test_pages_go_back_fifty_at_a_time_keeping_the_filters(served):
@@ -85,7 +87,8 @@ def test_pages_go_back_fifty_at_a_time_keeping_the_filters(served):
         first = client.get("/ops/audit?action=test.bulk", headers=auditor).text
         assert len(seqs(first)) == 50
         older = re.search(r'href="(/ops/audit\?[^"]+)" data-testid="audit-older"', first).group(1)
-        assert "action=test.bulk" in older and "before=" in older
+        assert "action=test.bulk" in older
+        assert "before=" in older
         second = client.get(older.replace("&amp;", "&"), headers=auditor).text
         assert seqs(second) == [s - 50 for s in seqs(first)]
         assert 'data-testid="audit-newest"' in second
@@ -102,7 +105,8 @@ def test_a_broken_chain_is_shown_as_broken(served, monkeypatch):
     monkeypatch.setattr(audit_route, "VERIFY_EVERY_S", 0.0)
     with served.client() as client:
         page = client.get("/ops/audit", headers=served.bearer("auditor"))
-    assert 'data-ok="false"' in page.text and "seq 1 was changed after it was written" in page.text
+    assert 'data-ok="false"' in page.text
+    assert "seq 1 was changed after it was written" in page.text
 
 
 def test_the_verification_is_reused_for_a_while(served, monkeypatch):
@@ -127,15 +131,18 @@ def test_others_may_not_read_it(served, role):
 def test_the_page_speaks_spanish(served):
     with served.client() as client:
         page = client.get("/ops/audit", headers=served.bearer("auditor", locale="es"))
-    assert "Registro de auditoría" in page.text and "Cadena verificada" in page.text
+    assert "Registro de auditoría" in page.text
+    assert "Cadena verificada" in page.text
 
 
 def test_the_ops_home_links_to_both_pages(served):
     with served.client() as client:
         ops = client.get("/ops", headers=served.bearer("ops")).text
         auditor = client.get("/ops", headers=served.bearer("auditor")).text
-    assert 'href="/ops/approvals"' in ops and 'href="/ops/audit"' in ops
-    assert 'href="/ops/approvals"' not in auditor and 'href="/ops/audit"' in auditor
+    assert 'href="/ops/approvals"' in ops
+    assert 'href="/ops/audit"' in ops
+    assert 'href="/ops/approvals"' not in auditor
+    assert 'href="/ops/audit"' in auditor
 
 
 def test_an_event_time_is_shown_in_utc(served):

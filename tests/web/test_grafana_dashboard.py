@@ -126,4 +126,6 @@ def _drain(url: str) -> None:
             poll_seconds=0.05,
         )
         result = drain(url, settings, once=False, stop_when_idle=True)
-    assert result.sent and result.failed and result.retried
+    assert result.sent
+    assert result.failed
+    assert result.retried

@@ -59,7 +59,8 @@ def test_readyz_when_everything_is_in_place(served):
         answer = client.get("/readyz")
     assert answer.status_code == 200
     body = answer.json()
-    assert body["status"] == "ready" and body["failed"] == []
+    assert body["status"] == "ready"
+    assert body["failed"] == []
     assert {name: c["state"] for name, c in body["checks"].items()} == {
         "database": "ok",
         "schema": "ok",
@@ -82,7 +83,8 @@ def test_a_schema_moved_back_under_a_running_service_is_not_ready(served):
         answer = client.get("/readyz")
         assert answer.status_code == 503
         body = answer.json()
-        assert body["status"] == "not ready" and body["failed"] == ["schema"]
+        assert body["status"] == "not ready"
+        assert body["failed"] == ["schema"]
         detail = body["checks"]["schema"]["detail"]
         assert detail == f"at revision {behind}, the code needs {head}"
         assert body["checks"]["runs"]["state"] == "skipped"
@@ -131,7 +133,8 @@ def test_a_missing_run_folder_is_not_ready(served, tmp_path):
 def test_an_unreachable_database_is_not_ready(url):
     engine = create_engine(url)
     result = readiness(engine).as_dict()
-    assert result["status"] == "not ready" and result["failed"] == ["database"]
+    assert result["status"] == "not ready"
+    assert result["failed"] == ["database"]
     assert result["checks"]["database"]["detail"] == "unreachable (OperationalError)"
     assert result["checks"]["schema"]["state"] == "skipped"
     assert "127.0.0.1" not in str(result)  # no host names to the public

@@ -55,7 +55,8 @@ READ_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt")
 
 
 def test_english_and_spanish_ship():
-    assert set(SHIPPED) == {"en", "es"} and i18n.SUPPORTED == ("en", "es")
+    assert set(SHIPPED) == {"en", "es"}
+    assert i18n.SUPPORTED == ("en", "es")
 
 
 def test_a_language_is_offered_once_its_catalogue_exists(tmp_path, monkeypatch):
@@ -173,7 +174,8 @@ def test_numbers_percentages_times_and_amounts():
     assert formats.when(moment.replace(tzinfo=None), "en") == formats.when(moment, "en")
     assert formats.when("2025-10-10T21:00:00Z", "es") == "10 oct 2025, 21:00\u00a0UTC"
     assert formats.day(date(2026, 1, 5), "es") == "5 ene 2026"
-    assert formats.when(None, "en") == "" and formats.day(None, "en") == ""
+    assert formats.when(None, "en") == ""
+    assert formats.day(None, "en") == ""
 
 
 @given(cents=st.integers(min_value=-(10**15), max_value=10**15), locale=st.sampled_from(SHIPPED))
@@ -237,7 +239,8 @@ def test_messages_read_as_english_and_show_in_the_readers_language():
         "Importe de 1.234,56\u00a0US$: más de los 50,00\u00a0US$ adeudados el 12 oct 2025 "
         "(comisiones, intereses y principal)."
     )
-    assert localize("plain text", "es") == "plain text" and localize(None, "es") == ""
+    assert localize("plain text", "es") == "plain text"
+    assert localize(None, "es") == ""
 
 
 def test_a_domain_refusal_loses_the_clis_flag_names():
@@ -342,15 +345,18 @@ def test_the_whatif_outcome_speaks_spanish_and_groups_its_counts(served):
     assert eligible.strip() == formats.number(count, "es")
     # the histogram beside the Lorenz curve is drawn on the same square
     boxes = re.findall(r'<svg class="chart (whatif-histogram|lorenz)" viewBox="([^"]+)"', page.text)
-    assert len(boxes) == 2 and boxes[0][1] == boxes[1][1], boxes
+    assert len(boxes) == 2, boxes
+    assert boxes[0][1] == boxes[1][1], boxes
 
 
 def test_the_hub_shows_names_expiry_and_the_signed_in_person(served):
     with served.client() as client:
         page = client.get("/hub", headers=served.bearer("user", served.owner)).text
-    assert f"Signed in as User {served.owner}" in page and "(user)" not in page
+    assert f"Signed in as User {served.owner}" in page
+    assert "(user)" not in page
     programme = re.search(r'data-testid="voucher-programme"[^>]*>([^<]+)<', page)
-    assert programme is not None and programme[1] != "together-2025-10"  # its name, not its id
+    assert programme is not None
+    assert programme[1] != "together-2025-10"  # its name, not its id
     assert 'data-testid="voucher-expires"' in page
 
 

@@ -71,11 +71,13 @@ def test_the_verify_steps_speak_spanish(server, page, web_run, tmp_path_factory)
     page.get_by_test_id("verify-button").click()
     assert page.locator(DONE).get_attribute("data-state") == "ok"
     steps = page.get_by_test_id("verify-steps").locator("li").all_inner_texts()
-    assert len(steps) == 6 and all(s.startswith("✔") for s in steps), steps
+    assert len(steps) == 6, steps
+    assert all(s.startswith("✔") for s in steps), steps
     commitment = read_commitment(web_run)
     assert steps[0].startswith(f"✔ Compromiso: programa {PROGRAM}, ejecución "), steps[0]
     total = re.search(r"total (.+)$", steps[0])
-    assert total is not None and total[1].endswith("US$")  # Intl, es: 1.234,56 US$
+    assert total is not None
+    assert total[1].endswith("US$")  # Intl, es: 1.234,56 US$
     digits = re.sub(r"\D", "", total[1])
     assert int(digits) == commitment["total_cents"]  # every cent, exactly
     assert steps[3].startswith("✔ Árbol de sumas: ")

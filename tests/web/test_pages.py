@@ -46,7 +46,8 @@ def test_the_hub_redeems_by_form_and_shows_the_credit(served):
     hub = client.get("/hub")
     voucher = served.voucher(served.owner)
     assert f'data-voucher-id="{voucher}" data-status="issued"' in hub.text
-    assert 'data-testid="redeem-button"' in hub.text and 'data-testid="countdown"' in hub.text
+    assert 'data-testid="redeem-button"' in hub.text
+    assert 'data-testid="countdown"' in hub.text
     token = csrf_of(hub.text)
     done = client.post(
         f"/vouchers/{voucher}/redeem", data={"csrf_token": token}, follow_redirects=False
@@ -106,7 +107,8 @@ def test_sign_out_needs_csrf_and_clears_the_cookie(served):
     token = csrf_of(client.get("/hub").text)
     assert client.post("/logout", follow_redirects=False).status_code == 403
     out = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
-    assert out.status_code == 303 and 'recompense_session=""' in out.headers["set-cookie"]
+    assert out.status_code == 303
+    assert 'recompense_session=""' in out.headers["set-cookie"]
     assert client.get("/hub", headers={"Accept": "text/html"}).status_code == 401
 
 
@@ -133,8 +135,10 @@ def test_pages_carry_a_strict_csp_and_load_only_local_assets(served):
     assert "script-src 'self'" in page.headers["content-security-policy"]
     sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
     local = ("/", "#")  # this site's paths, or a place in the page (the skip link)
-    assert sources and all(s.startswith(local) or s == "data:," for s in sources), sources
-    assert "<script>" not in page.text and " style=" not in page.text
+    assert sources, sources
+    assert all(s.startswith(local) or s == "data:," for s in sources), sources
+    assert "<script>" not in page.text
+    assert " style=" not in page.text
     for asset in ("/static/verify.js", "/static/app.js", "/static/app.css", "/assets/charts.css"):
         assert client.get(asset).status_code == 200, asset
 
@@ -142,7 +146,8 @@ def test_pages_carry_a_strict_csp_and_load_only_local_assets(served):
 def test_the_language_follows_the_token_then_the_browser(served):
     spanish = signed_in(served, "user", served.owner, locale="es")
     page = spanish.get("/hub", headers={"Accept-Language": "en-US"})
-    assert '<html lang="es">' in page.text and "Sus recompensas" in page.text
+    assert '<html lang="es">' in page.text
+    assert "Sus recompensas" in page.text
     english = signed_in(served, "user", served.stranger)  # no locale on file for a stranger
     assert (
         '<html lang="es">'
@@ -168,7 +173,8 @@ def test_an_unknown_page_and_someone_elses_page_look_the_same(served):
     html = {"Accept": "text/html"}
     other = client.get(f"/programs/together-2025-10/users/{served.other}/eligibility", headers=html)
     unknown = client.get("/programs/nope/users/1/eligibility", headers=html)
-    assert other.status_code == 404 and unknown.status_code in (404,)
+    assert other.status_code == 404
+    assert unknown.status_code in (404,)
     assert 'data-testid="error"' in other.text
 
 
@@ -177,7 +183,8 @@ def test_ops_pages_show_the_dashboard_user_and_whatif(served):
     board = client.get("/ops/programs/together-2025-10")
     for chart in ("funnel", "histogram", "lorenz"):
         assert f'data-chart="{chart}"' in board.text
-    assert 'data-testid="promises"' in board.text and 'data-testid="notifications"' in board.text
+    assert 'data-testid="promises"' in board.text
+    assert 'data-testid="notifications"' in board.text
     user = client.get(f"/ops/users?user_id={served.owner}")
     assert f'data-testid="user-view" data-user-id="{served.owner}"' in user.text
     assert 'data-testid="redeem-button"' not in user.text  # operations never redeem
@@ -188,12 +195,14 @@ def test_ops_pages_show_the_dashboard_user_and_whatif(served):
         "/ops/programs/together-2025-10/whatif",
         data={"csrf_token": token, "min_loss_usd": "100", "action": "simulate"},
     )
-    assert result.status_code == 200 and 'data-testid="whatif-result"' in result.text
+    assert result.status_code == 200
+    assert 'data-testid="whatif-result"' in result.text
     bad = client.post(
         "/ops/programs/together-2025-10/whatif",
         data={"csrf_token": token, "min_ratio": "abc", "action": "simulate"},
     )
-    assert bad.status_code == 422 and 'data-testid="whatif-error"' in bad.text
+    assert bad.status_code == 422
+    assert 'data-testid="whatif-error"' in bad.text
     export = client.post(
         "/ops/programs/together-2025-10/whatif",
         data={"csrf_token": token, "budget_usd": "200000", "action": "export"},

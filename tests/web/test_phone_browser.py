@@ -51,7 +51,8 @@ def test_every_page_fits_a_phone(site: Site, browser, role: str, locale: str) ->
         site.sign_in(page, role, user if role == "user" else None, locale)
         for path, status in pages_of(site, role, user):
             response = page.goto(site.base + path)
-            assert response is not None and response.status == status, (role, path)
+            assert response is not None, (role, path)
+            assert response.status == status, (role, path)
             assert page.evaluate("document.documentElement.clientWidth") == PHONE["width"]
             problems += [f"{path}: {p}" for p in overflow_problems(page)]
             problems += [f"{path}: {v}" for v in axe_violations(page)]
@@ -65,7 +66,8 @@ def test_the_signed_out_pages_fit_a_phone(site: Site, browser, locale: str) -> N
     with open_page(browser, phone=True, locale=locale) as page:
         for path, status in SIGNED_OUT:
             response = page.goto(site.base + path)
-            assert response is not None and response.status == status, path
+            assert response is not None, path
+            assert response.status == status, path
             problems += [f"{path}: {p}" for p in overflow_problems(page)]
             problems += [f"{path}: {v}" for v in axe_violations(page)]
             site.shot(page, f"{locale}-signed-out-{slug(path)}")
@@ -84,8 +86,10 @@ def test_a_user_redeems_on_a_phone(site: Site, browser, locale: str) -> None:
         button.scroll_into_view_if_needed()
         box = button.bounding_box()
         assert box is not None
-        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
-        assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"], box
+        assert box["x"] >= 0, box
+        assert box["x"] + box["width"] <= PHONE["width"], box
+        assert box["y"] >= 0, box
+        assert box["y"] + box["height"] <= PHONE["height"], box
         assert box["height"] >= 44  # a finger's target
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         site.shot(page, f"{locale}-hub-before")

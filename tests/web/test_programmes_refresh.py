@@ -44,10 +44,12 @@ def test_a_programme_distributed_later_appears_without_a_restart(
     ledger_url, web_run, rsa_keys, monkeypatch
 ):
     asked, listed = (Service(settings_for(ledger_url, rsa_keys)) for _ in range(2))
-    assert _ids(asked) == [] and _ids(listed) == []  # the first call reads the ledger, now
+    assert _ids(asked) == []
+    assert _ids(listed) == []  # the first call reads the ledger, now
     approve_twice(web_run, ledger_url)
     distribute(web_run, ledger_url, batch_size=500)
-    assert _ids(asked) == [] and _ids(listed) == []  # fresh enough: not read again
+    assert _ids(asked) == []
+    assert _ids(listed) == []  # fresh enough: not read again
     # Asked for by id, a programme the list does not have yet is read at once.
     assert asked.programme(PROGRAM).id == PROGRAM
     # Once the list is old, a background re-read brings the programme in, its run loaded
@@ -118,7 +120,8 @@ def test_in_memory_says_when_an_answer_needs_no_io(ledger_url, web_run, rsa_keys
     approve_twice(web_run, ledger_url)
     distribute(web_run, ledger_url, batch_size=500)
     svc = Service(settings_for(ledger_url, rsa_keys))
-    assert not svc.in_memory() and not svc.in_memory(PROGRAM)  # nothing read yet
+    assert not svc.in_memory()
+    assert not svc.in_memory(PROGRAM)  # nothing read yet
     assert _ids(svc) == [PROGRAM]
     assert svc.in_memory()  # the list is read
     assert not svc.in_memory(PROGRAM)  # its run is not loaded yet

@@ -112,7 +112,8 @@ def test_an_unhandled_error_is_a_500_page_logged_with_its_request_id(served):
         assert all(h in answer.headers for h in SECURITY_HEADERS)
         assert answer.headers["cache-control"] == "no-store"
         assert request_id in answer.text  # the reference to quote to support
-        assert SECRET_MESSAGE not in answer.text and "RuntimeError" not in answer.text
+        assert SECRET_MESSAGE not in answer.text
+        assert "RuntimeError" not in answer.text
         assert "Traceback" not in answer.text
     assert api.headers["content-type"] == "application/problem+json"
     assert page.headers["content-type"].startswith("text/html")
@@ -137,7 +138,8 @@ def test_a_user_id_past_the_ledgers_range_is_refused_not_a_server_error(served, 
     largest = _token(user_id=2**63 - 1)
     with served.client() as client:
         me = client.get("/api/me", headers={"Authorization": f"Bearer {largest}"})
-    assert me.status_code == 200 and me.json()["user_id"] == 2**63 - 1
+    assert me.status_code == 200
+    assert me.json()["user_id"] == 2**63 - 1
 
 
 # Odd values: over-long, huge or tiny exponents, non-ASCII digits, control characters,
@@ -199,15 +201,19 @@ def test_a_body_past_its_limit_is_refused_before_it_is_read(served):
     whatif = f"/api/programs/{PROGRAM}/whatif"
     ops = headers_for(served, "ops")
     declared = _asgi(served.app, "POST", whatif, ops, chunks=480, length=30 * MIB)
-    assert declared.status == 413 and declared.pulled == 0
-    assert declared.problem["status"] == 413 and "1 MiB" in declared.problem["detail"]
+    assert declared.status == 413
+    assert declared.pulled == 0
+    assert declared.problem["status"] == 413
+    assert "1 MiB" in declared.problem["detail"]
     streamed = _asgi(served.app, "POST", whatif, ops, chunks=480)  # 30 MiB, 64 KiB a chunk
-    assert streamed.status == 413 and streamed.pulled == MIB // CHUNK + 1
+    assert streamed.status == 413
+    assert streamed.pulled == MIB // CHUNK + 1
     assert all(h.encode() in streamed.headers for h in SECURITY_HEADERS)
     # a loan application may carry up to 8 MiB: 2 MiB reaches the route (its validation)
     manager = {"Authorization": f"Bearer {served.token('account_manager', subject='am-9')}"}
     loan = _asgi(served.app, "POST", "/api/loans", manager, chunks=32, length=2 * MIB)
-    assert loan.status == 422 and loan.pulled == 32, loan.body[:300]
+    assert loan.status == 422, loan.body[:300]
+    assert loan.pulled == 32, loan.body[:300]
     assert len(loan.body) < 2000  # the field named, nothing of the body repeated
     assert _asgi(served.app, "POST", "/api/loans", manager, chunks=1, length=9 * MIB).status == 413
 
@@ -228,7 +234,8 @@ def test_loan_routes_tell_outsiders_not_found_before_reading_the_body(served):
                 content=body,
                 headers={**headers_for(served, "own"), "Content-Type": "application/json"},
             )
-            assert answer.status_code == 404 and len(answer.content) < 500
+            assert answer.status_code == 404
+            assert len(answer.content) < 500
 
 
 # ---------------------------------------------------------------------------------------

@@ -88,15 +88,19 @@ def count_ids(html: str, name: str) -> int:
 def test_the_hub_links_to_the_check_in_english_and_spanish(served):
     english = signed_in(served.app, served.settings, served.owner)
     hub = english.get("/hub").text
-    assert 'data-testid="selfcheck-link"' in hub and "Check with your own exports" in hub
+    assert 'data-testid="selfcheck-link"' in hub
+    assert "Check with your own exports" in hub
     page = english.get("/selfcheck").text
-    assert "<h1" in page and "Check with your own exports</h1>" in page
+    assert "<h1" in page
+    assert "Check with your own exports</h1>" in page
     assert "Your files are read in memory to answer this request only" in page
     assert "Up to 12 files at a time, each at most 5 MiB and 20 MiB together" in page
-    assert 'enctype="multipart/form-data"' in page and 'accept=".csv,.json"' in page
+    assert 'enctype="multipart/form-data"' in page
+    assert 'accept=".csv,.json"' in page
     spanish = signed_in(served.app, served.settings, served.owner, locale="es")
     hub = spanish.get("/hub").text
-    assert '<html lang="es">' in hub and "Comprobar con sus propias exportaciones" in hub
+    assert '<html lang="es">' in hub
+    assert "Comprobar con sus propias exportaciones" in hub
     assert "Hasta 12 archivos a la vez" in spanish.get("/selfcheck").text
 
 
@@ -145,7 +149,8 @@ def test_the_limits_are_said_on_the_page(served, files, status, message):
     client = signed_in(served.app, served.settings, served.owner)
     answer = post(client, files)
     assert answer.status_code == status
-    assert 'data-testid="selfcheck-error"' in answer.text and message in answer.text
+    assert 'data-testid="selfcheck-error"' in answer.text
+    assert message in answer.text
     assert 'data-testid="selfcheck-form"' in answer.text  # the form again, to fix it
 
 
@@ -159,7 +164,8 @@ def test_a_declared_length_past_the_limit_is_refused_before_reading(served):
     }
     body = b"--xyz--\r\n" + b" " * (21 * MIB + 64 * 1024 - 9)
     answer = client.post("/selfcheck", content=body, headers=headers)
-    assert answer.status_code == 413 and "20 MiB" in answer.text
+    assert answer.status_code == 413
+    assert "20 MiB" in answer.text
 
 
 def test_not_an_upload_and_a_bad_figure_are_said_too(served):
@@ -181,14 +187,17 @@ def test_a_malformed_file_is_named_with_line_and_column(served):
     truncated = [("files", ("api-trades.json", b'[{"symbol": "BTCUSDT", "id": 1', "text/json"))]
     answer = post(client, truncated)
     assert answer.status_code == 422
-    assert "api-trades.json:1:" in answer.text and "not JSON" in answer.text
+    assert "api-trades.json:1:" in answer.text
+    assert "not JSON" in answer.text
     assert "Traceback" not in answer.text
     binary = [("files", ("export.csv", b"Uid,x\n1,\xe9\n", "text/csv"))]
     answer = post(client, binary)
-    assert answer.status_code == 422 and "export.csv:2: not UTF-8" in answer.text
+    assert answer.status_code == 422
+    assert "export.csv:2: not UTF-8" in answer.text
     spanish = signed_in(served.app, served.settings, served.owner, locale="es")
     answer = post(spanish, binary)
-    assert answer.status_code == 422 and "No se pudieron comprobar estos archivos." in answer.text
+    assert answer.status_code == 422
+    assert "No se pudieron comprobar estos archivos." in answer.text
     assert 'lang="en" data-testid="selfcheck-refused"' in answer.text
 
 
@@ -222,7 +231,8 @@ def test_the_reader_stops_at_the_limit_without_reading_the_rest():
     limits = Limits(files=12, file_bytes=5 * MIB, total_bytes=20 * MIB)
     with pytest.raises(UploadRefused) as refused:
         asyncio.run(read_form(f"multipart/form-data; boundary={boundary}", None, body(), limits))
-    assert refused.value.status == 413 and refused.value.key == "upload_file_too_large"
+    assert refused.value.status == 413
+    assert refused.value.key == "upload_file_too_large"
     assert asked == 6  # the sixth MiB passed the 5 MiB limit; nothing after it was read
 
 
@@ -281,8 +291,10 @@ def test_settings_name_the_price_files_and_refuse_missing_ones(tmp_path):
         "RECOMPENSE_SELFCHECK_PRICES": str(two),
     }
     found = Settings.from_env(env, db_url="sqlite://").selfcheck
-    assert found.klines == (("BTC", one), ("BTC", two)) and found.prices == (two,)
-    assert found.program == PROGRAM_FILE and found.run is None
+    assert found.klines == (("BTC", one), ("BTC", two))
+    assert found.prices == (two,)
+    assert found.program == PROGRAM_FILE
+    assert found.run is None
     assert (
         Settings.from_env({"RECOMPENSE_JWT_SECRET": SECRET}, db_url="sqlite://").selfcheck.program
         is None
@@ -351,26 +363,33 @@ def test_aarons_two_products_in_english(site):
     page = answer.text
     assert answer.status_code == 200, page
     assert answer.headers["cache-control"] == "no-store"
-    assert f'data-user-id="{AARON}"' in page and 'data-eligible="true"' in page
+    assert f'data-user-id="{AARON}"' in page
+    assert 'data-eligible="true"' in page
     assert count_ids(page, "selfcheck-other-uid") == 0  # Aaron checks his own
     assert f'data-loss-cents="{truth.loss_cents}"' in page
     assert f'data-net-assets-cents="{truth.net_assets_cents}"' in page
     t = Translator("en")
-    assert t.money(truth.loss_cents) in page and t.money(truth.net_assets_cents) in page
-    assert page.count('data-passed="true"') == 3 and 'data-passed="false"' not in page
+    assert t.money(truth.loss_cents) in page
+    assert t.money(truth.net_assets_cents) in page
+    assert page.count('data-passed="true"') == 3
+    assert 'data-passed="false"' not in page
     # the fills: the first 100 of 524, as the domain counted and priced them
-    assert len(truth.fills) == 524 and count_ids(page, "selfcheck-fill") == 100
+    assert len(truth.fills) == 524
+    assert count_ids(page, "selfcheck-fill") == 100
     assert "Showing the first 100 of 524 fills." in page
     first = truth.fills[0]
-    assert f'data-loss-micros="{first.loss_micros}"' in page and first.source in page
+    assert f'data-loss-micros="{first.loss_micros}"' in page
+    assert first.source in page
     micros = re.findall(r'data-testid="selfcheck-fill" data-loss-micros="(-?\d+)"', page)
     assert [int(m) for m in micros] == [f.loss_micros for f in truth.fills[:100]]
     # the chart: inline SVG with a text alternative, and its numbers as a table
-    assert 'role="img"' in page and "<title>Cumulative liquidation loss by minute</title>" in page
+    assert 'role="img"' in page
+    assert "<title>Cumulative liquidation loss by minute</title>" in page
     assert f"{t.money(truth.timeline[-1][1])} lost over {len(truth.timeline)} minute(s)" in page
     assert count_ids(page, "selfcheck-chart-numbers") == 1
     # the run: the distributed one; Aaron is not in this synthetic run
-    assert truth.payout is not None and not truth.payout.in_run
+    assert truth.payout is not None
+    assert not truth.payout.in_run
     assert f'data-cents="{truth.payout.amount_cents}"' in page
     assert f"User {AARON} is not in the published run." in page
     assert count_ids(page, "selfcheck-warning") == len(truth.warnings) > 0
@@ -384,7 +403,8 @@ def test_blahs_exports_in_spanish_with_typed_net_assets(site, caplog):
     page = answer.text
     assert answer.status_code == 200, page
     assert '<html lang="es">' in page
-    assert truth.loss_cents == 3392787 and truth.net_assets_cents == 5_000_000
+    assert truth.loss_cents == 3392787
+    assert truth.net_assets_cents == 5_000_000
     assert f'data-loss-cents="{truth.loss_cents}"' in page
     # someone else's exports: checked, and said so
     assert count_ids(page, "selfcheck-other-uid") == 1
@@ -407,10 +427,12 @@ def test_blahs_exports_in_spanish_with_typed_net_assets(site, caplog):
         in page
     )
     assert t("crit_comp_ok", programs="depeg-2025-10") in page
-    assert truth.payout is not None and truth.payout.amount_cents > 0
+    assert truth.payout is not None
+    assert truth.payout.amount_cents > 0
     assert t("selfcheck_payout_amount", amount=t.money(truth.payout.amount_cents)) in page
     assert f"El usuario {BLAH} no está en la ejecución publicada." in page
-    assert "Se muestran" not in page and "20 ejecuciones." in page
+    assert "Se muestran" not in page
+    assert "20 ejecuciones." in page
     assert count_ids(page, "selfcheck-fill") == 20
     assert "<title>Pérdida por liquidación acumulada por minuto</title>" in page
     assert "-41,62928000 USDT" in page  # the exact PnL of the first fill, decimal comma
@@ -424,7 +446,8 @@ def test_blah_without_net_assets_is_told_to_type_them(site):
     answer = post(client, upload(site.exports("blah")))
     assert answer.status_code == 422
     ledger = next(p.name for p in site.exports("blah") if p.name.startswith("f2c71b64"))
-    assert f"{ledger}:2" in answer.text and "cannot be derived" in answer.text
+    assert f"{ledger}:2" in answer.text
+    assert "cannot be derived" in answer.text
     assert "type your net assets in the form" in answer.text
 
 
@@ -440,7 +463,8 @@ def test_a_corrupted_real_export_names_its_line_and_column(site):
     client = signed_in(site.app, site.settings, ME)
     answer = post(client, files, net="50000")
     assert answer.status_code == 422
-    assert f"{name}:4" in answer.text and "Realized Profit" in answer.text
+    assert f"{name}:4" in answer.text
+    assert "Realized Profit" in answer.text
     assert "twenty" in answer.text
 
 

@@ -59,19 +59,26 @@ def test_a_link_shows_whom_it_signs_in_and_only_its_form_signs_in(served):
     code = code_for(client, served.token("user", served.owner))
     page = client.get("/login", params={"code": code, "next": "/hub"}, headers=HTML)
     assert page.status_code == 200
-    assert 'data-testid="signin-confirm"' in page.text and f"user:{served.owner}" in page.text
+    assert 'data-testid="signin-confirm"' in page.text
+    assert f"user:{served.owner}" in page.text
     assert COOKIE not in client.cookies, "opening the link signed in"
     guard = page.headers["set-cookie"]
     assert guard.startswith(f"{SIGNIN_COOKIE}=")
-    assert "HttpOnly" in guard and "SameSite=strict" in guard and "Path=/login" in guard
+    assert "HttpOnly" in guard
+    assert "SameSite=strict" in guard
+    assert "Path=/login" in guard
     assert "Secure" not in guard  # not configured: plain HTTP on loopback
 
     answer = client.post("/login", data=form_of(page.text), follow_redirects=False)
-    assert answer.status_code == 303 and answer.headers["location"] == "/hub"
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/hub"
     cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith(COOKIE))
-    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    assert "Path=/" in cookie
     session_id = client.cookies[COOKIE]
-    assert len(session_id) == 43 and not session_id.startswith("eyJ")  # opaque, not a JWT
+    assert len(session_id) == 43
+    assert not session_id.startswith("eyJ")  # opaque, not a JWT
     assert client.get("/hub").status_code == 200
     me = client.get("/api/me").json()
     assert (me["role"], me["user_id"]) == ("user", served.owner)
@@ -84,10 +91,12 @@ def test_a_code_signs_in_once(served):
     late = form_of(second.get("/login", params={"code": code}).text)
     assert client.post("/login", data=form, follow_redirects=False).status_code == 303
     again = second.post("/login", data=late, headers=HTML, follow_redirects=False)
-    assert again.status_code == 401 and 'data-testid="signin-error"' in again.text
+    assert again.status_code == 401
+    assert 'data-testid="signin-error"' in again.text
     assert COOKIE not in second.cookies
     reopened = client.get("/login", params={"code": code}, headers=HTML)
-    assert reopened.status_code == 401 and "signin-confirm" not in reopened.text
+    assert reopened.status_code == 401
+    assert "signin-confirm" not in reopened.text
 
 
 def test_racing_posts_of_one_code_open_one_session(served):
@@ -122,7 +131,8 @@ def test_another_sites_form_cannot_sign_anyone_in(served):
     victim = served.client()
     bare = {"code": code, "signin_check": "0" * 64, "next": "/hub"}
     refused = victim.post("/login", data=bare, headers=HTML, follow_redirects=False)
-    assert refused.status_code == 403 and 'data-testid="signin-error"' in refused.text
+    assert refused.status_code == 403
+    assert 'data-testid="signin-error"' in refused.text
     # the attacker's own page: a valid check, but for the attacker's browser's cookie
     stolen = form_of(attacker.get("/login", params={"code": code}).text)
     assert victim.post("/login", data=stolen, follow_redirects=False).status_code == 403
@@ -146,8 +156,10 @@ def test_a_token_in_the_url_signs_no_one_in(served):
     client = served.client()
     token = served.token("user", served.owner)
     page = client.get("/login", params={"token": token}, headers=HTML, follow_redirects=False)
-    assert page.status_code == 200 and 'data-testid="signin-form"' in page.text
-    assert COOKIE not in client.cookies and "set-cookie" not in page.headers
+    assert page.status_code == 200
+    assert 'data-testid="signin-form"' in page.text
+    assert COOKIE not in client.cookies
+    assert "set-cookie" not in page.headers
     assert client.get("/hub", headers=HTML).status_code == 401
 
 
@@ -155,7 +167,8 @@ def test_a_jwt_in_the_cookie_is_not_a_session(served):
     """A cookie from before (the JWT itself) signs in no longer."""
     client = served.client(cookies={COOKIE: served.token("user", served.owner)})
     answer = client.get("/api/me")
-    assert answer.status_code == 401 and "session has ended" in answer.json()["detail"]
+    assert answer.status_code == 401
+    assert "session has ended" in answer.json()["detail"]
 
 
 def test_a_session_keeps_the_tokens_claims(served):
@@ -185,7 +198,8 @@ def test_the_next_page_is_always_on_this_site(target):
     from recompense.web.routes.session import _local
 
     chosen = _local(target)
-    assert chosen.startswith("/") and not chosen.startswith(("//", "/\\"))
+    assert chosen.startswith("/")
+    assert not chosen.startswith(("//", "/\\"))
     assert chosen in (target, "/")
 
 
@@ -198,7 +212,8 @@ def test_the_cookie_replayed_after_sign_out_is_refused(served):
     session_id = client.cookies[COOKIE]
     token = CSRF.search(client.get("/hub").text).group(1)
     out = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
-    assert out.status_code == 303 and f'{COOKIE}=""' in out.headers["set-cookie"]
+    assert out.status_code == 303
+    assert f'{COOKIE}=""' in out.headers["set-cookie"]
     replay = served.client(cookies={COOKIE: session_id})
     assert replay.get("/hub", headers=HTML).status_code == 401
     assert replay.get("/api/me").status_code == 401
@@ -226,7 +241,8 @@ def test_a_browser_session_cannot_mint_codes(served):
     sign_in(client, served.token("user", served.owner))
     token = CSRF.search(client.get("/hub").text).group(1)
     answer = client.post("/api/sign-in-codes", headers={"X-CSRF-Token": token})
-    assert answer.status_code == 403 and "bearer token only" in answer.json()["detail"]
+    assert answer.status_code == 403
+    assert "bearer token only" in answer.json()["detail"]
 
 
 def test_the_identity_provider_trades_a_jwt_for_a_link(served, rsa_keys):
@@ -240,7 +256,8 @@ def test_the_identity_provider_trades_a_jwt_for_a_link(served, rsa_keys):
     client = served.client()
     issued = client.post("/api/sign-in-codes", headers={"Authorization": f"Bearer {token}"})
     body = issued.json()
-    assert issued.status_code == 200 and issued.headers["cache-control"] == "no-store"
+    assert issued.status_code == 200
+    assert issued.headers["cache-control"] == "no-store"
     assert body["url"] == f"{served.settings.base_url}/login?code={body['code']}"
     expires = datetime.fromisoformat(body["expires_at"])
     assert timedelta(0) < expires - datetime.now(UTC) <= timedelta(seconds=sessions.CODE_TTL_S)
@@ -255,7 +272,8 @@ def test_claims_a_session_cannot_keep_are_refused_with_422(served, subject):
     answer = served.client().post(
         "/api/sign-in-codes", headers=served.bearer("ops", subject=subject)
     )
-    assert answer.status_code == 422 and "cannot sign this token in" in answer.json()["detail"]
+    assert answer.status_code == 422
+    assert "cannot sign this token in" in answer.json()["detail"]
 
 
 # --- lifetimes, against the clock ---------------------------------------------------------
@@ -302,8 +320,10 @@ def test_the_table_keeps_digests_only(served):
     with engine.connect() as conn:
         rows = [tuple(map(str, row)) for row in conn.execute(select(sessions.web_sessions))]
     stored = " ".join(" ".join(row) for row in rows)
-    assert code not in stored and session.id not in stored
-    assert sessions.digest(code) in stored and sessions.digest(session.id) in stored
+    assert code not in stored
+    assert session.id not in stored
+    assert sessions.digest(code) in stored
+    assert sessions.digest(session.id) in stored
 
 
 def test_old_rows_are_purged_when_codes_are_issued(served):
@@ -416,4 +436,5 @@ def test_secure_cookies_when_configured(served):
     assert "Secure" in page.headers["set-cookie"]
     answer = client.post("/login", data=form_of(page.text), follow_redirects=False)
     cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith(COOKIE))
-    assert "Secure" in cookie and "HttpOnly" in cookie
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie

@@ -58,7 +58,8 @@ def test_each_role_lands_on_its_work_with_the_links_it_may_use(served, loans_env
         assert page.status_code == 200, page.text
         assert re.search(r"<title>\s*([^<·]+?)\s*·", page.text)[1] == title  # type: ignore[index]
         assert _nav_links(page.text) == shown
-        assert f'href="{start}" data-testid' in page.text and 'aria-current="page"' in page.text
+        assert f'href="{start}" data-testid' in page.text
+        assert 'aria-current="page"' in page.text
 
         for path in shown:
             assert client.get(path, headers=headers).status_code == 200, (role, path)

@@ -75,7 +75,8 @@ def test_a_well_formed_request_id_is_kept_and_returned(served):
     given = client.get("/healthz", headers={"X-Request-ID": "lb-7f3a:2026.12.08_01"})
     assert given.headers["x-request-id"] == "lb-7f3a:2026.12.08_01"
     made = {client.get("/healthz").headers["x-request-id"] for _ in range(3)}
-    assert len(made) == 3 and all(HEX32.fullmatch(m) for m in made)
+    assert len(made) == 3
+    assert all(HEX32.fullmatch(m) for m in made)
     for bad in ("two words", "x" * 129, 'quote"d', "new\\nline", "ümlaut", ""):
         answer = client.get("/healthz", headers={"X-Request-ID": bad.encode("utf-8")})
         assert HEX32.fullmatch(answer.headers["x-request-id"]), bad
@@ -94,7 +95,8 @@ def test_the_request_id_follows_the_request_into_its_database_work(served, caplo
     assert answer.status_code == 500
     found = lines(stream)
     database = [line for line in found if line["logger"] == "recompense.db"]
-    assert database and {line["request_id"] for line in database} == {"req-db-error-1"}
+    assert database
+    assert {line["request_id"] for line in database} == {"req-db-error-1"}
     assert database[0]["database"]["message"]  # SQLSTATE / the driver's primary message
     errors = [line for line in found if line["logger"] == "recompense.web.errors"]
     assert [e["request_id"] for e in errors] == ["req-db-error-1"]
@@ -217,12 +219,14 @@ def _loans(served, client) -> list[str]:
         == 200
     )
     shown = client.get(f"/api/loans/{loan}", params={"reason": "review"}, headers=cc)
-    assert shown.status_code == 200 and shown.json()["notes"] == NOTES
+    assert shown.status_code == 200
+    assert shown.json()["notes"] == NOTES
     bad = client.post("/api/loans", json={**body, "amount_usd": "1.001"}, headers=am)
     assert bad.status_code == 422
     sign_in(client, auditor)
     page = client.get(f"/console/loans/{loan}", params={"reason": "audit"})
-    assert page.status_code == 200 and "kangaroo-5513" in page.text
+    assert page.status_code == 200
+    assert "kangaroo-5513" in page.text
     assert client.get("/console/loans").status_code == 200
     return [manager, committee, auditor]
 

@@ -127,7 +127,8 @@ def test_the_api_answers_401_with_the_reason(served, rsa_keys):
     assert answer.headers["www-authenticate"] == "Bearer"
     good = rs256(rsa_keys, user_id=served.owner)
     me = client.get("/api/me", headers={"Authorization": f"Bearer {good}"})
-    assert me.status_code == 200 and me.json()["user_id"] == served.owner
+    assert me.status_code == 200
+    assert me.json()["user_id"] == served.owner
 
 
 def test_settings_refuse_weak_or_malformed_keys(tmp_path):

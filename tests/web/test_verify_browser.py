@@ -167,7 +167,8 @@ def test_the_published_signed_commitment_verifies_and_is_shown_in_full(site: Sit
     assert "signed by the programme's published key" in shown(page, "checked-signature")
     assert shown(page, "checked-source").startswith("this service")
     steps = page.get_by_test_id("verify-steps").locator("li")
-    assert steps.count() == 6 and all(s.startswith("✔") for s in steps.all_inner_texts())
+    assert steps.count() == 6
+    assert all(s.startswith("✔") for s in steps.all_inner_texts())
     site.shot(page, "1-signed-ok")
 
 
@@ -210,7 +211,8 @@ def test_a_commitment_from_a_file_works(site: Site, page) -> None:
     site.shot(page, "3-from-file")
     (site.files / "not-json.json").write_text("{oops")
     page.get_by_test_id("commitment-file").set_input_files(str(site.files / "not-json.json"))
-    assert verify(page) == "fail" and "not-json.json is not JSON" in shown(page, "verify-result")
+    assert verify(page) == "fail"
+    assert "not-json.json is not JSON" in shown(page, "verify-result")
 
 
 def test_a_commitment_from_an_address_works_where_cors_allows(site: Site, page, elsewhere) -> None:
@@ -289,9 +291,8 @@ def test_the_key_the_page_shows_can_be_replaced_by_the_one_published_elsewhere(
     page.get_by_test_id("public-key-input").fill(programme["public_key"])
     assert verify(page) == "fail"
     page.get_by_test_id("public-key-input").fill("not a key")
-    assert verify(page) == "fail" and "the public key: not a public key" in shown(
-        page, "verify-result"
-    )
+    assert verify(page) == "fail"
+    assert "the public key: not a public key" in shown(page, "verify-result")
     page.get_by_test_id("public-key-input").fill("")
     assert verify(page) == "unsigned"  # nothing to check the signature with
     assert page.get_by_test_id("checked-signature").get_attribute("data-state") == "unchecked"

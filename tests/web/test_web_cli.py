@@ -37,11 +37,14 @@ def test_dev_secret_makes_a_0600_file_says_so_and_never_overwrites(tmp_path):
     path = tmp_path / "local" / "jwt-secret"
     made = in_process("dev-secret", "--out", str(path), env={})
     assert made.exit_code == 0, made.output
-    assert "Made a local development JWT secret" in made.output and "jwt-secret" in made.output
-    assert path.stat().st_mode & 0o777 == 0o600 and len(path.read_text().strip()) == 64
+    assert "Made a local development JWT secret" in made.output
+    assert "jwt-secret" in made.output
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert len(path.read_text().strip()) == 64
     before = path.read_bytes()
     again = in_process("dev-secret", "--out", str(path), env={})
-    assert again.exit_code == 2 and "exists" in again.output
+    assert again.exit_code == 2
+    assert "exists" in again.output
     assert path.read_bytes() == before
 
 
@@ -64,9 +67,11 @@ def test_without_a_secret_token_says_how_to_make_one_and_makes_none(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     result = in_process("token", "--role", "ops", env={})
     assert result.exit_code == 2
-    assert "recompense dev-secret --out" in result.output and "--secret-file" in result.output
+    assert "recompense dev-secret --out" in result.output
+    assert "--secret-file" in result.output
     missing = in_process("token", "--role", "ops", "--secret-file", "nope", env={})
-    assert missing.exit_code == 2 and "does not exist" in missing.output
+    assert missing.exit_code == 2
+    assert "does not exist" in missing.output
     assert list(tmp_path.iterdir()) == [], "a secret file was made implicitly"
 
 
@@ -76,35 +81,43 @@ def test_a_link_carries_a_one_time_code_never_the_token(served, tmp_path):
     env = {"RECOMPENSE_JWT_SECRET": SECRET}
     args = ("token", "--role", "user", "--user-id", str(served.owner), "--link")
     missing_db = in_process(*args, env=env)
-    assert missing_db.exit_code == 2 and "--db" in missing_db.output
+    assert missing_db.exit_code == 2
+    assert "--db" in missing_db.output
     made = in_process(*args, "--db", served.url, "--base-url", "http://h:1/", env=env)
     assert made.exit_code == 0, made.output
     link = made.output.strip()
-    assert link.startswith("http://h:1/login?code=") and "eyJ" not in link
+    assert link.startswith("http://h:1/login?code=")
+    assert "eyJ" not in link
     code = link.split("code=", 1)[1]
     client = served.client()
     page = client.get("/login", params={"code": code})
-    assert page.status_code == 200 and f"user:{served.owner}" in page.text
+    assert page.status_code == 200
+    assert f"user:{served.owner}" in page.text
     fields = dict(re.findall(r'name="(code|signin_check|next)" value="([^"]*)"', page.text))
     assert client.post("/login", data=fields, follow_redirects=False).status_code == 303
     assert client.get("/api/me").json()["user_id"] == served.owner
     as_json = in_process(*args, "--db", served.url, "--json", env=env)
     body = json.loads(as_json.output)
-    assert body["link"].startswith("http://127.0.0.1:8000/login?code=") and "token" not in body
+    assert body["link"].startswith("http://127.0.0.1:8000/login?code=")
+    assert "token" not in body
     assert body["expires_at"].endswith("Z")
 
 
 def test_token_mistakes_exit_2_with_the_reason(tmp_path):
     env = {"RECOMPENSE_JWT_SECRET": SECRET}
     missing = in_process("token", "--role", "user", env=env)
-    assert missing.exit_code == 2 and "must carry 'user_id'" in missing.output
+    assert missing.exit_code == 2
+    assert "must carry 'user_id'" in missing.output
     bogus = in_process("token", "--role", "admin", env=env)
-    assert bogus.exit_code == 2 and "role 'admin' is not one of" in bogus.output
+    assert bogus.exit_code == 2
+    assert "role 'admin' is not one of" in bogus.output
     short = in_process("token", "--role", "ops", env={"RECOMPENSE_JWT_SECRET": "short"})
-    assert short.exit_code == 2 and "at least 32" in short.output
+    assert short.exit_code == 2
+    assert "at least 32" in short.output
     unmigrated = f"sqlite:///{tmp_path / 'empty.db'}"
     link = in_process("token", "--role", "ops", "--link", "--db", unmigrated, env=env)
-    assert link.exit_code == 2 and "recompense db upgrade" in link.output
+    assert link.exit_code == 2
+    assert "recompense db upgrade" in link.output
 
 
 def test_serve_refuses_a_database_that_is_not_migrated(tmp_path):
@@ -169,7 +182,8 @@ def test_serve_runs_the_service(served):
 
         token = mint_token(local, role="user", user_id=served.owner)
         me = httpx.get(f"{base}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
-        assert me.status_code == 200 and me.json()["user_id"] == served.owner
+        assert me.status_code == 200
+        assert me.json()["user_id"] == served.owner
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -35,9 +35,12 @@ def test_bad_changes_name_the_field_and_the_value(form, field, message):
     with pytest.raises(ChangeError) as info:
         Changes.from_form(form)
     error = info.value
-    assert isinstance(error, InputError) and error.exit_code == 2
-    assert error.field == field and error.value == next(iter(form.values()))
-    assert field in str(error) and message in str(error)
+    assert isinstance(error, InputError)
+    assert error.exit_code == 2
+    assert error.field == field
+    assert error.value == next(iter(form.values()))
+    assert field in str(error)
+    assert message in str(error)
 
 
 def test_form_text_is_parsed_and_blanks_mean_no_change():
@@ -50,16 +53,21 @@ def test_form_text_is_parsed_and_blanks_mean_no_change():
             "budget_usd": None,
         }
     )
-    assert changes.min_loss_usd == Decimal("75.00") and changes.min_ratio == Decimal("0.25")
-    assert changes.cap_at_loss is False and changes.weight is None and changes.budget_usd is None
+    assert changes.min_loss_usd == Decimal("75.00")
+    assert changes.min_ratio == Decimal("0.25")
+    assert changes.cap_at_loss is False
+    assert changes.weight is None
+    assert changes.budget_usd is None
     assert changes.as_dict() == {"min_loss_usd": "75.00", "min_ratio": "0.25", "cap_at_loss": False}
-    assert Changes().is_empty and not changes.is_empty
+    assert Changes().is_empty
+    assert not changes.is_empty
 
 
 def test_min_payout_above_max_payout_is_refused_against_the_published_values(population):
     with pytest.raises(ChangeError) as info:
         simulate(population, Changes(min_payout_usd=Decimal("7000")))
-    assert info.value.field == "min_payout_usd" and "$6,000.00" in str(info.value)
+    assert info.value.field == "min_payout_usd"
+    assert "$6,000.00" in str(info.value)
     with pytest.raises(ChangeError) as info:
         simulate(population, Changes(max_payout_usd=Decimal("3.99")))
     assert info.value.field == "max_payout_usd"

@@ -58,7 +58,8 @@ def test_what_if_and_engine_accept_refuse_and_pay_alike(duckdb, population, tree
 def test_log1p_between_minus_one_and_minus_half_is_refused_by_both(duckdb, population):
     # numpy clamped log1p at −0.5: the what-if paid (and exported) what the engine refused.
     _weight, engine = _engine(duckdb, population, NEGATIVE_LOG)
-    assert isinstance(engine, AllocationError) and "negative" in str(engine)
+    assert isinstance(engine, AllocationError)
+    assert "negative" in str(engine)
     changes = Changes(weight=NEGATIVE_LOG)
     for attempt in (
         lambda: simulate(population, changes),
@@ -66,7 +67,8 @@ def test_log1p_between_minus_one_and_minus_half_is_refused_by_both(duckdb, popul
     ):
         with pytest.raises(ChangeError) as info:
             attempt()
-        assert info.value.field == "weight" and "negative or undefined" in str(info.value)
+        assert info.value.field == "weight"
+        assert "negative or undefined" in str(info.value)
 
 
 def test_weights_beyond_float64_are_the_formulas_fault_for_both(duckdb, population):
@@ -77,15 +79,18 @@ def test_weights_beyond_float64_are_the_formulas_fault_for_both(duckdb, populati
     cap = np.minimum(population.loss_cents[idx], settings.max_payout_cents)
     heavy = population.features["vip_tier"][idx] == 0
     floor = np.minimum(cap, settings.min_payout_cents)
-    assert heavy.any() and (~heavy).any()
+    assert heavy.any()
+    assert (~heavy).any()
     budget_cents = int(cap[heavy].sum() + floor[~heavy].sum()) + 100 * int((~heavy).sum())
     assert budget_cents < cap.sum()
     _weight, engine = _engine(duckdb, population, source, budget_cents)
-    assert isinstance(engine, WeightsError) and "rescale the weight formula" in str(engine)
+    assert isinstance(engine, WeightsError)
+    assert "rescale the weight formula" in str(engine)
     changes = Changes(weight=source, budget_usd=str(Decimal(budget_cents) / 100))
     with pytest.raises(ChangeError) as info:
         payouts(population, changes)
-    assert info.value.field == "weight" and "rescale the weight formula" in str(info.value)
+    assert info.value.field == "weight"
+    assert "rescale the weight formula" in str(info.value)
 
 
 def _engine(backend, population, source, budget_cents=None):

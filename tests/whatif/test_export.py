@@ -30,9 +30,11 @@ def test_export_applies_every_change_and_nothing_else(small_run, tmp_path):
     path = tmp_path / "whatif.toml"
     path.write_text(export_policy(small_run, changes), encoding="utf-8")
     new, old = load_policy(path), policy_of_run(small_run)
-    assert new.min_loss_cents == 8000 and new.eligibility.min_loss_ratio == Decimal("0.2")
+    assert new.min_loss_cents == 8000
+    assert new.eligibility.min_loss_ratio == Decimal("0.2")
     assert (new.min_payout_cents, new.max_payout_cents) == (500, 500_000)
-    assert new.payout.cap_at_loss is False and new.payout.weight == "sqrt(loss_usd)"
+    assert new.payout.cap_at_loss is False
+    assert new.payout.weight == "sqrt(loss_usd)"
     assert new.budget_cents == 12_000_050
     untouched = ("window", "prices", "incidents", "distribution")
     assert all(getattr(new, key) == getattr(old, key) for key in untouched)

@@ -35,7 +35,8 @@ def test_a_run_with_extreme_user_ids_is_simulated(small_run, tmp_path, ids):
         assert population.user_id[paid.index].tolist() == ids
         # A handful of users and a $150,000 budget: everyone is paid their cap.
         cap = paid.allocation.cap_cents
-        assert np.array_equal(paid.allocation.amount_cents, cap) and cap.min() > 0
+        assert np.array_equal(paid.allocation.amount_cents, cap)
+        assert cap.min() > 0
     outcome = simulate(population, Changes(max_payout_usd="100"))
     after = payouts(population, Changes(max_payout_usd="100")).per_user()
     moved = population.user_id[after != population.published_amount_cents]

@@ -92,20 +92,24 @@ def test_simulating_and_exporting_never_write_to_the_run(small_run, population, 
 def test_a_budget_below_the_minimum_payouts_names_the_budget(population):
     with pytest.raises(ChangeError) as info:
         simulate(population, Changes(budget_usd=Decimal("100"), min_payout_usd=Decimal("50")))
-    assert info.value.field == "budget_usd" and "exceed" in str(info.value)
+    assert info.value.field == "budget_usd"
+    assert "exceed" in str(info.value)
 
 
 def test_a_formula_giving_negative_weights_names_the_formula(population):
     with pytest.raises(ChangeError) as info:
         simulate(population, Changes(weight="loss_usd - 1000"))
-    assert info.value.field == "weight" and "negative or undefined" in str(info.value)
+    assert info.value.field == "weight"
+    assert "negative or undefined" in str(info.value)
 
 
 def test_narrow_ranges_get_equal_bins_of_whole_cents():
     new, old = np.array([400, 401, 950, 1999]), np.array([500, 2000])
     hist = histogram(new, old, bins=6)
-    assert hist.scale == "linear" and hist.edges_cents == (400, 667, 934, 1201, 1468, 1735, 2002)
-    assert hist.counts == (2, 0, 1, 0, 0, 1) and hist.published == (1, 0, 0, 0, 0, 1)
+    assert hist.scale == "linear"
+    assert hist.edges_cents == (400, 667, 934, 1201, 1468, 1735, 2002)
+    assert hist.counts == (2, 0, 1, 0, 0, 1)
+    assert hist.published == (1, 0, 0, 0, 0, 1)
 
 
 def test_movers_are_the_largest_changes_in_order(population):
@@ -127,7 +131,8 @@ def test_histogram_and_quantiles_are_exact_cents(population):
     outcome = simulate(population, Changes(max_payout_usd=Decimal("2500")), bins=7)
     hist = outcome.distribution.histogram
     amounts = payouts(population, Changes(max_payout_usd=Decimal("2500"))).allocation.amount_cents
-    assert hist.scale == "log" and len(hist.edges_cents) <= 8
+    assert hist.scale == "log"
+    assert len(hist.edges_cents) <= 8
     assert all(isinstance(e, int) for e in hist.edges_cents)
     published = population.published_paid_sorted
     assert hist.edges_cents[0] == min(amounts.min(), published[0])
@@ -138,10 +143,12 @@ def test_histogram_and_quantiles_are_exact_cents(population):
         assert count == int(((amounts >= lo) & (amounts < hi)).sum())
     assert sum(hist.published) == outcome.published_eligible
     levels = dict(outcome.distribution.quantiles)
-    assert levels[0.0] == amounts.min() and levels[1.0] == amounts.max() <= 250_000
+    assert levels[0.0] == amounts.min()
+    assert levels[1.0] == amounts.max() <= 250_000
     assert levels[0.5] == np.sort(amounts)[(len(amounts) + 1) // 2 - 1]
     lorenz = outcome.distribution.lorenz
-    assert lorenz[0] == (0.0, 0.0) and lorenz[-1] == (1.0, 1.0)
+    assert lorenz[0] == (0.0, 0.0)
+    assert lorenz[-1] == (1.0, 1.0)
     assert all(b[1] >= a[1] for a, b in pairwise(lorenz))
     assert 0 < outcome.distribution.gini < 1
 
@@ -167,7 +174,8 @@ def test_bounds_hold_and_the_budget_is_spent_to_the_cent_when_it_binds(populatio
     loss = population.loss_cents[paid.index]
     cap = np.minimum(s.max_payout_cents, loss) if s.cap_at_loss else s.max_payout_cents
     floor = np.minimum(s.min_payout_cents, cap)
-    assert np.all(alloc.amount_cents >= floor) and np.all(alloc.amount_cents <= cap)
+    assert np.all(alloc.amount_cents >= floor)
+    assert np.all(alloc.amount_cents <= cap)
     total = int(alloc.amount_cents.sum())
     reach = int(np.where(paid.weight > 0, cap, floor).sum())
     assert total == alloc.allocated_cents

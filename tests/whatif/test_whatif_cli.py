@@ -28,7 +28,8 @@ def test_json_is_the_library_outcome(small_run, population):
     assert data["changes"] == {"min_loss_usd": "80.00", "cap_at_loss": False}
     for key in ("eligible", "no_longer_eligible", "total_cents", "budget_cents", "by_bound"):
         assert data[key] == getattr(expected, key)
-    assert data["settings"]["cap_at_loss"] is False and data["exported_policy"] is None
+    assert data["settings"]["cap_at_loss"] is False
+    assert data["exported_policy"] is None
     gainers = data["movement"]["top_gainers"]
     assert [g["user_id"] for g in gainers] == [m.user_id for m in expected.movement.top_gainers]
     assert all(g["change_cents"] == g["after_cents"] - g["before_cents"] > 0 for g in gainers)
@@ -55,12 +56,14 @@ def test_bad_input_exits_2_naming_the_flag(small_run, args, message):
     result = recompense("whatif", "--run", small_run, *args)
     assert result.returncode == 2, result.stderr
     assert message in " ".join(result.stderr.split())
-    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
 
 
 def test_a_folder_that_is_not_a_run_exits_2(tmp_path):
     result = recompense("whatif", "--run", tmp_path, "--json")
-    assert result.returncode == 2 and "not a run folder" in result.stderr
+    assert result.returncode == 2
+    assert "not a run folder" in result.stderr
 
 
 def test_export_policy_writes_a_new_loadable_file_and_never_into_the_run(small_run, tmp_path):
@@ -71,9 +74,11 @@ def test_export_policy_writes_a_new_loadable_file_and_never_into_the_run(small_r
     assert json.loads(result.stdout)["exported_policy"] == str(target)
     assert load_policy(target).eligibility.min_loss_ratio == Decimal("0.25")
     again = recompense(*args)
-    assert again.returncode == 2 and "already exists" in again.stderr
+    assert again.returncode == 2
+    assert "already exists" in again.stderr
     inside = recompense("whatif", "--run", small_run, "--export-policy", small_run / "p.toml")
-    assert inside.returncode == 2 and "read-only" in inside.stderr
+    assert inside.returncode == 2
+    assert "read-only" in inside.stderr
     assert not (small_run / "p.toml").exists()
 
 

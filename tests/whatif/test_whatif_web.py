@@ -74,7 +74,8 @@ def test_api_refuses_a_deep_formula_with_422_naming_the_position(api, path):
 
 def test_api_refuses_a_formula_past_the_length_limit_with_422(api):
     response = api.post(API, json={"weight": TOO_LONG})
-    assert response.status_code == 422 and "weight" in response.text
+    assert response.status_code == 422
+    assert "weight" in response.text
 
 
 @pytest.mark.parametrize("action", ["simulate", "export"])
@@ -82,7 +83,8 @@ def test_the_page_shows_the_refusal_of_a_deep_formula(page, action):
     client, csrf = page
     response = client.post(PAGE, data={"csrf_token": csrf, "weight": DEEP, "action": action})
     assert response.status_code == 422
-    assert 'data-testid="whatif-error"' in response.text and REFUSED in response.text
+    assert 'data-testid="whatif-error"' in response.text
+    assert REFUSED in response.text
 
 
 def test_the_page_shows_the_refusal_of_a_formula_past_the_length_limit(page):

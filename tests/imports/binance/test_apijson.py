@@ -127,7 +127,8 @@ def test_numbers_may_be_json_numbers_and_are_kept_exact():
         .replace("9689322392", '"0009689322392"')
     )
     (row,) = read_api_export(Path("n.json"), text.encode()).rows
-    assert row.amount == Decimal("0.1") and str(row.amount) == "0.1"
+    assert row.amount == Decimal("0.1")
+    assert str(row.amount) == "0.1"
     assert row.txid == 9689322392
 
 
@@ -366,7 +367,8 @@ def _refused_cleanly(data: bytes, name: str = "fuzz.json") -> ExportFile | None:
 def test_any_json_value_is_read_or_refused_with_the_file_named(value):
     export = _refused_cleanly(json.dumps(value).encode())
     if export is not None:
-        assert len(export.rows) == len(value) and export.uids == frozenset()
+        assert len(export.rows) == len(value)
+        assert export.uids == frozenset()
 
 
 @FUZZ
@@ -405,7 +407,8 @@ def test_mutated_responses_are_read_or_refused_naming_element_and_key(case):
             assert f"at element {index})" in message, message
             return
         if "cannot tell USDⓈ-M from COIN-M" in message:  # the only symbol went: BTC alone
-            assert kind == "ledger" and key == "symbol", message
+            assert kind == "ledger", message
+            assert key == "symbol", message
             return
         assert message.startswith(f"mut.json: element {index}: key "), message
         if how != "value" and key in required:

@@ -232,7 +232,8 @@ def test_adl_is_written_but_never_counted(
     folder = _write(tmp_path / "u", {**crash, ORDERS: adl})
     fills = import_binance([folder], options=OWN).tables["liquidations"].to_pylist()
     adl_fills = [f for f in fills if f["kind"] == "adl"]
-    assert adl_fills and {f["ts"].strftime("%H:%M:%S") for f in adl_fills} == {"21:20:23"}
+    assert adl_fills
+    assert {f["ts"].strftime("%H:%M:%S") for f in adl_fills} == {"21:20:23"}
     assert len(fills) == 376
     check = selfcheck(program_path, [folder], options=OWN)
     assert len(check.fills) == 376 - len(adl_fills)
@@ -258,7 +259,8 @@ def test_a_ledger_with_no_uid_and_two_users_next_to_it(
     (folder / "sub").mkdir()
     _write(folder, {"trades of 42.csv": other})
     message = _refused(folder, tmp_path, LEDGER, "names no user", "2 users", "--user-id")
-    assert "26515667" in message and "42" in message
+    assert "26515667" in message
+    assert "42" in message
 
 
 def test_user_id_must_agree_with_the_files(crash: dict[str, str], tmp_path: Path) -> None:
@@ -386,7 +388,8 @@ def test_api_trades_in_milliseconds_link_to_a_csv_ledger(crash: dict[str, str]) 
     expected = csv.tables["liquidations"].to_pylist()
     assert len(api) == len(expected) == 376
     for a, e in zip(api, expected, strict=True):
-        assert a["ts"].replace(microsecond=0) == e["ts"] and a["ts"].microsecond == 457_000
+        assert a["ts"].replace(microsecond=0) == e["ts"]
+        assert a["ts"].microsecond == 457_000
         assert {k: v for k, v in a.items() if k != "ts"} == {
             k: v for k, v in e.items() if k != "ts"
         }

@@ -119,7 +119,8 @@ def test_the_delivery_is_not_a_liquidation(aaron) -> None:
 def test_coin_m_liquidations_are_inferred_and_said_so(aaron) -> None:
     (user,) = aaron.report["users"]
     inferred = [k for k in user["classified"] if "inferred" in k]
-    assert inferred and user["classified"][inferred[0]] == 148
+    assert inferred
+    assert user["classified"][inferred[0]] == 148
     assert user["counts"]["liquidation_fills_inferred"] == 148
 
 
@@ -196,9 +197,12 @@ def test_selfcheck_loss_equals_the_run_on_the_imported_dataset(
     check = selfcheck(program_path, [exports / "Aaron"], options=aaron_options, run=run)
     assert check.loss_cents == int(row["loss_usd"] * 100) == 68_845_234
     assert check.net_assets_cents == int(row["net_assets_usd"] * 100)
-    assert check.eligible and row["eligible"]
+    assert check.eligible
+    assert row["eligible"]
     assert len(check.fills) == row["fills"] == 524
-    assert check.payout is not None and check.payout.in_run and check.payout.matches
+    assert check.payout is not None
+    assert check.payout.in_run
+    assert check.payout.matches
     assert check.timeline[-1][1] == check.loss_cents
     # Independently from the raw ledgers: every PnL and fee row of 21:16-21:21 on 10-10
     # (Aaron's liquidations, by the exports' README), priced at 1 (USDT, USDC) or at the

@@ -69,7 +69,8 @@ def test_bytes_look_like_binance(made) -> None:
     for folder in exports:
         for kind, name in FILES.items():
             data = (folder / name).read_bytes()
-            assert data.startswith(b"\xef\xbb\xbf") and data.endswith(b'"\n')
+            assert data.startswith(b"\xef\xbb\xbf")
+            assert data.endswith(b'"\n')
             assert b"\r" not in data
             header, *lines = data.split(b"\n")[:-1]
             if REAL.is_dir():
@@ -107,7 +108,8 @@ def test_realized_pnl_rows_and_closing_trades_match_one_to_one(made) -> None:
         assert len(commission) == sum(1 for t in trades if t.order_id not in liquidation)
         for row in commission:
             trade = _linked(row, by_id)
-            assert row.time == trade.time and row.amount < 0
+            assert row.time == trade.time
+            assert row.amount < 0
 
 
 def test_orders_hold_every_order_the_trades_name(made) -> None:
@@ -147,7 +149,8 @@ def test_liquidations_are_shaped_like_the_real_ones(made) -> None:
     ledger = [r for r in files["ledger"].rows if isinstance(r, LedgerRow)]
     engine = [o for o in orders if _suffix(o) is True]
     takeover = [o for o in orders if _suffix(o) is False]
-    assert engine and takeover
+    assert engine
+    assert takeover
     assert "EXPIRED" in {o.status for o in engine} <= {"FILLED", "EXPIRED"}
     clear = [r for r in ledger if r.type == "INSURANCE_CLEAR"]
     assert sorted((r.symbol, r.time) for r in clear) == sorted((o.symbol, o.time) for o in engine)
