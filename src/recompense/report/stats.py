@@ -3,37 +3,30 @@
 Everything here is vectorised over the ``amount_cents`` column (numpy, and
 pyarrow.compute for strings): the report must render a million eligible users in
 well under three seconds, so no Python loop runs over users. Money stays in integer
-cents; sums are exact.
+cents; sums are exact. The Gini and the Lorenz arithmetic come from
+:mod:`recompense.inequality`, the one implementation the what-if simulator uses too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+# The Gini and the Lorenz arithmetic live in recompense.inequality, shared with whatif;
+# gini and the array aliases are re-exported here for the report's modules.
+from recompense.inequality import FloatArray as FloatArray
+from recompense.inequality import IntArray as IntArray
+from recompense.inequality import as_cents, gini_sorted, lorenz_shares
+from recompense.inequality import exact_sum as _exact_sum
+from recompense.inequality import gini as gini
 from recompense.report.inputs import ReportInput
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 
 BOUNDS = ("floor", "share", "cap")
 HISTOGRAM_BINS = 30
-
-
-def gini(amounts_cents: npt.ArrayLike) -> float:
-    """The Gini coefficient of non-negative integer amounts, computed exactly.
-
-    With ``x`` sorted ascending and ranks ``i = 1..n``:
-    ``G = 2·Σ i·x_i / (n·Σ x) − (n + 1) / n``. The sums are exact integers (no int64
-    overflow, whatever ``n``) and the result is rounded to float once. An empty
-    input, or one whose total is zero, has ``G = 0``.
-    """
-    return _gini_sorted(np.sort(_as_cents(amounts_cents)))
 
 
 def lorenz_points(
@@ -45,7 +38,7 @@ def lorenz_points(
     evenly spaced ranks (so a drawing stays small; :func:`gini` uses every amount).
     An empty or all-zero input gives the line of equality.
     """
-    return _lorenz_sorted(np.sort(_as_cents(amounts_cents)), max_points)
+    return _lorenz_sorted(np.sort(as_cents(amounts_cents)), max_points)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +84,7 @@ def payout_stats(amounts: IntArray) -> PayoutStats:
         median_cents=(lo_mid + hi_mid + 1) // 2,
         min_cents=int(ordered[0]),
         max_cents=int(ordered[-1]),
-        gini=_gini_sorted(ordered),
+        gini=gini_sorted(ordered),
         top_1pct_share=share(max(1, -(-n // 100)), top=True),
         top_10pct_share=share(max(1, -(-n // 10)), top=True),
         bottom_50pct_share=share(n // 2, top=False),
@@ -222,56 +215,10 @@ def ints(column: pa.ChunkedArray | pa.Array) -> IntArray:
     return np.asarray(filled.to_numpy(), dtype=np.int64)
 
 
-def _as_cents(amounts: npt.ArrayLike) -> IntArray:
-    array = np.asarray(amounts)
-    if array.ndim != 1:
-        raise ValueError(f"amounts must be one-dimensional, got shape {array.shape}")
-    if array.size and not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"amounts must be integer cents, got dtype {array.dtype}")
-    cents = array.astype(np.int64)
-    if cents.size and int(cents.min()) < 0:
-        raise ValueError("amounts must be non-negative")
-    return cents
-
-
-def _gini_sorted(ordered: IntArray) -> float:
-    n = int(ordered.size)
-    total = _exact_sum(ordered)
-    if n == 0 or total == 0:
-        return 0.0
-    return float(Fraction(2 * _rank_weighted_sum(ordered), n * total) - Fraction(n + 1, n))
-
-
-def _rank_weighted_sum(ordered: IntArray) -> int:
-    """Σ i·x_i (i from 1) as an exact Python int: int64 dots over chunks that can't overflow."""
-    n, largest = int(ordered.size), int(ordered[-1])
-    if largest == 0:
-        return 0
-    step = max(1, (1 << 62) // (n * largest))
-    total = 0
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        ranks = np.arange(start + 1, stop + 1, dtype=np.int64)
-        total += int(np.dot(ranks, ordered[start:stop]))
-    return total
-
-
-def _exact_sum(values: IntArray) -> int:
-    """The sum of non-negative int64 values as a Python int, in chunks that can't overflow."""
-    if values.size == 0:
-        return 0
-    largest = max(int(values.max()), 1)
-    step = max(1, (1 << 62) // largest)
-    return sum(int(values[i : i + step].sum(dtype=np.int64)) for i in range(0, values.size, step))
-
-
 def _lorenz_sorted(ordered: IntArray, max_points: int) -> tuple[FloatArray, FloatArray]:
     n = int(ordered.size)
     total = _exact_sum(ordered)
     if n == 0 or total == 0:
         return np.array([0.0, 1.0]), np.array([0.0, 1.0])
-    # Exact running sums where int64 allows; floats (for drawing only) beyond that.
-    kind = np.int64 if total < (1 << 63) else np.float64
-    cumulative = np.concatenate(([0], np.cumsum(ordered, dtype=kind)))
     ranks = np.unique(np.linspace(0, n, min(n + 1, max(max_points, 2))).round().astype(np.int64))
-    return ranks / n, cumulative[ranks] / total
+    return lorenz_shares(ordered, ranks)

@@ -1,7 +1,10 @@
 """Summaries of a payout list: histogram, quantiles, Lorenz curve, who gains and loses.
 
 Amounts are integer cents; histogram edges and quantiles are exact cents. Shares on the
-Lorenz curve and the Gini coefficient are floats: they are drawn, not paid.
+Lorenz curve and the Gini coefficient are floats: they are drawn, not paid. Both come
+from :mod:`recompense.inequality`, the implementation the run report uses, so a what-if
+and the report show the same Gini for the same payouts (the Gini from exact integer
+sums, rounded to float once).
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from recompense.inequality import as_cents, gini_sorted, lorenz_shares
 
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
 LORENZ_POINTS = 50
@@ -65,7 +70,7 @@ class Movement:
 
 def distribution(new: np.ndarray, published: np.ndarray, bins: int) -> Distribution:
     """Both payout lists (cents of paid users only) summarised on the same bins."""
-    new_sorted, old_sorted = np.sort(new), np.sort(published)
+    new_sorted, old_sorted = np.sort(as_cents(new)), np.sort(as_cents(published))
     lorenz_new, gini_new = lorenz(new_sorted)
     lorenz_old, gini_old = lorenz(old_sorted)
     return Distribution(
@@ -117,18 +122,21 @@ def quantiles(sorted_cents: np.ndarray) -> tuple[tuple[float, int], ...]:
 
 
 def lorenz(sorted_cents: np.ndarray) -> tuple[tuple[tuple[float, float], ...], float]:
-    """Lorenz curve points and the Gini coefficient of a sorted payout list."""
-    n = len(sorted_cents)
-    total = int(sorted_cents.sum()) if n else 0
-    if not n or total == 0:
+    """Lorenz curve points and the Gini coefficient of a sorted payout list (cents ≥ 0).
+
+    Always ``LORENZ_POINTS + 1`` points at evenly spaced ranks (repeated when there are
+    fewer payouts than points); an empty or all-zero list gives the line of equality
+    and a Gini of 0.
+    """
+    ordered = as_cents(sorted_cents)
+    n = int(ordered.size)
+    if not n or not int(ordered[-1]):
         line = tuple((k / LORENZ_POINTS, k / LORENZ_POINTS) for k in range(LORENZ_POINTS + 1))
         return line, 0.0
-    cum = np.concatenate([[0], np.cumsum(sorted_cents, dtype=np.int64)])
     at = np.rint(np.linspace(0, n, LORENZ_POINTS + 1)).astype(np.int64)
-    points = tuple((float(i / n), float(cum[i] / total)) for i in at)
-    # Gini = 1 − (2 Σ_i cum_i − total) / (n · total), cum over 1..n.
-    gini = 1.0 - (2.0 * float(cum[1:].sum(dtype=np.float64)) - total) / (n * total)
-    return points, gini
+    xs, ys = lorenz_shares(ordered, at)
+    points = tuple((float(x), float(y)) for x, y in zip(xs, ys, strict=True))
+    return points, gini_sorted(ordered)
 
 
 def movement(user_id: np.ndarray, before: np.ndarray, after: np.ndarray, top: int) -> Movement:
