@@ -8,15 +8,15 @@ the key (``FILE: key 'terms.max_days': …``). Amounts are USD strings held as
 
 from __future__ import annotations
 
-import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from recompense.loans.errors import LoanPolicyError
 from recompense.money import D, to_cents
+from recompense.tomlfile import read_toml, validate_model
 
 DEFAULT_POLICY = Path("programs/loans-2025-10.toml")
 RepaymentType = Literal["bullet", "instalments"]
@@ -136,30 +136,9 @@ class LoanPolicy(_Strict):
 
 def load_loan_policy(path: Path) -> LoanPolicy:
     """Read and validate a loan policy file; :class:`LoanPolicyError` names the key at fault."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise LoanPolicyError(f"{path}: no such loan policy file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LoanPolicyError(f"{path}: cannot read loan policy file: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise LoanPolicyError(f"{path}: not valid TOML: {exc}") from exc
+    raw = read_toml(path, kind="loan policy file", error=LoanPolicyError)
     return validate_loan_policy(raw, source=str(path))
 
 
 def validate_loan_policy(raw: dict[str, Any], *, source: str) -> LoanPolicy:
-    try:
-        return LoanPolicy.model_validate(raw)
-    except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-            message = str(error["msg"]).removeprefix("Value error, ")
-            if error["type"] == "missing":
-                message = "is required but missing"
-            elif error["type"] == "extra_forbidden":
-                message = "is not a known key (typo?)"
-            got = error.get("input")
-            shown = "" if error["type"] == "missing" or isinstance(got, dict) else f" (got {got!r})"
-            lines.append(f"{source}: key '{key}': {message}{shown}")
-        raise LoanPolicyError("\n".join(lines)) from exc
+    return validate_model(LoanPolicy, raw, source=source, error=LoanPolicyError)

@@ -21,7 +21,6 @@ in int64 cents everywhere downstream (engine, allocation, ledger, proofs):
 
 from __future__ import annotations
 
-import tomllib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -33,7 +32,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -42,6 +40,7 @@ from recompense.data.contract import PRODUCTS
 from recompense.errors import InputError
 from recompense.money import D, format_usd, to_cents
 from recompense.policy.formula import Formula, FormulaError, parse
+from recompense.tomlfile import read_toml, validate_model
 
 
 class PolicyError(InputError):
@@ -277,39 +276,14 @@ class Policy(_Strict):
 
 def load_policy(path: Path) -> Policy:
     """Read and validate a programme file; :class:`PolicyError` names the key at fault."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise PolicyError(f"{path}: no such programme file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{path}: cannot read programme file: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"{path}: not valid TOML: {exc}") from exc
+    raw = read_toml(path, kind="programme file", error=PolicyError)
     return validate_policy(raw, source=str(path))
 
 
 def validate_policy(raw: dict[str, Any], *, source: str) -> Policy:
-    try:
-        policy = Policy.model_validate(raw)
-    except ValidationError as exc:
-        raise PolicyError(_describe(exc, source)) from exc
+    policy = validate_model(Policy, raw, source=source, error=PolicyError)
     try:
         policy.formula  # noqa: B018 - parse now so a bad formula fails at load time
     except FormulaError as exc:
         raise PolicyError(f"{source}: key 'payout.weight': {exc}") from exc
     return policy
-
-
-def _describe(exc: ValidationError, source: str) -> str:
-    lines = []
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "missing":
-            message = "is required but missing"
-        elif error["type"] == "extra_forbidden":
-            message = "is not a known key (typo?)"
-        got = error.get("input")
-        shown = "" if error["type"] in ("missing",) or isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"{source}: key '{key}': {message}{shown}")
-    return "\n".join(lines)
