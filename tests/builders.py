@@ -181,3 +181,22 @@ def missing_tool(reason: str, required_by: str) -> None:
     if os.environ.get(required_by) == "1":
         pytest.fail(f"{reason} ({required_by}=1: this run must not skip it)")
     pytest.skip(reason)
+
+
+NODE_MODULES = Path(__file__).resolve().parent / "browser" / "node_modules"
+
+
+def linked_node_modules(folder: Path, package: str, label: str) -> Path:
+    """``folder`` with the pinned JavaScript (tests/browser/package-lock.json, installed by
+    ``make browser``) linked in as its ``node_modules``; skipped (failed under .ci/run)
+    without Node or without ``package`` installed."""
+    import shutil
+
+    if shutil.which("node") is None or not (NODE_MODULES / package).is_dir():
+        missing_tool(
+            f"Node.js and {label} (pinned in tests/browser/package-lock.json; `make browser` "
+            "installs them) are needed here",
+            "RECOMPENSE_REQUIRE_NODE",
+        )
+    (folder / "node_modules").symlink_to(NODE_MODULES)
+    return folder

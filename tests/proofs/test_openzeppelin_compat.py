@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import json
 import random
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -27,13 +26,12 @@ import numpy as np
 import pytest
 from proof_runs import KEY, hand_made_run
 
-from builders import missing_tool
+from builders import linked_node_modules
 from recompense.proofs import commit_run, proof_bundle, verify_proof
 from recompense.proofs.store import write_standard_dump
 from recompense.proofs.trees import standard_tree_of
 
 ENV = {"RECOMPENSE_COMMITMENT_KEY": KEY}
-NODE_MODULES = Path(__file__).resolve().parents[1] / "browser" / "node_modules"
 
 SCRIPT = r"""
 const fs = require("fs");
@@ -60,15 +58,12 @@ process.stdout.write(JSON.stringify(results));
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory) -> Path:
-    if shutil.which("node") is None or not (NODE_MODULES / "@openzeppelin/merkle-tree").is_dir():
-        missing_tool(
-            "Node.js and OpenZeppelin's merkle-tree (pinned in tests/browser/package-lock.json; `make browser` "
-            "installs them) are needed here",
-            "RECOMPENSE_REQUIRE_NODE",
-        )
-    folder = tmp_path_factory.mktemp("openzeppelin")
+    folder = linked_node_modules(
+        tmp_path_factory.mktemp("openzeppelin"),
+        "@openzeppelin/merkle-tree",
+        "OpenZeppelin's merkle-tree",
+    )
     (folder / "package.json").write_text('{"name": "compat", "private": true}')
-    (folder / "node_modules").symlink_to(NODE_MODULES)
     (folder / "compat.js").write_text(SCRIPT)
     return folder
 

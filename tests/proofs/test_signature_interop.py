@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import json
 import random
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -32,12 +31,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from proof_runs import KEY, hand_made_run
 
-from builders import missing_tool
+from builders import linked_node_modules
 from recompense.proofs import commit_run, read_commitment
 from recompense.proofs.publication import load_signing_key, new_key_pair, sign_commitment
 from recompense.proofs.signature import canonical_json, signed_message
 
-NODE_MODULES = Path(__file__).resolve().parents[1] / "browser" / "node_modules"
 L = 2**252 + 27742317777372353535851937790883648493
 
 SCRIPT = r"""
@@ -71,15 +69,10 @@ process.stdout.write(JSON.stringify({ verified, signed, canonical }));
 
 @pytest.fixture(scope="module")
 def libraries(tmp_path_factory) -> Path:
-    if shutil.which("node") is None or not (NODE_MODULES / "@noble/ed25519").is_dir():
-        missing_tool(
-            "Node.js and the Ed25519 libraries (pinned in tests/browser/package-lock.json; `make browser` "
-            "installs them) are needed here",
-            "RECOMPENSE_REQUIRE_NODE",
-        )
-    folder = tmp_path_factory.mktemp("ed25519-js")
+    folder = linked_node_modules(
+        tmp_path_factory.mktemp("ed25519-js"), "@noble/ed25519", "the Ed25519 libraries"
+    )
     (folder / "package.json").write_text('{"name": "interop", "private": true}')
-    (folder / "node_modules").symlink_to(NODE_MODULES)
     (folder / "interop.mjs").write_text(SCRIPT)
     return folder
 

@@ -10,24 +10,21 @@ afterwards is refused.
 from __future__ import annotations
 
 import html
-import io
 import json
 import logging
 import re
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from web_support import captured_logs
 
 from builders import sign_in
 from recompense.ledger.db import connect
-from recompense.observability.logs import json_handler
 from recompense.web import sessions
 from recompense.web.auth import COOKIE
 from recompense.web.routes.session import SIGNIN_COOKIE
@@ -341,22 +338,6 @@ def test_old_rows_are_purged_when_codes_are_issued(served):
 
 
 # --- nothing secret in the logs -----------------------------------------------------------
-
-
-@contextmanager
-def captured_logs() -> Iterator[io.StringIO]:
-    """The service's JSON log lines (the handler ``recompense serve`` configures)."""
-    stream = io.StringIO()
-    handler = json_handler(stream)
-    root, ours = logging.getLogger(), logging.getLogger("recompense")
-    level = ours.level
-    root.addHandler(handler)
-    ours.setLevel(logging.DEBUG)
-    try:
-        yield stream
-    finally:
-        root.removeHandler(handler)
-        ours.setLevel(level)
 
 
 def test_no_code_session_id_or_token_reaches_the_logs(served):

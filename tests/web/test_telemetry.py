@@ -20,6 +20,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text
+from web_support import captured_logs
 
 from builders import sign_in
 from recompense.ledger.db import connect
@@ -27,7 +28,6 @@ from recompense.loans import Actor, register_borrower
 from recompense.loans.crypto import Keyring
 from recompense.loans.desk import Desk
 from recompense.loans.policy import load_loan_policy
-from recompense.observability.logs import json_handler
 from recompense.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,22 +48,6 @@ LOAN_VALUES = (
     LOSSES,
     "98765432",
 )
-
-
-@contextmanager
-def captured_logs() -> Iterator[io.StringIO]:
-    """The service's JSON log lines while the block runs."""
-    stream = io.StringIO()
-    handler = json_handler(stream)
-    root, ours = logging.getLogger(), logging.getLogger("recompense")
-    level = ours.level
-    root.addHandler(handler)
-    ours.setLevel(logging.DEBUG)
-    try:
-        yield stream
-    finally:
-        root.removeHandler(handler)
-        ours.setLevel(level)
 
 
 def lines(stream: io.StringIO) -> list[dict]:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recompense.observability.logs import json_handler
 from recompense.runs import run_fingerprint
 from recompense.web.settings import Settings
 
@@ -78,3 +83,19 @@ def settings_for(url: str, keys: Keys) -> Settings:
         },
         db_url=url,
     )
+
+
+@contextmanager
+def captured_logs() -> Iterator[io.StringIO]:
+    """The service's JSON log lines while the block runs."""
+    stream = io.StringIO()
+    handler = json_handler(stream)
+    root, ours = logging.getLogger(), logging.getLogger("recompense")
+    level = ours.level
+    root.addHandler(handler)
+    ours.setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        ours.setLevel(level)
