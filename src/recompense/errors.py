@@ -10,7 +10,10 @@
     │   ├── engine.PriceMissingError  no price within the staleness limit
     │   ├── engine.AmountRangeError   a USD value outside the contract's range
     │   ├── allocation.AllocationError  a budget that cannot be honoured
-    │   └── runs.RunFolderError       a run folder that exists, or is not a run folder
+    │   ├── runs.RunFolderError       a run folder that exists, or is not a run folder
+    │   ├── NotFoundError             no such record for this caller (HTTP 404)
+    │   ├── ForbiddenError            this caller may not do this (HTTP 403)
+    │   └── ConflictError             the record's state does not allow it (HTTP 409)
     ├── UnavailableError      the infrastructure failed, not the operator: exit code 3
     │   ├── DatabaseUnavailable       refused, timed out or lost connection, server restart
     │   ├── StorageError              a disk that is full, read-only or failing
@@ -55,6 +58,24 @@ class InputError(RecompenseError):
     """The operator's input is wrong; the command exits with code 2 and writes nothing."""
 
     exit_code = EXIT_INPUT
+
+
+class NotFoundError(InputError):
+    """No such record — or none this caller may see (the two are not told apart)."""
+
+    http_status = 404
+
+
+class ForbiddenError(InputError):
+    """The caller may see the record but not do this to it (role, maker-checker)."""
+
+    http_status = 403
+
+
+class ConflictError(InputError):
+    """The record's current state does not allow this (it changed, or was done already)."""
+
+    http_status = 409
 
 
 class UnavailableError(RecompenseError):

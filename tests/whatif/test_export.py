@@ -11,8 +11,8 @@ import pytest
 from builders import PROGRAM
 from recompense.policy import load_policy
 from recompense.runs import read_manifest
+from recompense.runs.policy import policy_from_manifest
 from recompense.whatif import ChangeError, Changes, export_policy, policy_of_run
-from recompense.whatif.export import policy_from_manifest
 
 
 def test_export_applies_every_change_and_nothing_else(small_run, tmp_path):

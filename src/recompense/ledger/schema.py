@@ -83,6 +83,12 @@ programs = Table(
     Column("created_at", TS, nullable=False),
     Column("started_at", TS),
     Column("completed_at", TS),
+    # An amendment run (migration 0008): its base programme, its place in the chain and
+    # the fingerprint of the run it amends; NULL for a base programme.
+    Column("base_program_id", String(64)),
+    Column("amendment_seq", Integer),
+    Column("previous_fingerprint", String(64)),
+    Index("uq_programs_amendment", "base_program_id", "amendment_seq", unique=True),
 )
 
 ledger_accounts = Table(
@@ -162,7 +168,7 @@ notifications = Table(
     metadata,
     Column("id", String(36), primary_key=True),  # the idempotency key, stable across retries
     Column("program_id", String(64), nullable=False),
-    Column("voucher_id", String(36), nullable=False),
+    Column("voucher_id", String(36)),  # NULL: about a case, not a voucher (migration 0008)
     Column("user_id", BigInteger, nullable=False),
     Column("channel", String(10), nullable=False),
     Column("recipient", Text),  # email address; NULL for push (the gateway knows the user)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -115,8 +115,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A programme id leaves room for its amendments' ledger ids ("<id>~a<n>", 64 at most).
+PROGRAM_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,55}$"
+
+
 class Program(_Strict):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    id: str = Field(pattern=PROGRAM_ID_PATTERN)
     name: str = Field(min_length=1)
     currency: str = Field(pattern=r"^[A-Z]{2,10}$")
     budget_usd: BudgetUSD
@@ -214,6 +218,33 @@ class Distribution(_Strict):
     voucher_validity_days: int = Field(gt=0, le=MAX_DAYS)
 
 
+class Cases(_Strict):
+    """Users' cases (appeals and claims): the decision clock and the four-eyes amount.
+
+    A decision whose amount — a claim's amount, or for a correction the most it can pay
+    (the corrected loss, capped at the maximum payout) — is above ``four_eyes_above_usd``
+    needs two different officers; at or below it, one (never the one who proposed it
+    twice). ``decision_target_hours`` is the promise to users: from opening to decision.
+    """
+
+    decision_target_hours: int = Field(default=72, gt=0, le=MAX_HOURS)
+    four_eyes_above_usd: PayoutUSD = Decimal("1000.00")
+
+
+class Amendments(_Strict):
+    """Amendment runs: the reserve that pays corrections and claims, apart from the budget.
+
+    An amendment pays each user the difference between their new cumulative amount and
+    what was already issued; decreases are recorded and never clawed back. When the
+    accepted increases exceed what is left of the reserve, ``when_short = "refuse"``
+    refuses the amendment (nothing is paid; raise the reserve or decide fewer cases) and
+    ``"scale"`` pays every top-up the same share of it, to the cent.
+    """
+
+    reserve_usd: USD = Decimal("0")
+    when_short: Literal["refuse", "scale"] = "refuse"
+
+
 class Policy(_Strict):
     program: Program
     window: Window
@@ -222,6 +253,8 @@ class Policy(_Strict):
     prices: Prices
     incidents: tuple[Incident, ...] = ()
     distribution: Distribution
+    cases: Cases = Cases()
+    amendments: Amendments = Amendments()
 
     @field_validator("incidents")
     @classmethod
@@ -262,6 +295,14 @@ class Policy(_Strict):
     @property
     def staleness(self) -> timedelta:
         return timedelta(minutes=self.prices.staleness_minutes)
+
+    @property
+    def reserve_cents(self) -> int:
+        return to_cents(self.amendments.reserve_usd)
+
+    @property
+    def four_eyes_above_cents(self) -> int:
+        return to_cents(self.cases.four_eyes_above_usd)
 
     @property
     def formula(self) -> Formula:

@@ -336,6 +336,14 @@ def policy_parameters(policy: Policy) -> dict[str, Any]:
         "weight": policy.payout.weight,
         "staleness_minutes": policy.prices.staleness_minutes,
         "distribution": policy.distribution.model_dump(),
+        "cases": {
+            "decision_target_hours": policy.cases.decision_target_hours,
+            "four_eyes_above_cents": policy.four_eyes_above_cents,
+        },
+        "amendments": {
+            "reserve_cents": policy.reserve_cents,
+            "when_short": policy.amendments.when_short,
+        },
         "incidents": [
             {"id": i.id, "start": _iso(i.start), "end": _iso(i.end)} for i in policy.incidents
         ],

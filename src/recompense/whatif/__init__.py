@@ -21,9 +21,10 @@ The published run is only read, never written. Errors: :class:`ChangeError` (an
 that is not a complete run.
 """
 
+from recompense.runs.policy import policy_of_run
 from recompense.whatif.changes import Changes, Settings
 from recompense.whatif.errors import ChangeError
-from recompense.whatif.export import export_policy, policy_of_run
+from recompense.whatif.export import export_policy
 from recompense.whatif.population import Population, load
 from recompense.whatif.simulate import Outcome, Payouts, payouts, simulate
 from recompense.whatif.stats import Distribution, Histogram, Movement, Mover

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, engine_from_config, pool
 
+import recompense.cases.schema  # noqa: F401  (the cases' tables are on the same metadata)
 from recompense.ledger.schema import metadata
 
 config = context.config
