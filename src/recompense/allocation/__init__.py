@@ -7,6 +7,7 @@ from recompense.allocation.solver import (
     Allocation,
     AllocationError,
     allocate,
+    amounts_at,
     payout_bounds,
     solve_lambda,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "Allocation",
     "AllocationError",
     "allocate",
+    "amounts_at",
     "payout_bounds",
     "solve_lambda",
 ]

@@ -121,6 +121,32 @@ def payout_bounds(
     return np.minimum(np.int64(min_payout_cents), cap), cap
 
 
+def amounts_at(
+    lam: float, weight: np.ndarray, floor: np.ndarray, cap: np.ndarray, *, min_payout_cents: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(cents, bound) at a fixed price per weight: an amendment's recomputation.
+
+    An amendment recomputes a few users with the base run's λ (``manifest.json``'s
+    ``lambda_cents_per_weight``) instead of re-solving the budget, so nobody else's
+    payout moves: ``clamp(λ·w, floor, cap)`` rounded half up to the cent, once. λ = 0
+    means the base budget covered every cap: a positive weight is paid its cap, as in
+    :func:`allocate`. (The base run's own cents also carry the largest-remainder cent;
+    a user whose inputs did not change keeps the base amount — the caller's rule.)
+    """
+    weight = np.asarray(weight, dtype=np.float64)
+    floor = np.asarray(floor, dtype=np.int64)
+    cap = np.asarray(cap, dtype=np.int64)
+    if lam == 0:
+        share = np.where(weight > 0, np.inf, 0.0)
+        amount = np.where(weight > 0, cap, floor)
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            share = lam * weight
+            rounded = np.floor(np.minimum(share, 2.0**62) + 0.5)
+        amount = np.clip(rounded.astype(np.int64), floor, cap)
+    return amount.astype(np.int64), _bounds(share, floor, cap, min_payout_cents)
+
+
 def solve_lambda(weight: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: float) -> float:
     """The smallest λ with Σ clamp(λ·w, lo, hi) = budget.
 

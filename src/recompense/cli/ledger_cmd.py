@@ -1,4 +1,4 @@
-"""Ledger commands: db upgrade, distribute, status, reconcile, redeem, expire, revoke."""
+"""Ledger commands: db upgrade, distribute, amend, status, reconcile, redeem, expire, revoke."""
 
 from __future__ import annotations
 
@@ -47,6 +47,64 @@ def db_upgrade(db: DB = DEFAULT_URL) -> None:
 
     revision = guard(lambda: upgrade(db))
     out.print(f"[green]✔[/] {db}: schema at revision {revision}")
+
+
+@app.command()
+def amend(
+    run_dir: Annotated[
+        Path,
+        typer.Option(
+            "--run",
+            help="The run to amend: the base run, or the programme's latest amendment "
+            "(the one distributed last).",
+        ),
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="The new amendment run folder.")],
+    db: DB = DEFAULT_URL,
+    as_json: JSON = False,
+    actor: ACTOR = None,
+) -> None:
+    """Build an amendment run: the run plus every accepted case decision not yet paid.
+
+    Corrected users are judged again by the same rules and paid at the base run's price
+    per weight; each user's new cumulative amount minus what was issued is their top-up,
+    paid from the policy's amendment reserve (refused, or scaled, when it is short — the
+    policy says which). Decreases are recorded, never clawed back. Nothing is paid here:
+    two officers approve the new folder, then `distribute` issues the top-ups exactly
+    once. No decision waiting: no folder, exit 0. See docs/amendments.md.
+
+    Example: recompense amend --run demo/run --db sqlite:///recompense.db --out demo/run-a1
+    """
+    from recompense.amend import amend_run
+
+    result = guard(lambda: amend_run(run_dir, db, out_dir, run_by=actor))
+    summary = (result.manifest or {}).get("amendment", {})
+    if as_json:
+        shown = {k: v for k, v in summary.items() if k != "decisions"}
+        print(
+            json.dumps(
+                {"amended": result.out is not None, "out": str(result.out or "")}
+                | {"decisions": result.decisions}
+                | shown,
+                indent=2,
+            )
+        )
+        return
+    if result.out is None:
+        out.print(f"No accepted case decision is waiting for {run_dir}: nothing to amend.")
+        return
+    left = summary["reserve_cents"] - summary["reserve_used_before_cents"] - summary["topup_cents"]
+    out.print(
+        f"[green]✔[/] {result.out}: amendment {summary['sequence']} "
+        f"({summary['ledger_program_id']}) of {result.decisions:,} decision(s): "
+        f"{summary['topups']:,} top-up(s), {format_usd(summary['topup_cents'])}"
+        + (" (scaled to the reserve)" if summary["scaled"] else "")
+        + f"; {summary['decreases']:,} decrease(s) recorded, nothing taken back. "
+        f"Reserve left after it: {format_usd(left)}.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.print(f"Next: recompense approve --run {result.out} (two officers), then distribute.")
 
 
 @app.command()
@@ -148,6 +206,24 @@ def status(
         table.add_row(
             f"{label} promise",
             f"[{colour}]{promise.state}[/] (due {promise.deadline.isoformat()}, done {done})",
+        )
+    for amendment in state.amendments:
+        done = "complete" if amendment.completed_at else "in progress"
+        table.add_row(
+            f"Amendment {amendment.sequence}",
+            f"{amendment.issued:,} / {amendment.vouchers_total:,} top-ups, "
+            f"{format_usd(amendment.amount_issued_cents)} / "
+            f"{format_usd(amendment.amount_total_cents)} ({done})",
+        )
+    if state.amendments:
+        table.add_row(
+            "Programme total",
+            f"{format_usd(state.programme_issued_cents)} / "
+            f"{format_usd(state.programme_total_cents)} (base run and amendments)",
+        )
+        table.add_row(
+            "Amendment reserve",
+            f"{format_usd(state.reserve_left_cents)} left of {format_usd(state.reserve_cents)}",
         )
     out.print(table)
 

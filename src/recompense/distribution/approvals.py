@@ -49,7 +49,13 @@ from recompense.ledger.schema import programs, run_approvals
 from recompense.runs.artifacts import MANIFEST
 from recompense.runs.diff import DEFAULT_TOP, RunDiff, diff_runs
 from recompense.runs.errors import RunFolderError
-from recompense.runs.folder import check_artifacts, read_manifest, run_fingerprint
+from recompense.runs.folder import (
+    check_artifacts,
+    is_amendment,
+    ledger_program_id,
+    read_manifest,
+    run_fingerprint,
+)
 
 REQUIRED_APPROVALS = 2
 APPROVER_ROLE = "ops"
@@ -113,7 +119,7 @@ class Review:
 
     @property
     def program_id(self) -> str:
-        return str(self.manifest["program"]["id"])
+        return ledger_program_id(self.manifest)
 
     @property
     def run_by(self) -> str | None:
@@ -182,7 +188,7 @@ def review(run: Path, url: str, *, top: int = DEFAULT_TOP, differ: Differ | None
     with engine.connect() as conn:
         found = approvals_of(conn, fingerprint)
         distributed = _distributed_fingerprint(conn, program_id) == fingerprint
-        baseline = _baseline(conn, program_id, fingerprint)
+        baseline = _baseline(conn, program_id, fingerprint, manifest)
     compare = differ or (lambda old, new: diff_runs(old, new, top=top))
     diff = None if baseline is None else compare(baseline.path, run)
     return Review(run, fingerprint, manifest, found, distributed, baseline, diff)
@@ -331,12 +337,12 @@ def _state(path: Path, people: dict[str, set[str]], bound: set[tuple[str, str]])
         return RunState(
             path=path,
             fingerprint=fingerprint,
-            program_id=str(program["id"]),
+            program_id=ledger_program_id(manifest),
             program_name=str(program.get("name", program["id"])),
             created_at=str(manifest.get("created_at", "")),
             run_by=manifest.get("run_by"),
             approvals=len(people.get(fingerprint, ())),
-            distributed=(str(program["id"]), fingerprint) in bound,
+            distributed=(ledger_program_id(manifest), fingerprint) in bound,
         )
     except (RunFolderError, KeyError, TypeError, OSError):
         return None  # gone, changed into something else, or not a run: not listed
@@ -351,8 +357,15 @@ def _children(folder: Path | None) -> list[Path]:
         return []
 
 
-def _baseline(conn: Connection, program_id: str, fingerprint: str) -> Baseline | None:
+def _baseline(
+    conn: Connection, program_id: str, fingerprint: str, manifest: dict[str, Any]
+) -> Baseline | None:
     p, a = programs.c, run_approvals.c
+    if is_amendment(manifest):  # what changed is against the run it amends
+        amended = manifest["amendment"]
+        previous = Path(str(amended["previous_run"]))
+        if _holds(previous, str(amended["previous_fingerprint"])):
+            return Baseline(previous, str(amended["previous_fingerprint"]), "distributed")
     row = conn.execute(select(p.run_fingerprint, p.run_path).where(p.id == program_id)).first()
     if (
         row is not None
@@ -417,7 +430,7 @@ def _distributed_fingerprint(conn: Connection, program_id: str) -> str | None:
 
 def _program_id(run: Path, manifest: dict[str, Any]) -> str:
     try:
-        return str(manifest["program"]["id"])
+        return ledger_program_id(manifest)
     except (KeyError, TypeError) as exc:
         raise RunFolderError(f"{run / MANIFEST}: names no programme; re-run it") from exc
 

@@ -57,6 +57,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from recompense import audit
+from recompense.distribution import amendments
+from recompense.distribution.amendments import payable_count
 from recompense.distribution.approvals import require_approvals
 from recompense.distribution.progress import DistributionResult, Tally
 from recompense.distribution.rows import (
@@ -89,7 +91,14 @@ from recompense.ledger.journal import (
 from recompense.ledger.limits import settings
 from recompense.ledger.retry import Announce, StopRequested, retrying
 from recompense.ledger.schema import notifications, programs, vouchers
-from recompense.runs import read_allocations, read_manifest, read_recipients, run_fingerprint
+from recompense.runs import (
+    is_amendment,
+    ledger_program_id,
+    read_manifest,
+    read_payable,
+    read_recipients,
+    run_fingerprint,
+)
 
 __all__ = [
     "NAMESPACE",
@@ -166,12 +175,10 @@ def distribute(
     """
     actor = actor or audit.cli_actor(None)
     manifest = read_manifest(run)
-    allocations = read_allocations(run)
+    user_ids, amounts = read_payable(run)
     contacts = _contacts(read_recipients(run))
     programme = _programme(manifest, run_fingerprint(run))
     engine = connect(url)
-    user_ids = allocations["user_id"].to_pylist()
-    amounts = allocations["amount_cents"].to_pylist()
     total = len(user_ids)
     slices = [(start, start + batch_size) for start in range(0, total, batch_size)]
     tally = Tally(programme.id, total, len(slices))
@@ -190,7 +197,7 @@ def distribute(
         again(tally.start("check"), lambda: require_schema(engine))
         accounts = again(
             tally.start("register"),
-            lambda: _register(engine, programme, manifest, run, now(), actor),
+            lambda: _register(engine, programme, manifest, run, now(), actor, sum(amounts)),
         )
         with short_switch_interval():
             for (start, end), batch in zip(slices, _ahead(build, slices), strict=True):
@@ -221,9 +228,12 @@ def distribute(
 def _programme(manifest: dict[str, Any], fingerprint: str) -> Programme:
     try:
         settings = manifest["policy"]["parameters"]["distribution"]
+        name = manifest["program"]["name"]
+        if is_amendment(manifest):
+            name = f"{name} (amendment {manifest['amendment']['sequence']})"
         return Programme(
-            id=manifest["program"]["id"],
-            name=manifest["program"]["name"],
+            id=ledger_program_id(manifest),
+            name=name,
             currency=manifest["program"]["currency"],
             fingerprint=fingerprint,
             validity=timedelta(days=int(settings["voucher_validity_days"])),
@@ -239,15 +249,23 @@ def _register(
     run: Path,
     now: datetime,
     actor: str,
+    payable_cents: int,
 ) -> Accounts:
     """Create the programme (once), check the run and its approvals, fund the programme
     (once), and record the audit event — all in one transaction.
+
+    An amendment is registered as its own programme row naming its base, only as the
+    next link of the base programme's chain (:mod:`.amendments`); the same transaction
+    marks its case decisions applied and funds it from the amendment reserve.
 
     Returns the programme's fund and liability accounts (created here if needed).
     """
     settings = manifest["policy"]["parameters"]["distribution"]
     insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    amendment = manifest.get("amendment") if is_amendment(manifest) else None
     with engine.begin() as conn:
+        if amendment is not None:
+            amendments.check_chain(conn, manifest, programme.fingerprint, run)
         # Two distributors may start together: the second insert is a no-op, then both
         # take the programme row's lock in turn.
         conn.execute(
@@ -262,9 +280,10 @@ def _register(
                 start_within_hours=settings["start_within_hours"],
                 complete_within_hours=settings["complete_within_hours"],
                 voucher_validity_days=settings["voucher_validity_days"],
-                vouchers_total=manifest["counts"]["eligible"],
-                amount_total_cents=manifest["allocated_cents"],
+                vouchers_total=payable_count(manifest),
+                amount_total_cents=payable_cents,
                 created_at=now,
+                **amendments.chain_columns(manifest),
             )
             .on_conflict_do_nothing(index_elements=["id"])
         )
@@ -274,7 +293,7 @@ def _register(
                 f"programme {programme.id} is already bound to run "
                 f"{row.run_fingerprint[:12]}… ({row.run_path}); refusing to distribute run "
                 f"{programme.fingerprint[:12]}… ({run}). "
-                "Corrections are revocations, not a second run."
+                "Corrections are revocations or amendments (recompense amend), not a second run."
             )
         approvals = require_approvals(conn, programme.id, programme.fingerprint, run)
         currency = programme.currency
@@ -291,19 +310,27 @@ def _register(
                 program_id=programme.id,
             ),
         )
-        _fund(conn, programme, manifest["allocated_cents"], accounts.fund, now)
+        if amendment is None:
+            _fund(conn, programme, payable_cents, accounts.fund, now)
+        else:
+            amendments.apply(conn, manifest, programme.id, now)
+            amendments.fund(conn, manifest, programme.id, payable_cents, accounts.fund, now)
+        details: dict[str, Any] = {
+            "program_id": programme.id,
+            "run_path": str(run.resolve()),
+            "vouchers_total": payable_count(manifest),
+            "amount_total_cents": payable_cents,
+            "approvers": [a.approver for a in approvals],
+        }
+        if amendment is not None:
+            details["amends"] = amendment["previous_fingerprint"]
+            details["decisions"] = len(amendment["decisions"])
         audit.record(
             conn,
             actor=actor,
             action="run.distribute",
             subject=f"run:{programme.fingerprint}",
-            details={
-                "program_id": programme.id,
-                "run_path": str(run.resolve()),
-                "vouchers_total": manifest["counts"]["eligible"],
-                "amount_total_cents": manifest["allocated_cents"],
-                "approvers": [a.approver for a in approvals],
-            },
+            details=details,
             at=now,
         )  # last: the chain's lock is held for the rest of this transaction only
         return accounts

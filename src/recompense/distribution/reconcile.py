@@ -11,13 +11,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, func, or_, select, text
 
 from recompense.ledger.db import connect, require_schema
 from recompense.ledger.journal import balances, fund_code, liability_code
 from recompense.ledger.schema import journal_entries, notifications, postings, programs, vouchers
 from recompense.money import format_usd
-from recompense.runs import read_allocations, read_manifest, run_fingerprint
+from recompense.runs import (
+    is_amendment,
+    ledger_program_id,
+    read_allocations,
+    read_manifest,
+    read_payable,
+    run_fingerprint,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,19 +35,29 @@ class Check:
 
 
 def reconcile(run: Path, url: str) -> list[Check]:
+    """Every check of the ledger at ``url`` against ``run`` (a base run or an amendment).
+
+    An amendment's own vouchers are checked against its top-ups, and — for it and for a
+    base run alike — every user's vouchers across the chain up to this run (the base
+    programme and its amendments) against their cumulative amount in the run's
+    allocations: base + amendments = cumulative entitlements.
+    """
     manifest = read_manifest(run)
-    program_id = manifest["program"]["id"]
+    program_id = ledger_program_id(manifest)
     engine = connect(url)
     require_schema(engine)
-    expected = dict(
+    users, cents = read_payable(run)
+    expected = dict(zip(users, cents, strict=True))
+    allocations = read_allocations(run)
+    cumulative = dict(
         zip(
-            read_allocations(run)["user_id"].to_pylist(),
-            read_allocations(run)["amount_cents"].to_pylist(),
+            allocations["user_id"].to_pylist(),
+            allocations["amount_cents"].to_pylist(),
             strict=True,
         )
     )
     with engine.connect() as conn:
-        context = _Context(conn, program_id, manifest, run_fingerprint(run), expected)
+        context = _Context(conn, program_id, manifest, run_fingerprint(run), expected, cumulative)
         return [check(context) for check in CHECKS]
 
 
@@ -50,7 +67,16 @@ class _Context:
     program_id: str
     manifest: dict[str, Any]
     fingerprint: str
-    expected: dict[int, int]
+    expected: dict[int, int]  # what this run issues: allocations, or an amendment's top-ups
+    cumulative: dict[int, int]  # the run's allocations: each user's cumulative amount
+
+    @property
+    def want_count(self) -> int:
+        return len(self.expected)
+
+    @property
+    def want_total(self) -> int:
+        return sum(self.expected.values())
 
 
 def _run_matches(c: _Context) -> Check:
@@ -74,7 +100,7 @@ def _vouchers_match_allocations(c: _Context) -> Check:
     extra = sorted(set(actual) - set(c.expected))
     wrong = sorted(u for u in set(actual) & set(c.expected) if actual[u] != c.expected[u])
     count, total = len(actual), sum(actual.values())
-    want_count, want_total = c.manifest["counts"]["eligible"], c.manifest["allocated_cents"]
+    want_count, want_total = c.want_count, c.want_total
     ok = not (missing or extra or wrong) and count == want_count and total == want_total
     detail = (
         f"{count:,} vouchers / {format_usd(total)} against the manifest's {want_count:,} / "
@@ -134,7 +160,7 @@ def _liability_and_fund(c: _Context) -> Check:
     outstanding = totals.get("issued", 0)
     issued_all = sum(totals.values())
     clawed = totals.get("expired", 0) + totals.get("revoked", 0)
-    want_fund = c.manifest["allocated_cents"] - issued_all + clawed
+    want_fund = c.want_total - issued_all + clawed
     ok = liability == outstanding and fund == want_fund
     detail = (
         f"liability {format_usd(liability)} vs outstanding vouchers {format_usd(outstanding)}; "
@@ -239,9 +265,48 @@ def _outbox_complete(c: _Context) -> Check:
     )
 
 
+def _cumulative(c: _Context) -> Check:
+    """Per user, Σ vouchers of the chain up to this run = the cumulative amount.
+
+    The chain: the base programme and its amendments with a sequence up to this run's
+    (later amendments are not this run's business). Any state counts: a redeemed,
+    expired or revoked voucher was issued all the same.
+    """
+    if not is_amendment(c.manifest):  # one link: the same as "vouchers = allocations"
+        return Check("chain = cumulative amounts", True, "a base run: no amendment to add up")
+    base = str(c.manifest["program"]["id"])
+    sequence = int(c.manifest["amendment"]["sequence"])
+    p = programs.c
+    chain = select(p.id).where(
+        or_(
+            p.id == base,
+            (p.base_program_id == base) & (p.amendment_seq <= sequence),
+        )
+    )
+    rows = c.conn.execute(
+        select(vouchers.c.user_id, func.sum(vouchers.c.amount_cents))
+        .where(vouchers.c.program_id.in_(chain))
+        .group_by(vouchers.c.user_id)
+    )
+    issued = {int(u): int(t) for u, t in rows}
+    wrong = sorted(
+        u for u in set(issued) | set(c.cumulative) if issued.get(u, 0) != c.cumulative.get(u, 0)
+    )
+    links = sequence + 1
+    detail = (
+        f"{len(issued):,} users issued {format_usd(sum(issued.values()))} over {links} run(s) "
+        f"against {len(c.cumulative):,} cumulative amounts / "
+        f"{format_usd(sum(c.cumulative.values()))}"
+    )
+    if wrong:
+        detail += f"; {len(wrong)} differ (e.g. user {', '.join(map(str, wrong[:5]))})"
+    return Check("chain = cumulative amounts", not wrong, detail)
+
+
 CHECKS: tuple[Callable[[_Context], Check], ...] = (
     _run_matches,
     _vouchers_match_allocations,
+    _cumulative,
     _entries_balance,
     _no_negative_balances,
     _liability_and_fund,

@@ -14,16 +14,17 @@ A read only: a transient database failure is retried (:mod:`recompense.ledger.re
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from recompense.ledger.db import connect, require_schema
 from recompense.ledger.errors import LedgerError
+from recompense.ledger.journal import reserve_code
 from recompense.ledger.retry import Announce, retrying
-from recompense.ledger.schema import notifications, programs, vouchers
+from recompense.ledger.schema import ledger_accounts, notifications, postings, programs, vouchers
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,19 @@ class Promise:
     deadline: datetime
     done_at: datetime | None
     state: str  # kept | missed | open
+
+
+@dataclass(frozen=True, slots=True)
+class Amendment:
+    """One amendment of the programme: its top-ups, issued so far."""
+
+    program_id: str
+    sequence: int
+    vouchers_total: int
+    amount_total_cents: int
+    issued: int
+    amount_issued_cents: int
+    completed_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +61,25 @@ class Status:
     notifications: dict[str, dict[str, int]]  # channel -> status -> count
     start: Promise
     complete: Promise
+    # Amendment runs of this programme (``recompense amend``), in sequence, and the
+    # programme's totals over the base run and every amendment.
+    amendments: list[Amendment] = field(default_factory=list)
+    reserve_cents: int = 0  # the amendment reserve as funded (0: never drawn on yet)
+    reserve_left_cents: int = 0
+
+    @property
+    def programme_issued_cents(self) -> int:
+        return self.amount_issued_cents + sum(a.amount_issued_cents for a in self.amendments)
+
+    @property
+    def programme_total_cents(self) -> int:
+        return self.amount_total_cents + sum(a.amount_total_cents for a in self.amendments)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["programme_issued_cents"] = self.programme_issued_cents
+        data["programme_total_cents"] = self.programme_total_cents
+        return data
 
 
 def status(
@@ -82,6 +112,8 @@ def _status(program_id: str, url: str, now: datetime) -> Status:
             .where(notifications.c.program_id == program_id)
             .group_by(notifications.c.channel, notifications.c.status)
         ).fetchall()
+        amendments = _amendments(conn, program_id)
+        reserve, left = _reserve(conn, program_id)
     by_state = {state: int(n) for state, n, _ in counts}
     amounts = {state: int(total or 0) for state, _, total in counts}
     channels: dict[str, dict[str, int]] = {}
@@ -103,7 +135,60 @@ def _status(program_id: str, url: str, now: datetime) -> Status:
         complete=_promise(
             announced + timedelta(hours=row.complete_within_hours), row.completed_at, now
         ),
+        amendments=amendments,
+        reserve_cents=reserve,
+        reserve_left_cents=left,
     )
+
+
+def _amendments(conn: Connection, program_id: str) -> list[Amendment]:
+    p, v = programs.c, vouchers.c
+    rows = conn.execute(
+        select(
+            p.id,
+            p.amendment_seq,
+            p.vouchers_total,
+            p.amount_total_cents,
+            p.completed_at,
+            select(func.count()).where(v.program_id == p.id).scalar_subquery(),
+            select(func.coalesce(func.sum(v.amount_cents), 0))
+            .where(v.program_id == p.id)
+            .scalar_subquery(),
+        )
+        .where(p.base_program_id == program_id)
+        .order_by(p.amendment_seq)
+    ).fetchall()
+    return [
+        Amendment(
+            program_id=str(r[0]),
+            sequence=int(r[1]),
+            vouchers_total=int(r[2]),
+            amount_total_cents=int(r[3]),
+            issued=int(r[5]),
+            amount_issued_cents=int(r[6]),
+            completed_at=_aware(r[4]) if r[4] else None,
+        )
+        for r in rows
+    ]
+
+
+def _reserve(conn: Connection, program_id: str) -> tuple[int, int]:
+    """(funded, left) of the programme's amendment reserve account, in cents."""
+    accounts, lines = ledger_accounts.c, postings.c
+    account = conn.execute(
+        select(accounts.id).where(accounts.code == reserve_code(program_id))
+    ).scalar_one_or_none()
+    if account is None:
+        return 0, 0
+    funded = conn.execute(
+        select(func.coalesce(func.sum(lines.amount_cents), 0)).where(
+            lines.account_id == account, lines.amount_cents > 0
+        )
+    ).scalar_one()
+    left = conn.execute(
+        select(func.coalesce(func.sum(lines.amount_cents), 0)).where(lines.account_id == account)
+    ).scalar_one()
+    return int(funded), int(left)
 
 
 def _promise(deadline: datetime, done: datetime | None, now: datetime) -> Promise:

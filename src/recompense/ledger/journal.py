@@ -50,6 +50,11 @@ def liability_code(program_id: str) -> str:
     return f"program:{program_id}:voucher-liability"
 
 
+def reserve_code(program_id: str) -> str:
+    """The programme's amendment reserve: funded once, drawn by each amendment's fund."""
+    return f"program:{program_id}:amendment-reserve"
+
+
 def wallet_code(user_id: int, currency: str) -> str:
     return f"user:{user_id}:rewards:{currency}"
 

@@ -10,8 +10,13 @@ from recompense.runs.errors import RunFolderError
 from recompense.runs.execute import RunSummary, execute_run
 from recompense.runs.explain import Explanation, explain
 from recompense.runs.folder import (
+    amendment_id,
+    is_amendment,
+    ledger_program_id,
     read_allocations,
+    read_amounts,
     read_manifest,
+    read_payable,
     read_recipients,
     run_fingerprint,
 )
@@ -20,10 +25,15 @@ __all__ = [
     "Explanation",
     "RunFolderError",
     "RunSummary",
+    "amendment_id",
     "execute_run",
     "explain",
+    "is_amendment",
+    "ledger_program_id",
     "read_allocations",
+    "read_amounts",
     "read_manifest",
+    "read_payable",
     "read_recipients",
     "run_fingerprint",
 ]

@@ -26,6 +26,9 @@ HOURLY = "hourly.parquet"
 RECIPIENTS = "recipients.parquet"
 MANIFEST = "manifest.json"
 REPORT = "report.html"
+# Amendment runs only (recompense.amend): what changed for whom, and why.
+AMOUNTS = "amounts.parquet"
+CORRECTIONS = "corrections.parquet"
 
 USD = pa.decimal128(20, 2)
 
@@ -58,6 +61,39 @@ ALLOCATIONS_SCHEMA = pa.schema(
         ("floor_cents", pa.int64()),
         ("cap_cents", pa.int64()),
         ("bound", pa.string()),
+    ]
+)
+# One row per user an amendment of the chain has touched. Cumulative money, in cents:
+# ``awarded`` (the programme's rule, never decreasing), ``claims`` (accepted claims so
+# far), ``target = awarded + claims`` (what the user is owed), ``cumulative`` (what has
+# been issued to them once this amendment is distributed; below ``target`` only when a
+# short reserve was scaled), ``topup = cumulative - previous`` (what this amendment pays).
+AMOUNTS_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("previous_cents", pa.int64()),
+        ("entitled_cents", pa.int64()),
+        ("awarded_cents", pa.int64()),
+        ("claims_cents", pa.int64()),
+        ("target_cents", pa.int64()),
+        ("cumulative_cents", pa.int64()),
+        ("topup_cents", pa.int64()),
+        ("change", pa.string()),  # new | increase | decrease | unchanged | claim | carried
+    ]
+)
+# The applied decisions' corrected inputs (NULL: not corrected), one row per decision.
+CORRECTIONS_SCHEMA = pa.schema(
+    [
+        ("decision_id", pa.string()),
+        ("case_id", pa.string()),
+        ("user_id", pa.int64()),
+        ("kind", pa.string()),
+        ("loss_cents", pa.int64()),
+        ("net_assets_cents", pa.int64()),
+        ("incident_loss_cents", pa.int64()),
+        ("not_compensated", pa.bool_()),
+        ("claim_cents", pa.int64()),
+        ("accepted_at", pa.timestamp("us", tz="UTC")),
     ]
 )
 

@@ -17,6 +17,8 @@ import pyarrow.parquet as pq
 from recompense.runs.artifacts import (
     ALLOCATIONS,
     ALLOCATIONS_SCHEMA,
+    AMOUNTS,
+    AMOUNTS_SCHEMA,
     MANIFEST,
     RECIPIENTS,
     RECIPIENTS_SCHEMA,
@@ -56,6 +58,49 @@ def check_artifacts(run: Path) -> dict[str, Any]:
         if Path(str(name)).name != name or not path.is_file() or sha256_file(path) != digest:
             raise RunFolderError(f"{path}: missing, or its SHA-256 differs from the manifest")
     return manifest
+
+
+def is_amendment(manifest: dict[str, Any]) -> bool:
+    """Whether the run is an amendment of a programme (``recompense amend``)."""
+    return isinstance(manifest.get("amendment"), dict)
+
+
+def ledger_program_id(manifest: dict[str, Any]) -> str:
+    """The id the run's vouchers are issued under: the programme's, or for an amendment
+    ``<programme>~a<sequence>`` (its own row in the ledger, naming its base)."""
+    if is_amendment(manifest):
+        return str(manifest["amendment"]["ledger_program_id"])
+    return str(manifest["program"]["id"])
+
+
+def amendment_id(program_id: str, sequence: int) -> str:
+    return f"{program_id}~a{sequence}"
+
+
+def read_amounts(run: Path) -> pa.Table:
+    """``amounts.parquet`` of an amendment run: per touched user, what changed."""
+    return _read_checked(run, AMOUNTS, AMOUNTS_SCHEMA)
+
+
+def read_payable(run: Path) -> tuple[list[int], list[int]]:
+    """(user ids ascending, cents) that distributing this run issues vouchers for.
+
+    A base run pays its allocations; an amendment pays its top-ups (> 0) only — the
+    difference between each user's new cumulative amount and what was already issued.
+    """
+    if is_amendment(read_manifest(run)):
+        amounts = read_amounts(run)
+        rows = [
+            (int(u), int(c))
+            for u, c in zip(
+                amounts["user_id"].to_pylist(), amounts["topup_cents"].to_pylist(), strict=True
+            )
+            if c > 0
+        ]
+        rows.sort()
+        return [u for u, _ in rows], [c for _, c in rows]
+    allocations = read_allocations(run)
+    return allocations["user_id"].to_pylist(), allocations["amount_cents"].to_pylist()
 
 
 def read_recipients(run: Path) -> pa.Table:
