@@ -3,6 +3,7 @@
 from recompense.cli import (  # noqa: F401 - importing a module registers its commands
     approve_cmd,
     audit_cmd,
+    cases_cmd,
     import_cmd,
     ledger_cmd,
     loans_cmd,

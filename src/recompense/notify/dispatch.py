@@ -42,7 +42,14 @@ from recompense.notify.outbox import Notification
 from recompense.notify.pacing import TokenBucket
 from recompense.notify.push import PushSender
 from recompense.notify.settings import NotifySettings
-from recompense.notify.templates import parse_payload, render_email, render_push
+from recompense.notify.templates import (
+    CaseNotice,
+    parse_notice,
+    render_case_email,
+    render_case_push,
+    render_email,
+    render_push,
+)
 
 Result = Literal["sent", "retry", "failed", "released", "deferred"]
 
@@ -161,13 +168,21 @@ class Dispatcher:
         return Outcome(item, "sent")
 
     def _send(self, item: Notification, deadline: float) -> None:
-        voucher = parse_payload(item.id, item.channel, item.payload)
+        notice = parse_notice(item.id, item.channel, item.payload)
         if item.channel == "email":
-            email = render_email(voucher, item.locale, self._settings.redeem_url)
+            email = (
+                render_case_email(notice, item.locale)
+                if isinstance(notice, CaseNotice)
+                else render_email(notice, item.locale, self._settings.redeem_url)
+            )
             self._smtp().send(item.id, item.recipient, email, deadline=deadline)
         elif item.channel == "push" and self._push is not None:
-            push = render_push(voucher, item.locale)
-            self._push.send(item.id, item.locale, voucher, push, deadline=deadline)
+            push = (
+                render_case_push(notice, item.locale)
+                if isinstance(notice, CaseNotice)
+                else render_push(notice, item.locale)
+            )
+            self._push.send(item.id, item.locale, notice, push, deadline=deadline)
         else:
             reason = f"no sender for channel {item.channel!r}"
             raise PermanentDeliveryError(item.id, item.channel, reason)

@@ -2,8 +2,10 @@
 
 Request body: ``user_id``, ``voucher_id``, ``program_id``, ``title``, ``body``,
 ``amount_cents`` (integer cents), ``currency``, ``expires_at`` (ISO 8601, UTC),
-``locale``, ``redeem_url``; header ``Idempotency-Key: {notification id}``, identical on
-every retry, so the gateway can drop a duplicate after a crash between send and mark.
+``locale``, ``redeem_url``; for a case notice instead ``kind: "case"``, ``case_id``,
+``event``, ``state`` with ``user_id``, ``program_id``, ``title``, ``body``, ``locale``;
+header ``Idempotency-Key: {notification id}``, identical on every retry, so the gateway
+can drop a duplicate after a crash between send and mark.
 
 Responses: 2xx delivered; 408, 425, 429 and 5xx transient (``Retry-After`` in seconds or
 as an HTTP date is honoured as the earliest retry); any other status permanent, with the
@@ -41,7 +43,7 @@ from recompense import __version__
 from recompense.notify.deadline import deadline_transport, http_deadline
 from recompense.notify.errors import PermanentDeliveryError, TransientDeliveryError
 from recompense.notify.settings import NotifySettings
-from recompense.notify.templates import PushContent, Voucher
+from recompense.notify.templates import CaseNotice, PushContent, Voucher
 
 CHANNEL = "push"
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
@@ -64,7 +66,7 @@ class PushSender:
         self,
         notification_id: str,
         locale: str,
-        voucher: Voucher,
+        voucher: Voucher | CaseNotice,
         content: PushContent,
         *,
         deadline: float | None = None,
@@ -145,7 +147,11 @@ class PushSender:
         return response.status_code, text, retry_after(response)
 
 
-def _body(locale: str, voucher: Voucher, content: PushContent, redeem_url: str) -> bytes:
+def _body(
+    locale: str, voucher: Voucher | CaseNotice, content: PushContent, redeem_url: str
+) -> bytes:
+    if isinstance(voucher, CaseNotice):
+        return _case_body(locale, voucher, content)
     return json.dumps(
         {
             "user_id": voucher.user_id,
@@ -158,6 +164,24 @@ def _body(locale: str, voucher: Voucher, content: PushContent, redeem_url: str) 
             "expires_at": voucher.expires_at.isoformat(),
             "locale": locale,
             "redeem_url": redeem_url,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+
+
+def _case_body(locale: str, notice: CaseNotice, content: PushContent) -> bytes:
+    return json.dumps(
+        {
+            "kind": "case",
+            "user_id": notice.user_id,
+            "program_id": notice.program_id,
+            "case_id": notice.case_id,
+            "event": notice.event,
+            "state": notice.state,
+            "title": content.title,
+            "body": content.body,
+            "locale": locale,
         },
         separators=(",", ":"),
         ensure_ascii=False,

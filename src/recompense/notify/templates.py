@@ -11,6 +11,12 @@ Texts exist in English and Spanish; the language is the locale's prefix (``es-MX
 :func:`recompense.money.format_usd` in every language (``$1,234.56 USDC``): exact, and
 the same digits a user sees in the app, whatever the regional decimal separator. Expiry
 is shown in UTC. Every value is HTML-escaped in the HTML part.
+
+A payload with ``"kind": "case"`` is about a user's case (:mod:`recompense.cases.notices`:
+``event``, ``case_id``, ``program_id``, ``user_id``, ``state``, ``category``,
+``reason_code``): :func:`parse_notice` returns a :class:`CaseNotice`, rendered by
+:func:`render_case_email` / :func:`render_case_push` with the category and reason texts
+of :mod:`recompense.cases.reasons`. Voucher payloads (no ``kind``) render as before.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import Any
 
+from recompense.cases.reasons import category_label, reason_text, state_label
 from recompense.money import format_usd
 from recompense.notify.errors import PermanentDeliveryError
 
@@ -262,3 +269,147 @@ def _integer(value: Any) -> int:
 def _one_line(text: str) -> str:
     """Header-safe: no CR/LF (header injection), runs of whitespace collapsed."""
     return " ".join(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class CaseNotice:
+    """The payload of a notification about a user's case (no amounts, no free text)."""
+
+    event: str  # opened | info_requested | accepted | rejected
+    case_id: str
+    program_id: str
+    user_id: int
+    state: str
+    category: str
+    reason_code: str | None
+
+
+CASE_EVENTS = ("opened", "info_requested", "accepted", "rejected")
+
+# event → language → (subject/push title, body paragraph); {category} {reference} filled in.
+CASE_STRINGS: dict[str, dict[str, tuple[str, str]]] = {
+    "opened": {
+        "en": (
+            "We received your case",
+            "We received your case ({category}). We aim to decide it within a few days and "
+            "will tell you here when we have.",
+        ),
+        "es": (
+            "Hemos recibido tu caso",
+            "Hemos recibido tu caso ({category}). Intentamos resolverlo en pocos días y te "
+            "avisaremos por aquí cuando lo hagamos.",
+        ),
+    },
+    "info_requested": {
+        "en": (
+            "We need more information about your case",
+            "To decide your case ({category}) we need more information from you. Open your "
+            "case in the app to read our question and answer it.",
+        ),
+        "es": (
+            "Necesitamos más información sobre tu caso",
+            "Para resolver tu caso ({category}) necesitamos más información. Abre tu caso en "
+            "la aplicación para leer nuestra pregunta y responderla.",
+        ),
+    },
+    "accepted": {
+        "en": (
+            "Your case was accepted",
+            "We accepted your case ({category}). The difference will be paid in the "
+            "programme's next amendment; you will receive a voucher notice then.",
+        ),
+        "es": (
+            "Tu caso ha sido aceptado",
+            "Hemos aceptado tu caso ({category}). La diferencia se pagará en la próxima "
+            "modificación del programa; entonces recibirás el aviso de tu cupón.",
+        ),
+    },
+    "rejected": {
+        "en": (
+            "Your case was not accepted",
+            "We decided your case ({category}) and could not accept it: {reason}",
+        ),
+        "es": (
+            "Tu caso no ha sido aceptado",
+            "Hemos resuelto tu caso ({category}) y no hemos podido aceptarlo: {reason}",
+        ),
+    },
+}
+CASE_LABELS = {
+    "en": ("Status", "Case reference", "See your case in the app."),
+    "es": ("Estado", "Referencia del caso", "Consulta tu caso en la aplicación."),
+}
+
+
+def parse_notice(notification_id: str, channel: str, payload: str) -> Voucher | CaseNotice:
+    """A voucher payload (:func:`parse_payload`) or a case payload (``"kind": "case"``)."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or data.get("kind") != "case":
+        return parse_payload(notification_id, channel, payload)
+    try:
+        notice = CaseNotice(
+            event=str(data["event"]),
+            case_id=str(data["case_id"]),
+            program_id=str(data["program_id"]),
+            user_id=_integer(data["user_id"]),
+            state=str(data["state"]),
+            category=str(data["category"]),
+            reason_code=None if data.get("reason_code") is None else str(data["reason_code"]),
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        reason = f"malformed case payload ({type(exc).__name__}: {exc})"
+        raise PermanentDeliveryError(notification_id, channel, reason) from exc
+    if notice.event not in CASE_EVENTS:
+        reason = f"malformed case payload (event {notice.event!r} is not one of {CASE_EVENTS})"
+        raise PermanentDeliveryError(notification_id, channel, reason)
+    return notice
+
+
+def render_case_email(notice: CaseNotice, locale: str) -> EmailContent:
+    """Subject, text and HTML bodies of a case notice in the user's language."""
+    lang = language(locale)
+    subject, body = _case_text(notice, lang)
+    status_label, reference_label, see = CASE_LABELS[lang]
+    state = state_label(notice.state, lang)
+    s = STRINGS[lang]
+    text = "\n".join(
+        [s.greeting, "", body, "", f"{status_label}: {state}", see, "",
+         f"{reference_label}: {notice.case_id}", "", "-- ", s.footer, ""]
+    )  # fmt: skip
+    e = html.escape
+    page = CASE_HTML_PAGE.format(
+        lang=lang, title=e(subject), greeting=e(s.greeting), body=e(body),
+        status_label=e(status_label), state=e(state), see=e(see),
+        reference_label=e(reference_label), case_id=e(notice.case_id), footer=e(s.footer),
+    )  # fmt: skip
+    return EmailContent(lang, _one_line(subject), text, page)
+
+
+def render_case_push(notice: CaseNotice, locale: str) -> PushContent:
+    """Title and body of a case notice's app notification in the user's language."""
+    lang = language(locale)
+    title, body = _case_text(notice, lang)
+    return PushContent(lang, title, body)
+
+
+def _case_text(notice: CaseNotice, lang: str) -> tuple[str, str]:
+    subject, body = CASE_STRINGS[notice.event][lang]
+    reason = reason_text(notice.reason_code, lang) if notice.reason_code else ""
+    return subject, body.format(category=category_label(notice.category, lang), reason=reason)
+
+
+CASE_HTML_PAGE = """<!DOCTYPE html>
+<html lang="{lang}">
+<head><meta charset="utf-8"><title>{title}</title></head>
+<body style="font-family: Arial, Helvetica, sans-serif; color: #1e2329; line-height: 1.5;">
+<p>{greeting}</p>
+<p>{body}</p>
+<p><strong>{status_label}:</strong> {state}</p>
+<p>{see}</p>
+<p style="color: #707a8a; font-size: 12px;">{reference_label}: {case_id}<br>{footer}</p>
+</body>
+</html>
+"""
