@@ -171,13 +171,21 @@ def run(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     actor: ACTOR = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Ledger database URL: also exclude the users it shows paid by a programme "
+            "in the policy's excluding_programs (kept as ledger_exclusions.parquet).",
+        ),
+    ] = None,
 ) -> None:
     """Decide who is eligible and allocate the budget; write an immutable run folder.
 
     The manifest records who ran it (--as, as run_by): they may not approve it.
 
     Example: recompense run --program programs/together-2025-10.toml --data demo/data
-    --out demo/run --as ops:alice
+    --out demo/run --as ops:alice --db postgresql://recompense@db/ledger
     """
     from recompense.audit import cli_actor
     from recompense.runs import execute_run
@@ -196,12 +204,18 @@ def run(
                 naive_timestamps_are_utc=naive_timestamps_are_utc,
                 on_stage=on_stage,
                 run_by=runner,
+                db=db,
+                on_warning=_warn,
             )
         )
     if as_json:
         print(json.dumps(_summary_json(summary.out, summary.manifest), indent=2))
         return
     _print_summary(summary.out, summary.manifest)
+
+
+def _warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -8,6 +8,11 @@ Stages (each reported to ``on_stage`` for progress bars and timed):
 ``features``  net assets for liquidated users only, joins, the rules, the weight
               formula; collected to Arrow (one row per liquidated user).
 
+"Already compensated" is the dataset's ``prior_compensation`` rows of a programme in
+``excluding_programs``, together with the ledger's (``paid``: who the books show paid
+by those programmes, :mod:`recompense.ledger.paid`), handed to the backend as an
+in-memory table so that DuckDB and Spark see the same rows.
+
 Only the per-user table leaves the backend. Nothing here writes files.
 """
 
@@ -70,10 +75,15 @@ def evaluate(
     policy: Policy,
     *,
     on_stage: StageCallback | None = None,
+    paid: pa.Table | None = None,
 ) -> EngineResult:
-    """Run validation and every rule on ``backend``; raise ``InputError`` on bad input."""
+    """Run validation and every rule on ``backend``; raise ``InputError`` on bad input.
+
+    ``paid`` (``user_id``, ``program_id``, …): users the ledger shows paid by a programme,
+    excluded like ``prior_compensation`` rows when ``excluding_programs`` lists it.
+    """
     try:
-        return _evaluate(backend, dataset, policy, on_stage)
+        return _evaluate(backend, dataset, policy, on_stage, paid)
     except out_of_memory_errors() as exc:
         raise EngineResourceError(
             f"the {backend.name} engine ran out of memory: {str(exc).splitlines()[0]}. "
@@ -83,7 +93,11 @@ def evaluate(
 
 
 def _evaluate(
-    backend: Any, dataset: Dataset, policy: Policy, on_stage: StageCallback | None
+    backend: Any,
+    dataset: Dataset,
+    policy: Policy,
+    on_stage: StageCallback | None,
+    paid: pa.Table | None,
 ) -> EngineResult:
     timings: dict[str, float] = {}
 
@@ -107,7 +121,7 @@ def _evaluate(
     try:
         with stage("features"):
             hourly = _hourly(per_hour)
-            users = _features(tables, per_hour, grid, policy, epoch_us).to_pyarrow()
+            users = _features(tables, per_hour, grid, policy, epoch_us, paid).to_pyarrow()
             _check_prices(users, losses, tables, grid, policy, dataset.describe("prices"))
             _check_ranges(users, losses, dataset)
     finally:
@@ -118,11 +132,19 @@ def _evaluate(
 
 
 def _features(
-    tables: dict[str, Any], per_hour: Any, grid: Any, policy: Policy, epoch_us: EpochMicros
+    tables: dict[str, Any],
+    per_hour: Any,
+    grid: Any,
+    policy: Policy,
+    epoch_us: EpochMicros,
+    paid: pa.Table | None,
 ) -> Any:
     losses = feat.user_losses(per_hour)
     excluding = list(policy.eligibility.excluding_programs)
     prior = tables["prior_compensation"]
+    if paid is not None:
+        from_ledger = ibis.memtable(paid.select(["user_id", "program_id"]))
+        prior = prior.select("user_id", "program_id").union(from_ledger, distinct=False)
     compensated = prior.filter(
         prior.program_id.isin(excluding) if excluding else ibis.literal(False)
     )

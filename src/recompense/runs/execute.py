@@ -6,6 +6,9 @@ The run folder is the contract with everything downstream (ledger, proofs, web):
     allocations.parquet   one row per eligible user: weight, amount_cents, bounds
     hourly.parquet        losses by hour of the crash (for reports and dashboards)
     recipients.parquet    eligible users' email and locale, for notifications only
+    ledger_exclusions.parquet  with ``--db`` only: users the ledger shows paid by a
+                          programme in ``excluding_programs`` (an input, read before the
+                          engine starts; :mod:`recompense.ledger.paid`)
     manifest.json         hashes of inputs, policy and artifacts; λ; counts; money; timings
     report.html           the self-contained report for the programme owner
 
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -66,7 +69,11 @@ from recompense.runs.artifacts import (
 )
 from recompense.runs.errors import RunFolderError
 
+if TYPE_CHECKING:
+    from recompense.ledger.paid import LedgerPaid
+
 StageCallback = Callable[[str], None]
+LEDGER_EXCLUSIONS = "ledger_exclusions.parquet"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +97,18 @@ def execute_run(
     naive_timestamps_are_utc: bool = False,
     on_stage: StageCallback | None = None,
     run_by: str | None = None,
+    db: str | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Run ``program`` on ``data`` and write the run folder ``out`` atomically.
 
     ``run_by`` (``role:name``; default: who runs this process,
     :func:`recompense.audit.cli_actor`) goes into the manifest: the one who ran it may
     not approve it (:mod:`recompense.distribution.approvals`).
+
+    ``db`` (a ledger URL): users the ledger shows paid by a programme in
+    ``excluding_programs`` are excluded too, and kept as ``ledger_exclusions.parquet``;
+    a listed programme the ledger does not know goes to ``on_warning`` and the manifest.
     """
     from recompense.audit import cli_actor
 
@@ -112,17 +125,20 @@ def execute_run(
     policy = load_policy(program)
     if budget_usd is not None:
         policy = policy.with_budget(budget_usd)
+    paid = _read_ledger(db, policy, on_warning) if db is not None else None
     backend = connect(engine, spark_master=spark_master)
     dataset = open_dataset(backend, data, naive_timestamps_are_utc=naive_timestamps_are_utc)
     # Made before the engine starts: an --out that cannot be written (read-only, a file in
     # the way) fails in a second, not after the whole computation.
     tmp, made = _start_folder(out)
     try:
-        computed = _compute(backend, dataset, policy, data, on_stage)
+        computed = _compute(backend, dataset, policy, data, on_stage, paid)
         _stage(on_stage, "write")
         t0 = time.perf_counter()
         try:
             manifest = _write_folder(tmp, policy, program, computed, engine)
+            if paid is not None:
+                _record_ledger(tmp, manifest, paid)
             timings = dict(computed.timings, write=round(time.perf_counter() - t0, 4))
             manifest["timings_s"] = timings | {"total": round(time.perf_counter() - started, 4)}
             manifest["run_by"] = runner
@@ -150,12 +166,18 @@ class _Computed:
 
 
 def _compute(
-    backend: Any, dataset: Dataset, policy: Policy, data: Path, on_stage: StageCallback | None
+    backend: Any,
+    dataset: Dataset,
+    policy: Policy,
+    data: Path,
+    on_stage: StageCallback | None,
+    paid: LedgerPaid | None = None,
 ) -> _Computed:
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Hash inputs while the engine works: hashlib releases the GIL.
         input_hashes = pool.submit(_hash_inputs, dataset.files, data)
-        result = evaluate(backend, dataset, policy, on_stage=on_stage)
+        from_ledger = paid.table if paid is not None else None
+        result = evaluate(backend, dataset, policy, on_stage=on_stage, paid=from_ledger)
         _stage(on_stage, "allocate")
         t0 = time.perf_counter()
         users = result.users
@@ -172,6 +194,41 @@ def _compute(
         timings = dict(result.timings, allocate=round(time.perf_counter() - t0, 4))
         hashes = input_hashes.result()
     return _Computed(users, eligible, allocation, result.hourly, hashes, timings)
+
+
+def _read_ledger(db: str, policy: Policy, on_warning: Callable[[str], None] | None) -> LedgerPaid:
+    """Who the ledger shows paid by the excluding programmes; warn of unknown ones."""
+    from recompense.ledger.paid import paid_by
+
+    paid = paid_by(db, policy.eligibility.excluding_programs)
+    for program_id in paid.missing:
+        if on_warning is not None:
+            on_warning(
+                f"excluding programme {program_id!r} is not in the ledger {paid.db}: nobody "
+                "is excluded for it from the books (only by prior_compensation rows)"
+            )
+    return paid
+
+
+def _record_ledger(tmp: Path, manifest: dict[str, Any], paid: LedgerPaid) -> None:
+    """Keep what the ledger said as an input of the run: the file, hashed, and its source."""
+    path = tmp / LEDGER_EXCLUSIONS
+    write_parquet(paid.table, path)
+    digest = sha256_file(path)
+    manifest["inputs"][LEDGER_EXCLUSIONS.removesuffix(".parquet")] = [
+        {
+            "path": LEDGER_EXCLUSIONS,
+            "bytes": path.stat().st_size,
+            "sha256": digest,
+            "source": "ledger",
+            "db": paid.db,
+            "read_at": _iso(paid.read_at),
+            "programs": list(paid.programs),
+            "missing_programs": list(paid.missing),
+            "rows": paid.table.num_rows,
+        }
+    ]
+    manifest["artifacts"][LEDGER_EXCLUSIONS] = digest
 
 
 def _start_folder(out: Path) -> tuple[Path, list[Path]]:
