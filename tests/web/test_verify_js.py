@@ -206,3 +206,74 @@ def test_webcrypto_signature_checks_match_python(web_run: Path, publication_keys
     assert [g["status"] for g in got[:4]] == ["valid", "valid", "unchecked", "unsigned"]
     assert {g["status"] for g in got[4:]} == {"invalid"}
     assert isinstance(parse_public_key(text), PublicKey)
+
+
+# ---------------------------------------------------------------- the chain of amendments
+
+CHAIN_RUNNER = """
+const v = require(process.argv[1]);
+const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
+process.stdout.write(JSON.stringify({
+  hashes: input.commitments.map((c) => v.chainSha256(c)),
+  chains: input.chains.map((chain) => v.verifyChain(chain)),
+  proofs: input.proofs.map(([chain, proof]) => v.verifyChainProof(chain, proof)),
+}));
+"""
+
+
+def run_chain_js(commitments, chains, proofs):
+    answer = subprocess.run(
+        [NODE, "-e", CHAIN_RUNNER, str(STATIC / "verify.js")],
+        input=json.dumps({"commitments": commitments, "chains": chains, "proofs": proofs}),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return json.loads(answer.stdout)
+
+
+@pytest.fixture(scope="module")
+def amended(tmp_path_factory):
+    """A committed base and two committed amendments (hand-made, as ``amend`` writes)."""
+    from proofs.amendment_runs import amend
+    from proofs.proof_runs import hand_made_run
+    from recompense.proofs import commit_run
+
+    folder = tmp_path_factory.mktemp("amended")
+    base = hand_made_run(folder / "base", [5, 6, 7, 9], [500, 600, 700, 900])
+    first = amend(base, folder / "a1", {6: 1_234, 8: 80})
+    second = amend(first, folder / "a2", {9: 1_000})
+    for run in (base, first, second):
+        commit_run(run, environ={})
+    return base, first, second
+
+
+def test_chain_checks_match_the_python_verifier(amended):
+    from recompense.proofs.verify import chain_sha256, verify_chain, verify_chain_proof
+
+    chain = [read_commitment(run) for run in amended]
+    prover = Prover(amended[2], environ={})
+    bundles = [prover.bundle(u) for u in (5, 6, 8, 9)]
+    broken = copy.deepcopy(chain)
+    broken[1]["previous"]["commitment_sha256"] = "ab" * 32
+    chains = [chain, broken, [chain[0], chain[2], chain[1]], chain[:2], [chain[1]]]
+    lying = copy.deepcopy(bundles[1])
+    lying["amendment"].update(previous_cents=0, topup_cents=1_234)
+    proofs = [[chain, b] for b in bundles] + [
+        [chain, lying],
+        [broken, bundles[0]],
+        [chain[:2], bundles[0]],
+    ]
+    got = run_chain_js(chain, chains, proofs)
+    assert got["hashes"] == [chain_sha256(c) for c in chain]
+    for given, js in zip(chains, got["chains"], strict=True):
+        py = verify_chain(given)
+        assert (js["ok"], js["passed"], js["failure"]) == (py.ok, list(py.passed), py.failure)
+    for (given, bundle), js in zip(proofs, got["proofs"], strict=True):
+        py = verify_chain_proof(given, bundle)
+        assert js["ok"] == py.ok
+        assert len(js["passed"]) == len(py.passed)
+        if not py.ok:
+            assert js["failure"].split(":")[0] == py.failure.split(":")[0]
+    assert [v["ok"] for v in got["proofs"]] == [True] * 4 + [False] * 3

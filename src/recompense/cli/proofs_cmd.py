@@ -1,4 +1,4 @@
-"""Commands for published commitments and proofs (keys new, commit, proof, verify)."""
+"""Commands for published commitments and proofs (keys new, commit, proof, verify, chain)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from recompense.money import format_usd
 
 if TYPE_CHECKING:
     from recompense.proofs import SignatureCheck, Verdict
+    from recompense.proofs.amendments import ChainReport
 
 keys_app = Commands(
     help="The programme's Ed25519 publication key, which signs commitment.json.",
@@ -182,9 +183,20 @@ def verify(
         Path | None,
         typer.Option(help="The programme's published public key: check the signature."),
     ] = None,
+    previous: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="For an amendment's proof: the commitments it amends, newest first, down "
+            "to the base (repeat the option)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
     """Check a proof bundle against a published commitment, with nothing else.
+
+    For a proof from an amendment, give the earlier commitments with --previous
+    (newest first, down to the base): the chain of commitments is checked, and
+    what changed for the user at each amendment is proven back to the base.
 
     With --public-key (the programme's public-key.json, a PEM key or 64 hex
     digits) the commitment must carry a valid Ed25519 signature by that key;
@@ -197,14 +209,19 @@ def verify(
 
     Example: recompense verify --commitment c.json --proof p.json --public-key key.json
     """
-    from recompense.proofs import check_signature, verify_proof
+    from recompense.proofs import verify_proof
     from recompense.proofs.publication import read_public_key
+    from recompense.proofs.verify import verify_chain_proof
 
     published = guard(lambda: _read_json(commitment))
     bundle = guard(lambda: _read_json(proof_file))
+    earlier = guard(lambda: [_read_json(path) for path in previous or []])
     key = guard(lambda: read_public_key(public_key)) if public_key is not None else None
-    signature = check_signature(published, key)
-    verdict = verify_proof(published, bundle)
+    signature = _chain_signature([published, *earlier], key)
+    if earlier:
+        verdict = verify_chain_proof([*reversed(earlier), published], bundle)
+    else:
+        verdict = verify_proof(published, bundle)
     signed = signature.ok or (key is None and signature.status != "invalid")
     if as_json:
         answer = {**verdict.as_dict(), "ok": verdict.ok and signed}
@@ -213,6 +230,71 @@ def verify(
         _print_verdict(signature, verdict, signed)
     if not (verdict.ok and signed):
         raise typer.Exit(code=1)
+
+
+def _chain_signature(commitments: list[Any], key: Any) -> SignatureCheck:
+    """The first signature (newest first) that is not valid, else the newest one's check."""
+    from recompense.proofs import check_signature
+
+    checks = [check_signature(c, key) for c in commitments]
+    return next((check for check in checks if not check.ok), checks[0])
+
+
+@app.command()
+def chain(
+    run_dir: Annotated[Path, typer.Option("--run", help="A committed run (an amendment).")],
+    public_key: Annotated[
+        Path | None,
+        typer.Option(help="The programme's published public key: check every signature."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+) -> None:
+    """Walk a run's chain of commitments back to its base, and check every link.
+
+    Each amendment's commitment names the previous one (the SHA-256 of its
+    canonical JSON without the signature), its run and its sequence; all name
+    the same base. With --public-key every commitment must be signed by it.
+
+    Exit code 0: the chain holds; 1: a link is broken (named), or a signature
+    is missing or invalid; 2: a run is not committed or cannot be read.
+
+    Example: recompense chain --run runs/together-a2 --public-key keys/public-key.json
+    """
+    from recompense.proofs.amendments import check_chain
+    from recompense.proofs.publication import read_public_key
+
+    key = guard(lambda: read_public_key(public_key)) if public_key is not None else None
+    report = guard(lambda: check_chain(run_dir, key))
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_chain(report)
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+def _print_chain(report: ChainReport) -> None:
+    marks = {"valid": "[green]✔[/]", "invalid": "[bold red]✘[/]"}
+    for link, check in zip(report.links, report.signatures, strict=True):
+        name = "base" if link.sequence == 0 else f"amendment {link.sequence}"
+        c = link.commitment
+        out.print(
+            f"{name:<13} {link.run}  {link.created_at or '—'}  total "
+            f"{format_usd(int(c.get('total_cents', 0)))}  sum root {c['sum_tree']['root'][:16]}…",
+            highlight=False,
+            soft_wrap=True,
+        )
+        mark = marks.get(check.status, "[yellow]![/]")
+        out.print(f"  {mark} {escape(check.detail)}", highlight=False, soft_wrap=True)
+    for step in report.verdict.passed:
+        out.print(f"[green]✔[/] {escape(step)}", highlight=False, soft_wrap=True)
+    if report.verdict.failure is not None:
+        final = f"[bold red]✘ BROKEN:[/] {escape(report.verdict.failure)}"
+    elif not report.signed:
+        final = "[bold red]✘ NOT VALID:[/] a commitment is not signed by the programme's key"
+    else:
+        final = f"[bold green]VALID[/] chain of {len(report.links)} commitments"
+    out.print(final, highlight=False, soft_wrap=True)
 
 
 def _print_verdict(signature: SignatureCheck, verdict: Verdict, signed: bool) -> None:

@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from recompense.atomic import discard
-from recompense.proofs.errors import CommitError, CommitmentKeyError, ProofError
-from recompense.proofs.keys import Key, resolve_key, salt
+from recompense.proofs.amendments import Amendment, amendment_of, chain_members, read_changes
+from recompense.proofs.errors import CommitError, CommitmentKeyError, ProofError, UnknownUserError
+from recompense.proofs.keys import Key, inherit_key, resolve_key, salt
 from recompense.proofs.signature import SIGNATURE, check_signature
 from recompense.proofs.store import (
     COMMITMENT,
@@ -57,6 +58,7 @@ from recompense.proofs.verify import (
     UNITS_PER_CENT,
     sum_leaf,
     user_hash,
+    verify_chain_proof,
     verify_proof,
 )
 from recompense.runs import read_allocations, read_manifest, run_fingerprint
@@ -103,16 +105,20 @@ def commit_run(
     fingerprint = run_fingerprint(run)
     manifest = read_manifest(run)
     existing = _read_existing(run, fingerprint)
+    amendment = amendment_of(run, manifest)
+    if amendment is not None and existing is None:
+        inherit_key(run, amendment.previous_run, environ)
     key = resolve_key(run, create=existing is None, environ=environ)
     if existing is not None and _store_matches(run, existing, key):
         signed, changed = _sign_published(run, existing, signing_key)
         return Committed(run / COMMITMENT, signed, False, key.source, {}, changed)
+    chain = {} if amendment is None else chain_members(run, amendment)
     user_ids, amounts, total = _payouts(run, manifest)
     loaded = time.perf_counter()
     with pool(workers, len(user_ids)) as hashing:
         trees = build_trees(key.secret, manifest["program"]["id"], user_ids, amounts, hashing)
     built = time.perf_counter()
-    commitment = _commitment(manifest, fingerprint, trees, total)
+    commitment = _commitment(manifest, fingerprint, trees, total, chain)
     if existing is None and signing_key is not None:
         commitment = _sign(commitment, signing_key)
     _write(run, trees, user_ids, commitment, existing, key)
@@ -144,6 +150,23 @@ class Prover:
         self.commitment = read_commitment(run)
         self._store = _open_matching_store(run, self.commitment)
         self._key = resolve_key(run, create=False, environ=environ)
+        self._environ = environ
+        manifest = read_manifest(run)
+        self.amendment: Amendment | None = amendment_of(run, manifest)
+        self._changes = read_changes(run, manifest) if self.amendment is not None else {}
+        self._previous: Prover | None = None
+
+    @property
+    def previous(self) -> Prover | None:
+        """The prover of the run this one amends (opened on first use); None for a base."""
+        if self.amendment is not None and self._previous is None:
+            self._previous = Prover(self.amendment.previous_run, environ=self._environ)
+        return self._previous
+
+    def chain(self) -> list[dict[str, Any]]:
+        """The published commitments from the base to this run's (base first)."""
+        previous = self.previous
+        return [self.commitment] if previous is None else [*previous.chain(), self.commitment]
 
     def bundle(self, user_id: int) -> dict[str, Any]:
         store, program_id = self._store, self.commitment["program_id"]
@@ -172,13 +195,53 @@ class Prover:
                 "proof": store.standard_proof(tree_index),
             },
         }
-        verdict = verify_proof(self.commitment, bundle)
+        previous = self.previous
+        if self.amendment is not None and previous is not None:
+            bundle["amendment"] = self._change(self.amendment.sequence, previous, user_id, amount)
+            verdict = verify_chain_proof(self.chain(), bundle)
+        else:
+            verdict = verify_proof(self.commitment, bundle)
         if not verdict.ok:
             raise ProofError(
                 f"{self.run / STORE}: the stored trees do not prove user {user_id}: "
                 f"{verdict.failure}"
             )
         return bundle
+
+    def _change(
+        self, sequence: int, previous_prover: Prover, user_id: int, amount: int
+    ) -> dict[str, Any]:
+        """What this amendment changed for the user, with their proof one link back."""
+        try:
+            earlier: dict[str, Any] | None = previous_prover.bundle(user_id)
+        except UnknownUserError:
+            earlier = None
+        previous = 0 if earlier is None else int(earlier["amount_cents"])
+        row = self._changes.get(user_id)
+        if row is not None and (row.previous_cents, row.topup_cents) != (
+            previous,
+            amount - previous,
+        ):
+            raise ProofError(
+                f"{self.run / 'amounts.parquet'}: user {user_id} had {row.previous_cents} "
+                f"cents before and a top-up of {row.topup_cents}, but the commitments say "
+                f"{previous} and {amount - previous}"
+            )
+        if amount < previous:
+            raise ProofError(
+                f"{self.run}: user {user_id}'s cumulative amount {amount} is below the "
+                f"{previous} of the run it amends; cumulative amounts never go down"
+            )
+        return {
+            "sequence": sequence,
+            "previous_cents": previous,
+            "topup_cents": amount - previous,
+            "change": "unchanged" if row is None else row.change,
+            "previous_proof": earlier,
+            "proves": "previous_proof proves previous_cents against the previous commitment "
+            "(null: no payout before); topup_cents = amount_cents - previous_cents; "
+            "change is informative",
+        }
 
 
 def read_commitment(run: Path) -> dict[str, Any]:
@@ -324,8 +387,14 @@ def _write(
 
 
 def _commitment(
-    manifest: dict[str, Any], fingerprint: str, trees: Trees, total: int
+    manifest: dict[str, Any],
+    fingerprint: str,
+    trees: Trees,
+    total: int,
+    chain: dict[str, Any],
 ) -> dict[str, Any]:
+    """The public commitment; ``chain``: an amendment's ``previous`` and ``amendment``
+    members (:func:`~recompense.proofs.amendments.chain_members`), empty for a base run."""
     sum_root, root_sum = trees.sum_tree.root
     if root_sum != total:
         raise RuntimeError(f"bug: the sum tree's root sum {root_sum} ≠ the total {total}")
@@ -349,6 +418,7 @@ def _commitment(
             "value": "[0x || user_hash, amount_cents * 10^4]: USDC base units (6 decimals)",
             "total_units": str(total * UNITS_PER_CENT),
         },
+        **chain,
         "verify": "recompense verify --commitment commitment.json --proof proof.json "
         "(or: python verify.py commitment.json proof.json, docs/proofs.md)",
     }

@@ -91,3 +91,24 @@ def _create(path: Path) -> None:
         raise disk_error(exc, path) or CommitmentKeyError(
             f"{path}: cannot create the key file: {exc.strerror or exc}"
         ) from exc
+
+
+def inherit_key(run: Path, previous_run: Path, environ: Mapping[str, str] | None = None) -> None:
+    """Give an amendment run its chain's key: the previous run's ``commitment.key``, copied
+    when neither the environment nor the run has one, so every commitment of the chain
+    salts a user alike (the same user hash, one entry followed along the chain)."""
+    env = os.environ if environ is None else environ
+    if env.get(ENV_VAR) is not None or (run / KEY_FILE).exists():
+        return
+    source = previous_run / KEY_FILE
+    if not source.exists():
+        return  # the previous run's key came from the environment: commit makes a new one
+    key = resolve_key(previous_run, create=False, environ={})
+    try:
+        write_new(run / KEY_FILE, key.secret.hex() + "\n", mode=0o600)
+    except FileExistsError:
+        pass  # another commit copied it first
+    except OSError as exc:
+        raise disk_error(exc, run / KEY_FILE) or CommitmentKeyError(
+            f"{run / KEY_FILE}: cannot copy the key of {source}: {exc.strerror or exc}"
+        ) from exc

@@ -24,6 +24,28 @@ two's-complement/unsigned big-endian integers of 8/16/32 bytes.
   ``[bytes32 user_hash, uint256 amount]`` with the amount in USDC base units
   (6 decimals: ``amount_cents × 10⁴``): leaf ``keccak256(keccak256(user_hash ‖
   uint256be(amount)))`` (= ``abi.encode``), node ``keccak256(min(a, b) ‖ max(a, b))``.
+
+Amendments (``docs/proofs.md``, "Proofs across amendments") commit to every user's
+**cumulative** amount, and each names the commitment it amends, so the commitments form
+a chain from the base (sequence 0) to the latest amendment:
+
+- ``chain_sha256(c) = SHA-256(JCS(c without "signature"))``: JCS is RFC 8785 canonical
+  JSON (keys sorted, no whitespace, UTF-8), as :mod:`signature` signs. Neither the
+  file's layout nor a signature added later changes it, and a browser computes it.
+- amendment ``n`` holds ``"previous": {"commitment_sha256": chain_sha256(c[n-1]),
+  "manifest_sha256": c[n-1].manifest_sha256, "sequence": n-1}`` and ``"amendment":
+  {"sequence": n, "base_manifest_sha256": c[0].manifest_sha256}``; a base has neither.
+  (A verifier that predates amendments ignores both and still checks the cumulative
+  proof correctly: the format stays ``recompense-commitment-v1``.)
+- a bundle from amendment ``n`` proves the cumulative amount against ``c[n]`` and holds
+  ``"amendment": {"sequence": n, "previous_cents", "topup_cents", "change",
+  "previous_proof"}``: ``previous_proof`` is the same user's bundle against ``c[n-1]``
+  (so ``previous_cents`` is proven too, all the way back to the base), or null when the
+  user had no payout before (``previous_cents`` = 0, not proven: a sum tree proves
+  presence, not absence); ``topup_cents = amount_cents − previous_cents`` is arithmetic;
+  ``change`` (increase, claim, new, decrease, unchanged, carried) is informative.
+
+    python verify.py commitment.json proof.json [previous.json … base.json]
 """
 
 from __future__ import annotations
@@ -267,6 +289,168 @@ _STEPS: Sequence[Callable[[Mapping[str, Any], Mapping[str, Any]], str]] = (
 )
 
 
+def chain_sha256(commitment: Mapping[str, Any]) -> str:
+    """``SHA-256(JCS(commitment without "signature"))``: what the next amendment names.
+
+    The commitment holds only ASCII keys, strings, integers and objects, for which JCS is
+    ``json.dumps`` with sorted keys, no whitespace and UTF-8 (``signature.py`` says why).
+    """
+    body = {k: v for k, v in commitment.items() if k != "signature"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def verify_chain(chain: Sequence[Mapping[str, Any]]) -> Verdict:
+    """Check a chain of commitments, base first (``chain[n]`` is amendment ``n``).
+
+    Each link must name the one before it (its chain hash, manifest and sequence), the
+    same base manifest and programme, and publish a total no lower than the one before
+    (cumulative amounts never go down). The first broken link is named in the failure.
+    Signatures are checked apart (``signature.py``), with the programme's public key.
+    """
+    if not chain:
+        return Verdict(ok=False, passed=(), failure="chain: no commitment given")
+    passed: list[str] = []
+    try:
+        for sequence in range(len(chain)):
+            passed.append(_check_link(chain, sequence))
+    except _Failed as failed:
+        return Verdict(ok=False, passed=tuple(passed), failure=str(failed))
+    return Verdict(ok=True, passed=tuple(passed))
+
+
+def verify_chain_proof(chain: Sequence[Mapping[str, Any]], proof: Mapping[str, Any]) -> Verdict:
+    """Check a user's bundle from the last commitment of ``chain`` (base first), the
+    chain itself, and what changed for the user at each amendment back to the base."""
+    verdict = verify_chain(chain)
+    if not verdict.ok:
+        return verdict
+    passed = list(verdict.passed)
+    while True:
+        checked = verify_proof(chain[-1], proof)
+        where = _link_name(len(chain) - 1)
+        passed.extend(f"{where}: {line}" for line in checked.passed)
+        if not checked.ok:
+            return Verdict(False, tuple(passed), f"{where}: {checked.failure}")
+        if len(chain) == 1:
+            return Verdict(ok=True, passed=tuple(passed))
+        try:
+            line, earlier = _check_change(len(chain) - 1, proof)
+        except _Failed as failed:
+            return Verdict(False, tuple(passed), str(failed))
+        passed.append(line)
+        if earlier is None:
+            return Verdict(ok=True, passed=tuple(passed))
+        chain, proof = chain[:-1], earlier
+
+
+def _check_link(chain: Sequence[Mapping[str, Any]], sequence: int) -> str:
+    c, where = chain[sequence], _link_name(sequence)
+    try:
+        _check_commitment(c, {})
+    except _Failed as failed:
+        _fail(f"{where}: {failed}")
+    base = chain[0]
+    if sequence == 0:
+        if "previous" in c or "amendment" in c:
+            _fail(f"{where}: names a previous commitment; the chain must start at its base")
+        return f"{where}: run {c['manifest_sha256'][:12]}…, total {_cents(c['total_cents'])}"
+    if c["program_id"] != base["program_id"]:
+        _fail(
+            f"{where}: programme {_shown(c['program_id'])}, the base's is "
+            f"{_shown(base['program_id'])}"
+        )
+    amendment = _mapping(c, "amendment", where)
+    if amendment.get("sequence") != sequence:
+        _fail(
+            f"{where}: its sequence is {_shown(amendment.get('sequence'))}, expected {sequence} "
+            "(the chain is out of order, or a link is missing)"
+        )
+    if amendment.get("base_manifest_sha256") != base["manifest_sha256"]:
+        _fail(
+            f"{where}: base manifest {_shown(amendment.get('base_manifest_sha256'))} is not the "
+            f"base's {base['manifest_sha256']}"
+        )
+    _check_previous(where, _mapping(c, "previous", where), chain[sequence - 1], sequence)
+    before, total = chain[sequence - 1]["total_cents"], c["total_cents"]
+    if total < before:
+        _fail(f"{where}: total {_cents(total)} is lower than the previous {_cents(before)}")
+    return (
+        f"{where}: names {_link_name(sequence - 1)} (commitment "
+        f"{c['previous']['commitment_sha256'][:12]}…), total {_cents(total)} "
+        f"(+{_cents(total - before)})"
+    )
+
+
+def _check_previous(
+    where: str, previous: Mapping[str, Any], before: Mapping[str, Any], sequence: int
+) -> None:
+    if previous.get("sequence") != sequence - 1:
+        _fail(
+            f"{where}: previous sequence is {_shown(previous.get('sequence'))}, expected "
+            f"{sequence - 1} (the chain is out of order)"
+        )
+    if previous.get("manifest_sha256") != before["manifest_sha256"]:
+        _fail(
+            f"{where}: previous manifest {_shown(previous.get('manifest_sha256'))} is not "
+            f"{_link_name(sequence - 1)}'s {before['manifest_sha256']}"
+        )
+    expected = chain_sha256(before)
+    if previous.get("commitment_sha256") != expected:
+        _fail(
+            f"{where}: previous commitment_sha256 {_shown(previous.get('commitment_sha256'))} is "
+            f"not {_link_name(sequence - 1)}'s {expected} (that commitment was changed, or "
+            "another one was put in its place)"
+        )
+
+
+def _check_change(sequence: int, proof: Mapping[str, Any]) -> tuple[str, Mapping[str, Any] | None]:
+    """What changed for the user at amendment ``sequence``; the bundle one link back."""
+    where = f"{_link_name(sequence)} change"
+    change = _mapping(proof, "amendment", where)
+    if change.get("sequence") != sequence:
+        _fail(f"{where}: sequence {_shown(change.get('sequence'))}, expected {sequence}")
+    amount = proof["amount_cents"]
+    previous = _int(change, "previous_cents", where, low=0, high=amount)
+    topup = _int(change, "topup_cents", where, low=0, high=MAX_SUM)
+    if previous + topup != amount:
+        _fail(
+            f"{where}: previous {_cents(previous)} + top-up {_cents(topup)} ≠ the proven "
+            f"cumulative {_cents(amount)}"
+        )
+    earlier = change.get("previous_proof")
+    if earlier is None:
+        if previous != 0:
+            _fail(f"{where}: previous amount {_cents(previous)} comes without its proof")
+        return f"{where}: new payout, top-up {_cents(topup)}", None
+    if not isinstance(earlier, Mapping):
+        _fail(f"{where}: 'previous_proof' is not an object")
+    if earlier.get("user_id") != proof["user_id"]:
+        _fail(f"{where}: previous_proof is user {_shown(earlier.get('user_id'))}'s")
+    if earlier.get("amount_cents") != previous:
+        _fail(
+            f"{where}: previous_proof proves {_shown(earlier.get('amount_cents'))} cents, "
+            f"not previous_cents {previous}"
+        )
+    return (
+        f"{where}: {_cents(previous)} before, top-up {_cents(topup)} "
+        f"({change.get('change', 'unstated')})",
+        earlier,
+    )
+
+
+def _link_name(sequence: int) -> str:
+    return "base" if sequence == 0 else f"amendment {sequence}"
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as JSON, as the browser's verifier shows it."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def _fail(message: str) -> NoReturn:
     raise _Failed(message)
 
@@ -312,17 +496,27 @@ def _cents(cents: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python verify.py COMMITMENT PROOF``: print each check; exit 0 if valid, else 1."""
+    """``python verify.py COMMITMENT PROOF [PREVIOUS … BASE]``: print each check; exit 0
+    if valid, else 1. With the earlier commitments of an amendment's chain (newest first,
+    down to the base), the chain and what changed for the user are checked too."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 2:
-        print("usage: python verify.py commitment.json proof.json", file=sys.stderr)
+    if len(args) < 2:
+        print(
+            "usage: python verify.py commitment.json proof.json [previous.json … base.json]",
+            file=sys.stderr,
+        )
         return 2
     try:
-        commitment, proof = (json.loads(Path(arg).read_text(encoding="utf-8")) for arg in args)
+        commitment, proof, *earlier = (
+            json.loads(Path(arg).read_text(encoding="utf-8")) for arg in args
+        )
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    verdict = verify_proof(commitment, proof)
+    if earlier:
+        verdict = verify_chain_proof([*reversed(earlier), commitment], proof)
+    else:
+        verdict = verify_proof(commitment, proof)
     for line in verdict.passed:
         print(f"ok    {line}")
     if verdict.failure is not None:

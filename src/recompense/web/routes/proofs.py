@@ -9,6 +9,11 @@ which it shows in full so the user can compare it with the key published elsewhe
 it accepts a commitment the user obtained elsewhere: pasted, from a file or fetched from
 an address they give (hence this page's wider ``connect-src``). A server that was
 tampered with then cannot show a matching fake commitment and proof.
+
+For an amendment run the page also shows the chain of commitments (base → amendment 1 →
+…) with the user's cumulative amount at each and what each amendment added for them,
+and the browser checks the chain (``/api/programs/{id}/commitments``) and the user's
+proof back to the base (``docs/proofs.md``, "Proofs across amendments").
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from recompense.errors import RecompenseError
+from recompense.proofs.amendments import Step, user_history, walk
 from recompense.web import pages
 from recompense.web.auth import AnyRole, check_owner
 from recompense.web.models import ERRORS, Commitment, ErrorOut, ProofOut
@@ -44,7 +50,17 @@ def commitment_api(request: Request, program_id: ProgramId, _: AnyRole) -> Commi
     return Commitment.model_validate(service(request).prover(program_id).commitment)
 
 
-@router.get("/api/programs/{program_id}/users/{user_id}/proof")
+@router.get(
+    "/api/programs/{program_id}/commitments",
+    responses={404: {"model": ErrorOut, "description": "not committed yet"}},
+)
+def commitments_api(request: Request, program_id: ProgramId, _: AnyRole) -> list[Commitment]:
+    """The programme's chain of published commitments, base first (one for a base run)."""
+    chain = service(request).prover(program_id).chain()
+    return [Commitment.model_validate(c) for c in chain]
+
+
+@router.get("/api/programs/{program_id}/users/{user_id}/proof", response_model_exclude_none=True)
 def proof_api(
     request: Request, program_id: ProgramId, user_id: UserId, principal: UserOrStaff
 ) -> ProofOut:
@@ -61,9 +77,9 @@ def verify_page(
 ) -> HTMLResponse:
     check_owner(principal, user_id)
     programme = service(request).programme(program_id)
-    reason = None
+    reason, history = None, []
     try:
-        _bundle(request, program_id, user_id)
+        history = _history(request, program_id, _bundle(request, program_id, user_id))
     except HTTPException as exc:
         reason = str(exc.detail)
     response = pages.render(
@@ -73,10 +89,22 @@ def verify_page(
         programme=programme,
         user_id=user_id,
         unavailable=reason,
+        history=history if len(history) > 1 else [],
         publication_key=service(request).settings.publication_key,
     )
     response.headers["Content-Security-Policy"] = VERIFY_CSP
     return response
+
+
+def _history(request: Request, program_id: str, bundle: dict[str, Any]) -> list[Step]:
+    """The user's amount at each commitment of the chain (one row for a base run)."""
+    prover = service(request).prover(program_id)
+    if prover.amendment is None:
+        return []
+    try:
+        return user_history(walk(prover.run), bundle)
+    except RecompenseError as exc:
+        raise HTTPException(404, str(exc)) from exc
 
 
 def _bundle(request: Request, program_id: str, user_id: int) -> dict[str, Any]:

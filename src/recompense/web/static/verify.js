@@ -450,9 +450,132 @@
     });
   }
 
+  // ---- the chain of commitments across amendments (verify.py) -------------------------
+  /* SHA-256 of the commitment's canonical JSON (JCS) without its signature. */
+  function chainSha256(commitment) {
+    return hex(sha256(new TextEncoder().encode(canonicalObject(commitment, "signature"))));
+  }
+  function linkName(sequence) { return sequence === 0 ? "base" : "amendment " + sequence; }
+  function checkLink(chain, sequence) {
+    var c = chain[sequence], where = linkName(sequence), base = chain[0];
+    try { checkCommitment(c); } catch (error) {
+      if (error instanceof Failed) { fail(where + ": " + error.message); }
+      throw error;
+    }
+    if (sequence === 0) {
+      if ("previous" in c || "amendment" in c) {
+        fail(where + ": names a previous commitment; the chain must start at its base");
+      }
+      return where + ": run " + c.manifest_sha256.slice(0, 12) + "…, total " + cents(c.total_cents);
+    }
+    if (c.program_id !== base.program_id) {
+      fail(where + ": programme " + JSON.stringify(c.program_id) + ", the base's is " +
+        JSON.stringify(base.program_id));
+    }
+    var amendment = obj(c, "amendment", where), previous = obj(c, "previous", where);
+    if (amendment.sequence !== sequence) {
+      fail(where + ": its sequence is " + JSON.stringify(amendment.sequence) + ", expected " + sequence +
+        " (the chain is out of order, or a link is missing)");
+    }
+    if (amendment.base_manifest_sha256 !== base.manifest_sha256) {
+      fail(where + ": base manifest " + JSON.stringify(amendment.base_manifest_sha256) +
+        " is not the base's " + base.manifest_sha256);
+    }
+    var before = chain[sequence - 1], name = linkName(sequence - 1);
+    if (previous.sequence !== sequence - 1) {
+      fail(where + ": previous sequence is " + JSON.stringify(previous.sequence) + ", expected " +
+        (sequence - 1) + " (the chain is out of order)");
+    }
+    if (previous.manifest_sha256 !== before.manifest_sha256) {
+      fail(where + ": previous manifest " + JSON.stringify(previous.manifest_sha256) + " is not " +
+        name + "'s " + before.manifest_sha256);
+    }
+    var expected = chainSha256(before);
+    if (previous.commitment_sha256 !== expected) {
+      fail(where + ": previous commitment_sha256 " + JSON.stringify(previous.commitment_sha256) +
+        " is not " + name + "'s " + expected + " (that commitment was changed, or another one " +
+        "was put in its place)");
+    }
+    if (c.total_cents < before.total_cents) {
+      fail(where + ": total " + cents(c.total_cents) + " is lower than the previous " +
+        cents(before.total_cents));
+    }
+    return where + ": names " + name + " (commitment " + previous.commitment_sha256.slice(0, 12) +
+      "…), total " + cents(c.total_cents) + " (+" + cents(c.total_cents - before.total_cents) + ")";
+  }
+  /* {ok, passed, failure}: every link of the chain (base first), as verify.py's verify_chain. */
+  function verifyChain(chain) {
+    if (!Array.isArray(chain) || !chain.length) {
+      return { ok: false, passed: [], failure: "chain: no commitment given" };
+    }
+    var passed = [];
+    try {
+      chain.forEach(function (c, sequence) {
+        if (!isObject(c)) { fail(linkName(sequence) + ": not a JSON object"); }
+        passed.push(checkLink(chain, sequence));
+      });
+    } catch (error) {
+      if (error instanceof Failed) { return { ok: false, passed: passed, failure: error.message }; }
+      return { ok: false, passed: passed, failure: "malformed input: " + error };
+    }
+    return { ok: true, passed: passed, failure: null };
+  }
+  /* What changed for the user at amendment `sequence`; returns [line, the bundle one link back]. */
+  function checkChange(sequence, proof) {
+    var where = linkName(sequence) + " change", change = obj(proof, "amendment", where);
+    if (change.sequence !== sequence) {
+      fail(where + ": sequence " + JSON.stringify(change.sequence) + ", expected " + sequence);
+    }
+    var amount = proof.amount_cents;
+    var previous = int(change, "previous_cents", where, 0, amount);
+    var topup = int(change, "topup_cents", where, 0);
+    if (previous + topup !== amount) {
+      fail(where + ": previous " + cents(previous) + " + top-up " + cents(topup) +
+        " ≠ the proven cumulative " + cents(amount));
+    }
+    var earlier = change.previous_proof;
+    if (earlier === null || earlier === undefined) {
+      if (previous !== 0) { fail(where + ": previous amount " + cents(previous) + " comes without its proof"); }
+      return [where + ": new payout, top-up " + cents(topup), null];
+    }
+    if (!isObject(earlier)) { fail(where + ": 'previous_proof' is not an object"); }
+    if (earlier.user_id !== proof.user_id) {
+      fail(where + ": previous_proof is user " + JSON.stringify(earlier.user_id) + "'s");
+    }
+    if (earlier.amount_cents !== previous) {
+      fail(where + ": previous_proof proves " + JSON.stringify(earlier.amount_cents) +
+        " cents, not previous_cents " + previous);
+    }
+    return [where + ": " + cents(previous) + " before, top-up " + cents(topup) + " (" +
+      (change.change === undefined ? "unstated" : change.change) + ")", earlier];
+  }
+  /* A bundle from the last commitment of `chain` (base first), the chain, and what changed
+   * for the user back to the base, as verify.py's verify_chain_proof. */
+  function verifyChainProof(chain, proof) {
+    var verdict = verifyChain(chain);
+    if (!verdict.ok) { return verdict; }
+    var passed = verdict.passed.slice();
+    for (;;) {
+      var where = linkName(chain.length - 1), checked = verifyProof(chain[chain.length - 1], proof);
+      checked.passed.forEach(function (line) { passed.push(where + ": " + line); });
+      if (!checked.ok) { return { ok: false, passed: passed, failure: where + ": " + checked.failure }; }
+      if (chain.length === 1) { return { ok: true, passed: passed, failure: null }; }
+      var step;
+      try { step = checkChange(chain.length - 1, proof); } catch (error) {
+        if (error instanceof Failed) { return { ok: false, passed: passed, failure: error.message }; }
+        return { ok: false, passed: passed, failure: "malformed input: " + error };
+      }
+      passed.push(step[0]);
+      if (step[1] === null) { return { ok: true, passed: passed, failure: null }; }
+      chain = chain.slice(0, -1);
+      proof = step[1];
+    }
+  }
+
   var api = { sha256: sha256, keccak256: keccak256, hex: hex, fromHex: fromHex,
     verifyProof: verifyProof, canonical: canonical, signedMessage: signedMessage,
-    parsePublicKey: parsePublicKey, verifySignature: verifySignature };
+    parsePublicKey: parsePublicKey, verifySignature: verifySignature, chainSha256: chainSha256,
+    verifyChain: verifyChain, verifyChainProof: verifyChainProof };
   root.RecompenseVerify = api;
   if (typeof module !== "undefined" && module.exports) { module.exports = api; }
 
@@ -608,11 +731,24 @@
         .then(function () {
           var key = publicKey();
           var proof = fetchJson(box.dataset.proofUrl, { credentials: "same-origin" });
-          return Promise.all([commitment(), proof]).then(function (files) {
+          var chain = text.commitmentsUrl ?
+            fetchJson(text.commitmentsUrl, { credentials: "same-origin" }) : Promise.resolve(null);
+          return Promise.all([commitment(), proof, chain]).then(function (files) {
             return verifySignature(files[0].data, key).then(function (signature) {
-              var verdict = verifyProof(files[0].data, files[1]);
               describe(files[0].label, files[0].data, signature);
-              var lines = stepLines(files[0].data, files[1], verdict.passed);
+              var verdict, lines;
+              if (Array.isArray(files[2]) && files[2].length > 1) {
+                /* The commitment checked stands last; the server's earlier links are
+                 * bound to it by the hashes it names (and so by its signature). */
+                var links = files[2].slice(0, -1).concat([files[0].data]);
+                verdict = verifyChainProof(links, files[1]);
+                lines = [fill(text.textChain, { n: count.format(links.length) })].concat(
+                  verdict.passed.map(function (english) { return { text: "✔ " + english, lang: "en" }; }));
+                if (!verdict.ok) { lines = lines.slice(1); }
+              } else {
+                verdict = verifyProof(files[0].data, files[1]);
+                lines = stepLines(files[0].data, files[1], verdict.passed);
+              }
               if (!verdict.ok) {
                 show("fail", text.textFail + ": " + verdict.failure,
                   lines.concat([{ text: "✘ " + verdict.failure, lang: "en" }]));
