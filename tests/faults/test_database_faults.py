@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, make_url, select, text
 from sqlalchemy.exc import DBAPIError
 
-from builders import approve_twice
+from builders import PROGRAM, approve_twice
 from faults.tcp_proxy import Proxy, _FrontendParser
 from recompense.distribution.reconcile import reconcile
 from recompense.errors import DatabaseUnavailable
@@ -368,6 +368,8 @@ def test_status_converts_what_the_session_returns(small_run, ledger, monkeypatch
 
 DB_COMMANDS: dict[str, list[str]] = {
     "distribute": ["distribute", "--run", "{run}"],
+    "amend": ["amend", "--run", "{run}", "--out", "{tmp}/amended"],
+    "run": ["run", "--program", str(PROGRAM), "--data", "{run}/../data", "--out", "{tmp}/new"],
     "status": ["status", "--program", PROGRAMME],
     "reconcile": ["reconcile", "--run", "{run}"],
     "redeem": ["redeem", "00000000-0000-5000-8000-000000000000", "--user-id", "1"],
@@ -413,6 +415,25 @@ DB_COMMANDS: dict[str, list[str]] = {
     "loans access-log": ["loans", "access-log"],
     "loans rotate-keys": ["loans", "rotate-keys"],
     "loans grant-app-role": ["loans", "grant-app-role", "--role", "desk"],
+    "cases list": ["cases", "list", "--as", "ops:alice"],
+    "cases show": ["cases", "show", "case-1", "--as", "ops:alice"],
+    "cases assign": ["cases", "assign", "case-1", "--to", "ops:bob", "--as", "ops:alice"],
+    "cases note": ["cases", "note", "case-1", "--text", "n", "--as", "ops:alice"],
+    "cases request-info": ["cases", "request-info", "case-1", "--message", "m", "--as", "ops:a"],
+    "cases accept": ["cases", "accept", "case-1", "--claim", "1", "--reason", "r", "--as", "ops:a"],
+    "cases approve": ["cases", "approve", "case-1", "--reason", "r", "--as", "ops:bob"],
+    "cases return": ["cases", "return", "case-1", "--reason", "r", "--as", "ops:bob"],
+    "cases reject": [
+        "cases",
+        "reject",
+        "case-1",
+        "--code",
+        "DUPLICATE_CASE",
+        "--text",
+        "t",
+        "--as",
+        "ops:alice",
+    ],
 }
 LOAN_ACTOR = "credit_committee:cc1"
 

@@ -37,6 +37,9 @@ from recompense.web.auth import PublicRoute, RoleCheck, Verifier
 from recompense.web.routes import (
     approvals,
     audit,
+    cases,
+    cases_api,
+    cases_ops,
     eligibility,
     health,
     ops,
@@ -62,6 +65,9 @@ ROUTERS: list[APIRouter] = [
     approvals.router,  # sign-off of runs before distribution (issue 16)
     audit.router,  # the audit trail for auditors (issue 16)
     loans.router,  # the loan fund (issue 6): /api/loans, /console/loans
+    cases.router,  # users' cases (issue 15): /cases
+    cases_api.router,  # ... and their JSON API: /api/cases
+    cases_ops.router,  # ... worked by operations: /ops/cases
 ]
 
 # Paths whose request bodies may be larger than 1 MiB (bytes). The self-check refuses
@@ -70,6 +76,7 @@ ROUTERS: list[APIRouter] = [
 BODY_LIMITS = {
     "/selfcheck": selfcheck.LIMITS.body_bytes + problems.MIB,
     "/api/loans": 8 * problems.MIB,
+    **dict.fromkeys(cases.UPLOAD_PATHS, cases.LIMITS.body_bytes),  # one evidence file
 }
 CACHEABLE = ("/static/",)  # public files, the same for everyone
 TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s]*")

@@ -158,13 +158,14 @@ VALUE_LABELS = {
 _FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)")
 
 
-def error_message(exc: BaseException) -> str:
+def error_message(exc: BaseException, prefix: str = "refused_") -> str:
     """A domain refusal as the web shows it: the sentence of its stable ``code``
-    (``refused_<code>`` in :mod:`.messages`) with its ``values``, as a :class:`Message`;
-    without a known code, its text with the CLI's flag names made words
-    (``--term-days 7`` → ``term days 7``)."""
+    (``refused_<code>`` in :mod:`.messages`, or ``<prefix><code>`` for a package whose
+    codes have sentences of their own: ``refused_cases_<code>``) with its ``values``, as
+    a :class:`Message`; without a known code, its text with the CLI's flag names made
+    words (``--term-days 7`` → ``term days 7``)."""
     code = getattr(exc, "code", None)
-    key = f"refused_{code}"
+    key = f"{prefix}{code}"
     if not code or key not in MESSAGES:
         return _FLAG.sub(lambda m: m.group(1).replace("-", " "), str(exc))
     values: dict[str, object] = {}
@@ -310,6 +311,13 @@ def criterion_text(t: Translator, story: Story, code: str, passed: bool) -> str:
             net=t.money(story.net_assets_cents),
             minimum=t.percent(Decimal(story.min_loss_ratio), 0),
             needed=t.money(story.needed_loss_cents),
+        )
+    if not passed and story.compensated_by:
+        return " ".join(
+            t("crit_comp_paid", program=p.program_id, date=t.day(p.paid_at))
+            if p.paid_at
+            else t("crit_comp_paid_undated", program=p.program_id)
+            for p in story.compensated_by
         )
     programs = ", ".join(story.excluding_programs) or t("none")
     return t("crit_comp_ok" if passed else "crit_comp_fail", programs=programs)

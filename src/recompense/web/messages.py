@@ -59,6 +59,13 @@ MESSAGES: dict[str, str] = {
     ),
     "crit_comp_ok": N_("You were not already paid by an excluding programme (%(programs)s)."),
     "crit_comp_fail": N_("You were already compensated by an excluding programme (%(programs)s)."),
+    "crit_comp_paid": N_(
+        "You were compensated by %(program)s on %(date)s; this programme excludes users already "
+        "compensated."
+    ),
+    "crit_comp_paid_undated": N_(
+        "You were compensated by %(program)s; this programme excludes users already compensated."
+    ),
     "none": N_("none"),
     "bound_cap": N_(
         "Your share of the budget (%(share)s) reached the cap of %(cap)s, set by %(limit)s."
@@ -358,4 +365,102 @@ MESSAGES: dict[str, str] = {
     "stage_ratio": N_("Loss ≥ minimum share of net assets"),
     "stage_not_compensated": N_("Not already compensated"),
     "stage_eligible": N_("Eligible"),
+    # Users' cases (routes/cases.py, cases_ops.py); refusals: refused_cases_<code>
+    "case_not_configured": N_("Cases are not available on this server yet."),
+    "case_amount_invalid": N_(
+        "%(field)s: not an amount in US dollars with at most two decimals, such as 1250.50."
+    ),
+    "case_moment_invalid": N_("The time is not a date and time such as 2025-10-10T21:15 (UTC)."),
+    "case_no_file": N_("Choose a file to attach."),
+    "case_assignee_missing": N_("Name the officer to assign the case to."),
+    "case_done_opened": N_(
+        "Your case is open. We will review it and write to you when its status changes."
+    ),
+    "case_done_responded": N_("Your answer is sent."),
+    "case_done_withdrawn": N_("The case is withdrawn."),
+    "case_done_uploaded": N_("The file is attached."),
+    "case_ops_done_assigned": N_("The assignment is recorded."),
+    "case_ops_done_noted": N_("The note is recorded."),
+    "case_ops_done_info_requested": N_("The request is sent to the user."),
+    "case_ops_done_accepted": N_("Accepted: the decision is final."),
+    "case_ops_done_proposed": N_("Proposed: a second officer must approve it (four eyes)."),
+    "case_ops_done_approved": N_("Approved: the case is accepted."),
+    "case_ops_done_returned": N_("The proposal is sent back."),
+    "case_ops_done_rejected": N_("Rejected: the user sees the reason in their language."),
+    "case_action_open": N_("Opened"),
+    "case_action_respond": N_("Answered"),
+    "case_action_withdraw": N_("Withdrawn"),
+    "case_action_assign": N_("Assigned"),
+    "case_action_note": N_("Internal note"),
+    "case_action_request_info": N_("More information requested"),
+    "case_action_accept": N_("Accepted"),
+    "case_action_propose": N_("Acceptance proposed"),
+    "case_action_approve": N_("Acceptance approved"),
+    "case_action_return": N_("Proposal sent back"),
+    "case_action_reject": N_("Not accepted"),
+    "case_action_evidence": N_("File attached"),
+    "case_action_view": N_("Viewed by staff"),
+    "case_action_read_evidence": N_("File opened by staff"),
+    "refused_cases_text_length": N_(
+        "The text must have between %(least)s and %(most)s characters."
+    ),
+    "refused_cases_text_control": N_(
+        "The text holds control characters: remove them and try again."
+    ),
+    "refused_cases_role_cannot": N_("Your role cannot do this on cases."),
+    "refused_cases_wrong_state": N_(
+        "The case's status no longer allows this: look at the case again."
+    ),
+    "refused_cases_changed_meanwhile": N_(
+        "This case changed meanwhile: look at it again and retry."
+    ),
+    "refused_cases_proposer_cannot_approve": N_(
+        "You proposed this decision: a different officer must approve it (four eyes)."
+    ),
+    "refused_cases_no_proposal": N_("This case has no proposal awaiting approval."),
+    "refused_cases_bad_category": N_("Choose one of the categories offered."),
+    "refused_cases_bad_state": N_("Choose one of the states offered."),
+    "refused_cases_bad_hours": N_("The number of hours is out of range."),
+    "refused_cases_bad_reason_code": N_("Choose one of the reason codes offered."),
+    "refused_cases_assign_not_ops": N_("Cases are assigned to operations officers only."),
+    "refused_cases_bad_actor": N_(
+        "The officer's name cannot be used: 1 to 100 printable characters."
+    ),
+    "refused_cases_not_a_user": N_("Only the case's user can do this."),
+    "refused_cases_claim_on_appeal": N_(
+        "This case is an appeal: decide it with a correction of the user's inputs."
+    ),
+    "refused_cases_correction_on_claim": N_("This case is a claim: decide it with a claim amount."),
+    "refused_cases_bad_decision": N_("The decision is not a correction or a claim."),
+    "refused_cases_empty_correction": N_(
+        "A correction changes at least one of: loss, net assets, loss in the incident, not "
+        "compensated."
+    ),
+    "refused_cases_incident_above_loss": N_("The loss in the incident cannot be above the loss."),
+    "refused_cases_amount_required": N_("An amount above zero is needed."),
+    "refused_cases_amount_type": N_("The amount must be a whole number of cents."),
+    "refused_cases_amount_range": N_("The amount is out of range."),
+    "refused_cases_occurred_on_appeal": N_(
+        "Only claims take a time: leave the time empty for an appeal."
+    ),
+    "refused_cases_occurred_required": N_(
+        "A claim needs the time of the delayed transfer or redemption."
+    ),
+    "refused_cases_occurred_naive": N_("Give the time in UTC."),
+    "refused_cases_occurred_outside_window": N_(
+        "That time is outside the programme's incident window."
+    ),
+    "refused_cases_bad_email": N_("That is not an e-mail address."),
+    "refused_cases_no_programme": N_(
+        "This programme has not been distributed: cases are opened against a distributed programme."
+    ),
+    "refused_cases_evidence_empty": N_("The file is empty."),
+    "refused_cases_evidence_too_large": N_(
+        "The file is larger than 5 MiB, the most a file may be."
+    ),
+    "refused_cases_evidence_too_many": N_("This case already has the most files a case takes."),
+    "refused_cases_evidence_type": N_(
+        "Not an accepted file type: PDF, PNG, JPEG, XLSX, CSV, TXT or JSON (read from the file's "
+        "content, not its name)."
+    ),
 }

@@ -152,6 +152,11 @@ class ProofOut(BaseModel):
     amount_cents: int
     sum_tree: SumPath
     standard_tree: StandardPath
+    amendment: dict[str, Any] | None = Field(
+        None,
+        description="from an amendment run: previous_cents, topup_cents, change and the "
+        "user's proof against the previous commitment (docs/proofs.md)",
+    )
 
 
 class Commitment(BaseModel):
@@ -206,6 +211,16 @@ class ClosureBucket(BaseModel):
     clawed_back_cents: int
 
 
+class AmendmentOut(BaseModel):
+    program_id: str
+    sequence: int
+    vouchers_total: int
+    vouchers_issued: int
+    amount_total_cents: int
+    amount_issued_cents: int
+    completed_at: datetime | None
+
+
 class DashboardOut(BaseModel):
     program_id: str
     name: str
@@ -229,6 +244,18 @@ class DashboardOut(BaseModel):
         description="sent, retrying (pending after a failed attempt), pending, sending, failed"
     )
     closures: list[ClosureBucket]
+    amendments: list[AmendmentOut] = Field(
+        default_factory=list,
+        description="the programme's amendment runs (docs/amendments.md), in sequence",
+    )
+    programme_total_cents: int = Field(
+        0, description="to issue over the base run and every amendment"
+    )
+    programme_issued_cents: int = Field(
+        0, description="issued over the base run and every amendment"
+    )
+    reserve_cents: int = Field(0, description="the amendment reserve, as funded")
+    reserve_left_cents: int = Field(0, description="what is left of the amendment reserve")
 
 
 class NoticeOut(BaseModel):

@@ -22,6 +22,10 @@ raised                  status  detail
 ``HTTPException``       its     an :class:`~.i18n.Message`, a known text, or the
                                 raiser's own text (written for the caller)
 ``RequestValidation…``  422     each field and what is wrong with it
+``InputError`` (a       4xx     its ``http_status``: ``NotFoundError`` 404 ("not
+domain refusal)                 found", nothing more), ``ForbiddenError`` 403,
+                                ``ConflictError`` 409, any other 422; its sentence
+                                in the caller's words (:func:`~.i18n.error_message`)
 a transient             503     "try again in a moment", with ``Retry-After``
 ``UnavailableError``
 anything else           500     "logged; quote this reference" (the request id);
@@ -47,6 +51,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as AsgiMessage
 
 from recompense import failures
+from recompense.errors import InputError
 from recompense.observability.logs import REQUEST_ID
 from recompense.web import i18n
 from recompense.web.i18n import Message
@@ -68,6 +73,9 @@ GENERIC = {  # the detail of an error raised without one of its own
     429: "problem_429",
     503: "problem_503",
 }
+# Packages whose refusal codes have sentences of their own (``refused_cases_<code>``):
+# their codes may repeat another package's (``wrong_state``) with another meaning.
+SCOPED_CODES = frozenset({"cases"})
 MIB = 1024 * 1024
 DEFAULT_BODY_LIMIT = MIB
 RETRY_AFTER_S = 5
@@ -77,6 +85,7 @@ _KNOWN_TEXT = {  # fixed texts raised by the framework and shared code, in words
     "sign in first": "problem_signin",
     "There was an error parsing the body": "problem_400",  # FastAPI's
 }
+_PARAM = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")  # a route's path parameter
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _WHERE = frozenset({"body", "query", "path", "header", "cookie"})
 _FALLBACK_PAGE = (
@@ -97,6 +106,7 @@ def install(
     sit inside it, so that a 500 and a 413 get the security headers too."""
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(InputError, domain_error)  # routes never catch these
     app.add_middleware(BodyLimit, limits=body_limits or {}, self_limited=self_limited)
     app.add_middleware(CatchAll)  # outside BodyLimit: catches whatever it lets through
 
@@ -158,6 +168,21 @@ async def http_error(request: Request, error: Exception) -> Response:
 async def validation_error(request: Request, error: Exception) -> Response:
     errors = cast(RequestValidationError, error).errors()
     return answer(request, 422, validation_detail(errors, translator(request)))
+
+
+async def domain_error(request: Request, error: Exception) -> Response:
+    """A domain refusal (:mod:`recompense.errors`) as HTTP, for every route at once:
+    its ``http_status`` (404, 403, 409), else 422. A 404 says only "not found": whether
+    the record does not exist or belongs to someone else is not told apart."""
+    status = getattr(error, "http_status", 422)
+    if not isinstance(status, int) or not 400 <= status < 500:
+        status = 422
+    if status == 404:
+        return answer(request, 404, Message("error_404"))
+    package = type(error).__module__.split(".")[1:2]
+    scoped = package and package[0] in SCOPED_CODES
+    prefix = f"refused_{package[0]}_" if scoped else "refused_"
+    return answer(request, status, i18n.error_message(error, prefix))
 
 
 def validation_detail(errors: Sequence[Any], t: i18n.Translator) -> str:
@@ -223,7 +248,8 @@ class BodyLimit:
     A ``Content-Length`` past the limit is answered at once, without a byte of the body
     read; a body without one (chunked) is counted as it arrives, and refused the moment
     it passes the limit. ``limits`` gives a path a limit of its own (the self-check's
-    uploads, a loan application's statements); every other path has ``default``. On a
+    uploads, a loan application's statements; a path may name a segment ``{param}``, as
+    routes do: ``/cases/{case_id}/evidence``); every other path has ``default``. On a
     ``self_limited`` path the route refuses a declared size itself, on its own page that
     says which of its limits was passed; here such a body is only counted as it arrives.
     """
@@ -236,13 +262,14 @@ class BodyLimit:
         self_limited: frozenset[str] = frozenset(),
     ) -> None:
         self.app, self.default, self.limits = app, default, dict(limits or {})
+        self.patterns = [(_path_pattern(p), n) for p, n in self.limits.items() if "{" in p]
         self.self_limited = self_limited
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limits.get(scope["path"], self.default)
+        limit = self._limit(scope["path"])
         declared = 0 if scope["path"] in self.self_limited else _content_length(scope) or 0
         if declared > limit:
             error = BodyTooLarge(limit)
@@ -261,6 +288,21 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+    def _limit(self, path: str) -> int:
+        found = self.limits.get(path)
+        if found is not None:
+            return found
+        for pattern, limit in self.patterns:
+            if pattern.fullmatch(path):
+                return limit
+        return self.default
+
+
+def _path_pattern(path: str) -> re.Pattern[str]:
+    """``/cases/{case_id}/evidence`` → a pattern: each ``{param}`` one whole segment."""
+    segments = path.split("/")
+    return re.compile("/".join("[^/]+" if _PARAM.fullmatch(s) else re.escape(s) for s in segments))
 
 
 def _content_length(scope: Scope) -> int | None:

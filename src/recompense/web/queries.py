@@ -115,17 +115,40 @@ class Access:
 
 
 def programmes(engine: Engine) -> list[Programme]:
+    """The programmes in the ledger, each with its **latest** run.
+
+    A programme's amendments (``recompense amend``) are ledger rows of their own naming
+    their base; here each base programme is shown once, with the run folder of its
+    chain's head: the amendment distributed last holds every user's corrected verdict
+    and cumulative amount (and its commitment proves them), so pages and proofs show
+    what the user has been given in all.
+    """
+    p = programs.c
     with engine.connect() as conn:
         rows = conn.execute(
             select(
-                programs.c.id,
-                programs.c.name,
-                programs.c.currency,
-                programs.c.run_fingerprint,
-                programs.c.run_path,
-            ).order_by(programs.c.created_at, programs.c.id)
+                p.id,
+                p.name,
+                p.currency,
+                p.run_fingerprint,
+                p.run_path,
+                p.base_program_id,
+                p.amendment_seq,
+            ).order_by(p.created_at, p.id)
         ).fetchall()
-    return [Programme(*row) for row in rows]
+    heads: dict[str, Any] = {}
+    for row in rows:
+        if row.base_program_id is not None:
+            seq = heads.get(row.base_program_id)
+            if seq is None or (seq.amendment_seq or 0) < row.amendment_seq:
+                heads[row.base_program_id] = row
+    found = []
+    for row in rows:
+        if row.base_program_id is not None:
+            continue
+        head = heads.get(row.id, row)
+        found.append(Programme(row.id, row.name, row.currency, head.run_fingerprint, head.run_path))
+    return found
 
 
 def user_vouchers(engine: Engine, user_id: int) -> list[Voucher]:

@@ -35,6 +35,10 @@
                                    ``/metrics`` (≥ 32 bytes; unset: ``/metrics`` is 404)
 ``RECOMPENSE_METRICS_TOKEN_FILE``  the same, from a file
 ``RECOMPENSE_REQUEST_METRICS``     ``0``: no request metrics (default ``1``)
+``RECOMPENSE_CASES_KEYS``          the keys that encrypt users' cases (their words and
+                                   evidence files): ``ID:BASE64KEY`` pairs, as the loan
+                                   fund's (unset: the cases pages answer 503)
+``RECOMPENSE_CASES_ACTIVE_KEY``    the key new writes use (default: the first listed)
 ``RECOMPENSE_ACCESS_LOG``          ``0``: no access log line per request (default ``1``)
 =================================  =====================================================
 
@@ -60,6 +64,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recompense.cases.desk import ACTIVE_ENV as CASES_ACTIVE_ENV
+from recompense.cases.desk import KEYS_ENV as CASES_KEYS_ENV
+from recompense.loans.crypto import Keyring
+from recompense.loans.errors import LoanKeyError
 from recompense.proofs.signature import PublicKey, parse_public_key
 from recompense.web.errors import WebSettingsError
 
@@ -125,6 +133,7 @@ class Settings:
     access_log: bool = True
     session_lifetime_s: int = SESSION_LIFETIME_S  # a browser session ends this long after sign-in
     session_idle_s: int = SESSION_IDLE_S  # ... or this long after its last request
+    cases_keyring: Keyring | None = field(default=None, repr=False)  # users' cases
 
     def __repr__(self) -> str:  # never print secrets
         return (
@@ -170,6 +179,7 @@ class Settings:
             access_log=env.get("RECOMPENSE_ACCESS_LOG", "1") != "0",
             session_lifetime_s=lifetime,
             session_idle_s=idle,
+            cases_keyring=_cases_keyring(env),
         )
 
 
@@ -337,3 +347,13 @@ def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
             f"{MAX_SESSION_S}, got {value[:40]!r}"
         )
     return int(value)
+
+
+def _cases_keyring(env: Mapping[str, str]) -> Keyring | None:
+    """The cases' keys, read once at start-up; unset: None (the cases pages answer 503)."""
+    if not env.get(CASES_KEYS_ENV, "").strip():
+        return None
+    try:
+        return Keyring.from_env(env, keys_var=CASES_KEYS_ENV, active_var=CASES_ACTIVE_ENV)
+    except LoanKeyError as exc:
+        raise WebSettingsError(str(exc)) from exc

@@ -8,6 +8,12 @@ that its rules are put into the same words. Pass or fail comes from
 the engine's own reason codes, never re-decided here; the numbers beside them (the
 minimum loss, the loss needed for the ratio) restate the exact comparisons the engine
 made, and :mod:`recompense.web.i18n` turns them into sentences in the user's language.
+
+A user excluded as already compensated is told by whom and when: from the run's
+``ledger_exclusions.parquet`` (``recompense run --db``: the programme and the first
+issue time of its vouchers, a UTC instant), read once per run and checked against the
+manifest; excluded by a ``prior_compensation`` file instead, the run folder keeps no
+date, so the programme is named without one when the policy lists only one.
 """
 
 from __future__ import annotations
@@ -15,10 +21,23 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from recompense.engine.eligibility import ALREADY_COMPENSATED
+from recompense.runs.artifacts import sha256_file
+from recompense.runs.errors import RunFolderError
+from recompense.runs.execute import LEDGER_EXCLUSIONS
 from recompense.runs.explain import NO_COUNTED_LIQUIDATION
 from recompense.web.runindex import REASON_CODES, RunIndex
 
@@ -45,6 +64,14 @@ class Payout:
 
 
 @dataclass(frozen=True, slots=True)
+class Paid:
+    """A programme that already compensated the user, and when (None: not known)."""
+
+    program_id: str
+    paid_at: datetime | None  # UTC: the first issue time of its vouchers
+
+
+@dataclass(frozen=True, slots=True)
 class Story:
     user_id: int
     program_id: str
@@ -63,6 +90,7 @@ class Story:
     needed_loss_cents: int | None  # ⌈net assets × min ratio⌉; None when net assets ≤ 0
     excluding_programs: tuple[str, ...]
     payout: Payout | None
+    compensated_by: tuple[Paid, ...] = ()  # when ALREADY_COMPENSATED: by whom, when
 
 
 def story(index: RunIndex, user_id: int) -> Story:
@@ -95,11 +123,12 @@ def story(index: RunIndex, user_id: int) -> Story:
     bits = int(e.reason_bits[row])
     loss, net = int(e.loss_cents[row]), int(e.net_assets_cents[row])
     ratio = Fraction(Decimal(str(params["min_loss_ratio"])))
+    reasons = tuple(code for k, code in enumerate(REASON_CODES) if bits >> k & 1)
     return Story(
         **base,  # type: ignore[arg-type]
         liquidated=True,
         eligible=bool(e.eligible[row]),
-        reasons=tuple(code for k, code in enumerate(REASON_CODES) if bits >> k & 1),
+        reasons=reasons,
         criteria=tuple(Criterion(code, not bits >> k & 1) for k, code in enumerate(REASON_CODES)),
         loss_cents=loss,
         net_assets_cents=net,
@@ -108,6 +137,7 @@ def story(index: RunIndex, user_id: int) -> Story:
         loss_share_of_net=loss / net if net > 0 else None,
         needed_loss_cents=_ceil(Fraction(net) * ratio) if net > 0 else None,
         payout=_payout(index, user_id) if e.eligible[row] else None,
+        compensated_by=_compensated_by(index, user_id) if ALREADY_COMPENSATED in reasons else (),
     )
 
 
@@ -172,6 +202,53 @@ def _payout(index: RunIndex, user_id: int) -> Payout | None:
         share_cents=round(lam * weight),
         cap_is_own_loss=cap != int(index.params["max_payout_cents"]),
         lambda_cents_per_weight=lam,
+    )
+
+
+def _compensated_by(index: RunIndex, user_id: int) -> tuple[Paid, ...]:
+    """The ledger's record of who paid the user; else the only excluding programme."""
+    digest = index.manifest.get("artifacts", {}).get(LEDGER_EXCLUSIONS)
+    if digest is not None:
+        paid = _ledger_exclusions(index.run, str(digest))
+        start = int(np.searchsorted(paid.user_ids, user_id, side="left"))
+        end = int(np.searchsorted(paid.user_ids, user_id, side="right"))
+        if end > start:
+            return tuple(paid.at(row) for row in range(start, end))
+    listed = tuple(index.params["excluding_programs"])
+    return (Paid(listed[0], None),) if len(listed) == 1 else ()
+
+
+@dataclass(frozen=True, slots=True)
+class _LedgerExclusions:
+    """``ledger_exclusions.parquet`` as arrays sorted by user id (≈ 17 bytes a row)."""
+
+    user_ids: npt.NDArray[np.int64]
+    program_codes: npt.NDArray[np.int32]  # into ``programs``
+    programs: tuple[str, ...]
+    paid_at_us: npt.NDArray[np.int64]  # microseconds since the epoch, UTC
+
+    def at(self, row: int) -> Paid:
+        moment = datetime.fromtimestamp(0, UTC) + timedelta(microseconds=int(self.paid_at_us[row]))
+        return Paid(self.programs[int(self.program_codes[row])], moment)
+
+
+@lru_cache(maxsize=8)
+def _ledger_exclusions(run: Path, digest: str) -> _LedgerExclusions:
+    """Read once per run (and per file hash): the page's lookups are binary searches."""
+    path = run / LEDGER_EXCLUSIONS
+    if not path.is_file() or sha256_file(path) != digest:
+        raise RunFolderError(f"{path}: missing, or its SHA-256 differs from the manifest")
+    try:
+        table = pq.read_table(path).sort_by([("user_id", "ascending"), ("paid_at", "ascending")])
+    except (OSError, pa.ArrowException) as exc:
+        raise RunFolderError(f"{path}: cannot read: {exc}") from exc
+    codes = pc.dictionary_encode(table["program_id"].combine_chunks())
+    micros = table["paid_at"].combine_chunks().cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    return _LedgerExclusions(
+        user_ids=np.asarray(table["user_id"].to_numpy(), dtype=np.int64),
+        program_codes=np.asarray(codes.indices.to_numpy(zero_copy_only=False), dtype=np.int32),
+        programs=tuple(str(v) for v in codes.dictionary.to_pylist()),
+        paid_at_us=np.asarray(micros.to_numpy(zero_copy_only=False), dtype=np.int64),
     )
 
 

@@ -20,6 +20,7 @@ from recompense.web.i18n import Translator
 from recompense.web.models import (
     ERRORS,
     AccessOut,
+    AmendmentOut,
     AuditOut,
     ClosureBucket,
     DashboardOut,
@@ -162,6 +163,22 @@ def dashboard_out(
             )
             for c in ledger.closures
         ],
+        amendments=[
+            AmendmentOut(
+                program_id=a.program_id,
+                sequence=a.sequence,
+                vouchers_total=a.vouchers_total,
+                vouchers_issued=a.issued,
+                amount_total_cents=a.amount_total_cents,
+                amount_issued_cents=a.amount_issued_cents,
+                completed_at=a.completed_at,
+            )
+            for a in s.amendments
+        ],
+        programme_total_cents=s.programme_total_cents,
+        programme_issued_cents=s.programme_issued_cents,
+        reserve_cents=s.reserve_cents,
+        reserve_left_cents=s.reserve_left_cents,
     )
 
 
