@@ -62,3 +62,9 @@ def test_the_console_and_the_user_see_the_amendment(served, tmp_path):
     body = proof.json()
     assert body["amendment"]["topup_cents"] == 4_321
     assert body["amount_cents"] == body["amendment"]["previous_cents"] + 4_321
+    hub = signed_in(served, "user", served.owner).get("/hub", headers={"Accept": "text/html"})
+    assert 'data-program-id="together-2025-10~a1">Together Initiative' in hub.text
+    assert "USDC token vouchers, amendment 1</td>" in hub.text
+    spanish = signed_in(served, "user", served.owner, locale="es")
+    page = spanish.get("/hub", headers={"Accept": "text/html", "Accept-Language": "es"})
+    assert "USDC token vouchers, enmienda 1</td>" in page.text
