@@ -13,46 +13,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    DateTime,
-    Engine,
-    Identity,
-    MetaData,
-    String,
-    Table,
-    Text,
-    bindparam,
-    insert,
-    select,
-)
+from sqlalchemy import Connection, Engine, bindparam, insert, select
 
 from recompense import audit
+from recompense.db.web import web_accesses
 from recompense.ledger.journal import wallet_code
 from recompense.ledger.schema import (
-    BIG_ID,
     journal_entries,
     ledger_accounts,
     notifications,
     postings,
     programs,
     vouchers,
-)
-
-# The web service's own table (migration 0002), kept out of the ledger's metadata.
-web_metadata = MetaData()
-web_accesses = Table(
-    "web_accesses",
-    web_metadata,
-    Column("id", BIG_ID, Identity(), primary_key=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("subject", String(200), nullable=False),
-    Column("role", String(30), nullable=False),
-    Column("user_id", BigInteger, nullable=False),
-    Column("action", String(60), nullable=False),
-    Column("target", Text, nullable=False),
 )
 
 

@@ -36,15 +36,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
     ColumnElement,
-    DateTime,
     Engine,
-    Identity,
-    Index,
-    String,
-    Table,
     and_,
     delete,
     insert,
@@ -52,32 +45,13 @@ from sqlalchemy import (
     update,
 )
 
-from recompense.ledger.schema import BIG_ID
-from recompense.web.queries import aware, web_metadata
+from recompense.db.web import MAX_LOCALE, MAX_SUBJECT, web_sessions
+from recompense.web.queries import aware
 
 CODE_TTL_S = 300
 TOUCH_S = 60
 PURGE_AFTER = timedelta(days=1)
 MAX_SECRET_CHARS = 128  # a code or session id as sent; ours are 43 characters
-MAX_SUBJECT, MAX_LOCALE = 200, 35
-
-web_sessions = Table(
-    "web_sessions",
-    web_metadata,
-    Column("id", BIG_ID, Identity(), primary_key=True),
-    Column("code_hash", String(64), nullable=False, unique=True),
-    Column("session_hash", String(64), nullable=True, unique=True),
-    Column("subject", String(MAX_SUBJECT), nullable=False),
-    Column("role", String(30), nullable=False),
-    Column("user_id", BigInteger, nullable=True),
-    Column("locale", String(MAX_LOCALE), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("signed_in_at", DateTime(timezone=True), nullable=True),
-    Column("last_seen_at", DateTime(timezone=True), nullable=True),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
-)
-Index("ix_web_sessions_expires", web_sessions.c.expires_at)
 
 
 class SessionError(ValueError):

@@ -1,12 +1,19 @@
-"""Alembic environment: the URL comes from the caller (``recompense db upgrade --db URL``)."""
+"""Alembic environment: the URL comes from the caller (``recompense db upgrade --db URL``).
+
+The target is the one :data:`recompense.db.metadata`, which holds every table (importing
+:mod:`recompense.db` imports each domain's module), compared with the options of
+:func:`recompense.db.comparison.comparison_options`, so ``alembic revision
+--autogenerate`` proposes only what the models changed (``docs/ledger.md``, "Schema and
+migrations"). Batch mode, for SQLite, which alters a table by rebuilding it.
+"""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Connection, engine_from_config, pool
 
-import recompense.cases.schema  # noqa: F401  (the cases' tables are on the same metadata)
-from recompense.ledger.schema import metadata
+from recompense.db import metadata
+from recompense.db.comparison import comparison_options
 
 config = context.config
 
@@ -26,7 +33,12 @@ def run_migrations_online() -> None:
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=True,
+        **comparison_options(connection.dialect.name),
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -206,10 +206,18 @@ def downgrade() -> None:
     op.drop_index("ix_cases_queue", table_name="cases")
     op.drop_index("ix_cases_user", table_name="cases")
     op.drop_table("cases")
+    # Case notices have no voucher: they go with the cases.
+    op.execute("DELETE FROM notifications WHERE voucher_id IS NULL")
     with op.batch_alter_table("notifications") as batch:
         batch.alter_column("voucher_id", existing_type=sa.String(length=36), nullable=False)
     op.drop_index("uq_programs_amendment", table_name="programs")
-    with op.batch_alter_table("programs") as batch:
-        batch.drop_column("previous_fingerprint")
-        batch.drop_column("amendment_seq")
-        batch.drop_column("base_program_id")
+    columns = ("previous_fingerprint", "amendment_seq", "base_program_id")
+    if op.get_bind().dialect.name == "sqlite":
+        # In place (SQLite 3.35+): a batch "recreate" would drop and rebuild ``programs``,
+        # which the vouchers' foreign key refuses while any voucher exists.
+        for column in columns:
+            op.execute(f"ALTER TABLE programs DROP COLUMN {column}")
+    else:
+        with op.batch_alter_table("programs") as batch:
+            for column in columns:
+                batch.drop_column(column)
