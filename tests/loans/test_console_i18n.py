@@ -17,11 +17,11 @@ import pytest
 from loan_support import CC1, INSTITUTION, LOAN_POLICY, keys_env, new_application
 
 from recompense.loans import views
-from recompense.loans import web as loans_web
 from recompense.loans.actors import Actor
 from recompense.web import app as app_module
 from recompense.web import formats
 from recompense.web.auth import mint_token
+from recompense.web.routes import loans as loans_web
 from recompense.web.settings import Settings
 
 with warnings.catch_warnings():

@@ -9,9 +9,9 @@ import pytest
 from loan_support import AM1, CC1, INSTITUTION, LOAN_POLICY, keys_env, new_application
 
 from builders import sign_in
-from recompense.loans import web as loans_web
 from recompense.web import app as app_module
 from recompense.web.auth import mint_token
+from recompense.web.routes import loans as loans_web
 from recompense.web.settings import Settings
 
 with warnings.catch_warnings():

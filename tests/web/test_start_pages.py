@@ -37,9 +37,10 @@ EXPECTED = {
 SUBJECTS = {"ops": "ops-1", "auditor": "aud-1", "account_manager": "am-1"}
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def loans_env(monkeypatch) -> None:
-    """The loan desk's policy by absolute path (never the working directory's)."""
+    """The loan desk's policy by absolute path (never the working directory's), set
+    before ``served`` creates the app, which reads it then."""
     monkeypatch.setenv("RECOMPENSE_LOANS_POLICY", str(LOAN_POLICY))
     monkeypatch.delenv("RECOMPENSE_LOANS_DB_URL", raising=False)
 
@@ -79,8 +80,8 @@ def test_signed_out_the_start_page_is_the_sign_in_page_without_navigation(served
 def test_a_role_with_no_page_of_its_own_is_told_so(served, monkeypatch) -> None:
     """Served without the loan fund, account managers may open none of the links: the
     start page says so (no redirect to a page that would refuse them)."""
-    from recompense.loans import web as loans_web
     from recompense.web import app as app_module
+    from recompense.web.routes import loans as loans_web
 
     without_loans = [r for r in app_module.ROUTERS if r is not loans_web.router]
     monkeypatch.setattr(app_module, "ROUTERS", without_loans)

@@ -37,7 +37,6 @@ from recompense.allocation import amounts_at, payout_bounds
 from recompense.amend.errors import ReserveExceededError
 from recompense.amend.recompute import FEATURES_SCHEMA, recompute
 from recompense.cases.decisions import AcceptedDecision
-from recompense.engine.eligibility import ALREADY_COMPENSATED
 from recompense.money import format_usd
 from recompense.policy import Policy
 from recompense.runs.artifacts import (
@@ -48,6 +47,7 @@ from recompense.runs.artifacts import (
     RECIPIENTS_SCHEMA,
     eligibility_table,
 )
+from recompense.runs.reasons import ALREADY_COMPENSATED
 
 CLAIM_BOUND = "claim"  # allocations.bound of a user paid only for claims
 

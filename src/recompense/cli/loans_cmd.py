@@ -3,81 +3,36 @@
 Every command names who is acting with ``--as ROLE:ID`` (account_manager, credit_committee,
 auditor, …); the library decides what that identity may see and do. Encryption keys come
 from ``RECOMPENSE_LOANS_KEYS`` (see ``recompense loans new-key``), never from options.
+The read commands are in :mod:`.loans_views_cmd`; the options both share, in
+:mod:`.loans_options`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from recompense.cli.app import INT64_MAX, INT64_MIN, Commands, app, guard, out
+from recompense.cli.app import INT64_MAX, INT64_MIN, guard, out
+from recompense.cli.loans_options import (
+    APP_ID,
+    AS,
+    DB,
+    JSON,
+    POLICY,
+    REASON,
+    actor_of,
+    day_option,
+    desk_for,
+    emit,
+    loans_app,
+    usd_option,
+)
 from recompense.ledger.db import DEFAULT_URL
 from recompense.loans.errors import LoanError
 from recompense.loans.policy import DEFAULT_POLICY
-from recompense.money import D, format_usd, to_cents
-
-loans_app = Commands(
-    help="The $100M low-interest loan fund: applications, decisions, servicing, audit.",
-    no_args_is_help=True,
-)
-app.add_typer(loans_app, name="loans")
-
-DB = Annotated[
-    str, typer.Option("--db", help="Database URL (sqlite:///file.db or postgresql://…).")
-]
-POLICY = Annotated[Path, typer.Option("--policy", help="Loan policy file (TOML).")]
-AS = Annotated[
-    str, typer.Option("--as", help="Who is acting, ROLE:ID (e.g. credit_committee:cc1).")
-]
-REASON = Annotated[str, typer.Option("--reason", help="Why (recorded with the action).")]
-JSON = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-APP_ID = Annotated[str, typer.Argument(help="Loan application id.")]
-
-
-def _desk(db: str, policy: Path) -> Any:
-    from recompense.loans import open_desk
-
-    return guard(lambda: open_desk(db, policy))
-
-
-def _actor(text: str) -> Any:
-    from recompense.loans import parse_actor
-
-    return guard(lambda: parse_actor(text))
-
-
-def _usd(option: str, value: str) -> int:
-    def parse() -> int:
-        try:
-            return to_cents(D(value))
-        except (ValueError, TypeError, ArithmeticError) as exc:
-            raise LoanError(
-                f"{option} {value!r}: not a USD amount with at most cents ({exc})"
-            ) from exc
-
-    return guard(parse)
-
-
-def _day(option: str, value: str | None) -> date | None:
-    def parse() -> date | None:
-        try:
-            return None if value is None else date.fromisoformat(value)
-        except ValueError as exc:
-            raise LoanError(f"{option} {value!r}: expected a date, YYYY-MM-DD") from exc
-
-    return guard(parse)
-
-
-def _emit(as_json: bool, data: Any, render: Callable[[], None]) -> None:
-    if as_json:
-        print(json.dumps(data, indent=2, default=str))
-    else:
-        render()
+from recompense.money import format_usd
 
 
 @loans_app.command("borrower")
@@ -98,7 +53,7 @@ def borrower(
     """
     from recompense.loans import register_borrower
 
-    desk, who = _desk(db, policy), _actor(actor)
+    desk, who = desk_for(db, policy), actor_of(actor)
     guard(lambda: register_borrower(desk, who, user_id, tier, manager))
     out.print(f"[green]✔[/] user {user_id}: {tier}, account manager {manager}")
 
@@ -131,9 +86,9 @@ def apply_cmd(
     """
     from recompense.loans import NewApplication, apply
 
-    desk, who = _desk(db, policy), _actor(actor)
-    cents = _usd("--amount", amount)
-    _usd("--losses", losses)
+    desk, who = desk_for(db, policy), actor_of(actor)
+    cents = usd_option("--amount", amount)
+    usd_option("--losses", losses)
 
     def read() -> str:
         try:
@@ -144,7 +99,7 @@ def apply_cmd(
     text = guard(read)
     new = NewApplication(borrower_id, cents, term_days, repayment, text, losses, notes)
     app_id = guard(lambda: apply(desk, who, new))
-    _emit(as_json, {"id": app_id, "state": "draft"}, lambda: out.print(f"Draft {app_id}"))
+    emit(as_json, {"id": app_id, "state": "draft"}, lambda: out.print(f"Draft {app_id}"))
 
 
 def _transition(name: str, verb: str, example: str) -> None:
@@ -160,10 +115,10 @@ def _transition(name: str, verb: str, example: str) -> None:
     ) -> None:
         from recompense.loans import lifecycle
 
-        desk, who = _desk(db, policy), _actor(actor)
+        desk, who = desk_for(db, policy), actor_of(actor)
         function = getattr(lifecycle, name.replace("-", "_"))
         state = guard(lambda: function(desk, who, app_id, reason))
-        _emit(as_json, {"id": app_id, "state": state}, lambda: out.print(f"{app_id}: {state}"))
+        emit(as_json, {"id": app_id, "state": state}, lambda: out.print(f"{app_id}: {state}"))
 
     command.__doc__ = f"{verb}\n\nExample: {example}"
     loans_app.command(name)(command)
@@ -204,8 +159,8 @@ def repay_cmd(
     """
     from recompense.loans import repay
 
-    desk, who = _desk(db, policy), _actor(actor)
-    cents, day = _usd("--amount", amount), _day("--on", on)
+    desk, who = desk_for(db, policy), actor_of(actor)
+    cents, day = usd_option("--amount", amount), day_option("--on", on)
     done = guard(lambda: repay(desk, who, app_id, cents, reference, day))
     data = {k: getattr(done, k) for k in done.__slots__}
 
@@ -218,7 +173,7 @@ def repay_cmd(
             f"{format_usd(done.interest_cents)}, principal {format_usd(done.principal_cents)}"
         )
 
-    _emit(as_json, data, render)
+    emit(as_json, data, render)
 
 
 @loans_app.command("accrue")
@@ -238,11 +193,11 @@ def accrue_cmd(
     from recompense.loans import accrue
     from recompense.loans.desk import utcnow
 
-    desk, who = _desk(db, policy), _actor(actor)
-    day = _day("--through", through) or utcnow().date()
+    desk, who = desk_for(db, policy), actor_of(actor)
+    day = day_option("--through", through) or utcnow().date()
     run = guard(lambda: accrue(desk, who, day))
     data = {k: getattr(run, k) for k in run.__slots__}
-    _emit(
+    emit(
         as_json,
         data,
         lambda: out.print(
@@ -267,10 +222,7 @@ def write_off_cmd(
     """
     from recompense.loans import write_off
 
-    desk, who = _desk(db, policy), _actor(actor)
+    desk, who = desk_for(db, policy), actor_of(actor)
     cents = guard(lambda: write_off(desk, who, app_id, reason))
     data = {"id": app_id, "state": "written_off", "written_off_cents": cents}
-    _emit(as_json, data, lambda: out.print(f"{app_id}: written off {format_usd(cents)}"))
-
-
-from recompense.cli import loans_views_cmd  # noqa: E402,F401 - registers show/list/fund/…
+    emit(as_json, data, lambda: out.print(f"{app_id}: written off {format_usd(cents)}"))

@@ -11,16 +11,16 @@ import typer
 from rich.table import Table
 
 from recompense.cli.app import guard, out
-from recompense.cli.loans_cmd import (
+from recompense.cli.loans_options import (
     APP_ID,
     AS,
     DB,
     JSON,
     POLICY,
-    _actor,
-    _day,
-    _desk,
-    _emit,
+    actor_of,
+    day_option,
+    desk_for,
+    emit,
     loans_app,
 )
 from recompense.ledger.db import DEFAULT_URL
@@ -47,9 +47,9 @@ def show_cmd(
     """
     from recompense.loans import show
 
-    desk, who = _desk(db, policy), _actor(actor)
+    desk, who = desk_for(db, policy), actor_of(actor)
     data = guard(lambda: show(desk, who, app_id, reason))
-    _emit(as_json, data, lambda: _render_one(data))
+    emit(as_json, data, lambda: _render_one(data))
 
 
 @loans_app.command("list")
@@ -71,12 +71,12 @@ def list_cmd(
     from recompense.loans import due_soon as watch
     from recompense.loans import list_applications
 
-    desk, who = _desk(db, policy), _actor(actor)
+    desk, who = desk_for(db, policy), actor_of(actor)
     if due_soon:
         rows = guard(lambda: watch(desk, who))
     else:
         rows = guard(lambda: list_applications(desk, who, reason, state))
-    _emit(as_json, rows, lambda: _render_list(rows))
+    emit(as_json, rows, lambda: _render_list(rows))
 
 
 @loans_app.command("fund")
@@ -92,7 +92,7 @@ def fund_cmd(
     """
     from recompense.loans import fund_figures
 
-    desk, who = _desk(db, policy), _actor(actor)
+    desk, who = desk_for(db, policy), actor_of(actor)
     figures = guard(lambda: fund_figures(desk, who))
     data = figures.as_dict()
 
@@ -105,7 +105,7 @@ def fund_cmd(
         table.add_row("applications", shown or "none")
         out.print(table)
 
-    _emit(as_json, data, render)
+    emit(as_json, data, render)
 
 
 @loans_app.command("access-log")
@@ -123,8 +123,8 @@ def access_log_cmd(
     """
     from recompense.loans import access_log
 
-    desk, who = _desk(db, policy), _actor(actor)
-    day = _day("--since", since)
+    desk, who = desk_for(db, policy), actor_of(actor)
+    day = day_option("--since", since)
     rows = guard(lambda: access_log(desk, who, application, day))
 
     def render() -> None:
@@ -136,7 +136,7 @@ def access_log_cmd(
             table.add_row(str(r["at"]), actor_text, r["application_id"], r["action"], r["reason"])
         out.print(table)
 
-    _emit(as_json, rows, render)
+    emit(as_json, rows, render)
 
 
 @loans_app.command("rotate-keys")
@@ -150,7 +150,7 @@ def rotate_keys_cmd(actor: AS, db: DB = DEFAULT_URL, policy: POLICY = DEFAULT_PO
     """
     from recompense.loans.views import rotate_keys
 
-    desk, who = _desk(db, policy), _actor(actor)
+    desk, who = desk_for(db, policy), actor_of(actor)
     changed = guard(lambda: rotate_keys(desk, who))
     out.print(f"Re-encrypted {changed:,} values under key {desk.keys.active}")
 

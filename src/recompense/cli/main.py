@@ -7,6 +7,7 @@ from recompense.cli import (  # noqa: F401 - importing a module registers its co
     import_cmd,
     ledger_cmd,
     loans_cmd,
+    loans_views_cmd,  # after loans_cmd: `loans --help` lists its commands second
     notify_cmd,
     proofs_cmd,
     web_cmd,

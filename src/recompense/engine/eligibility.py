@@ -1,7 +1,9 @@
 """The eligibility rules: small named predicates over per-user features, in cents.
 
 Each rule returns the Ibis boolean "passes" for every user; a user who fails gets the
-rule's stable reason code (shown to users, used by the web service and reports). All
+rule's stable reason code (shown to users). The codes, their order and what each rule
+says are part of the run-folder contract (:mod:`recompense.runs.reasons`): downstream
+packages read them there, never here. All
 comparisons are on integer cents and exact fractions, so the boundaries are exact:
 a loss of exactly $50.00 passes, and so does a loss of exactly 30% of net assets.
 """
@@ -15,10 +17,13 @@ from typing import Any
 
 from recompense.engine.exact import floor_div
 from recompense.policy import Policy
-
-LOSS_BELOW_MINIMUM = "LOSS_BELOW_MINIMUM"
-RATIO_BELOW_MINIMUM = "RATIO_BELOW_MINIMUM"
-ALREADY_COMPENSATED = "ALREADY_COMPENSATED"
+from recompense.runs.reasons import (
+    ALREADY_COMPENSATED,
+    LOSS_BELOW_MINIMUM,
+    PASSES_COLUMNS,
+    RATIO_BELOW_MINIMUM,
+    RULES_BY_CODE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,18 +73,24 @@ def not_already_compensated(f: Any, policy: Policy) -> Any:
     return ~f.already_compensated
 
 
+# In the contract's order (REASON_CODES): failures are published in this order.
 RULES: tuple[Rule, ...] = (
-    Rule(LOSS_BELOW_MINIMUM, "passes_min_loss", "loss ≥ minimum loss", loss_at_least_minimum),
+    Rule(
+        LOSS_BELOW_MINIMUM,
+        PASSES_COLUMNS[LOSS_BELOW_MINIMUM],
+        RULES_BY_CODE[LOSS_BELOW_MINIMUM],
+        loss_at_least_minimum,
+    ),
     Rule(
         RATIO_BELOW_MINIMUM,
-        "passes_min_ratio",
-        "loss ≥ minimum ratio × net assets",
+        PASSES_COLUMNS[RATIO_BELOW_MINIMUM],
+        RULES_BY_CODE[RATIO_BELOW_MINIMUM],
         loss_ratio_at_least_minimum,
     ),
     Rule(
         ALREADY_COMPENSATED,
-        "passes_not_compensated",
-        "not already compensated",
+        PASSES_COLUMNS[ALREADY_COMPENSATED],
+        RULES_BY_CODE[ALREADY_COMPENSATED],
         not_already_compensated,
     ),
 )

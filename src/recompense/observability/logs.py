@@ -50,7 +50,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bv1:[A-Za-z0-9_.-]{1,32}:[A-Za-z0-9_=-]{8,}:[A-Za-z0-9_=-]+"), REDACTED),
 )
 # Extra fields whose value is dropped whatever it looks like: secrets and the loan
-# application's fields (recompense.loans.web.ApplicationIn and the stored columns).
+# application's fields (recompense.web.routes.loans.ApplicationIn and the stored columns).
 SECRET_KEYS = re.compile(
     r"(?i)(token|secret|password|authorization|cookie|email|recipient|key$|"
     r"financial_statements|stated_losses|notes|amount|principal|interest|fees|apr|reason)"

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recompense.allocation import Allocation
-from recompense.engine import RULES
+from recompense.runs.reasons import PASSES_COLUMNS, REASON_CODES
 
 ELIGIBILITY = "eligibility.parquet"
 ALLOCATIONS = "allocations.parquet"
@@ -141,8 +141,8 @@ def recipients_table(eligible: pa.Table) -> pa.Table:
 
 def reasons(users: pa.Table) -> pa.Array:
     """Reason codes of the failed rules per user, in rule order (empty when eligible)."""
-    failed = [pc.invert(users[rule.column].combine_chunks()) for rule in RULES]
-    codes = [rule.code for rule in RULES]
+    failed = [pc.invert(users[PASSES_COLUMNS[code]].combine_chunks()) for code in REASON_CODES]
+    codes = list(REASON_CODES)
     n = users.num_rows
     # Build list offsets and values column-wise: no Python loop over users.
     mask = (

@@ -21,18 +21,18 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from recompense.allocation import BOUND_CAP, BOUND_FLOOR, BOUND_SHARE
-from recompense.engine.eligibility import (
-    ALREADY_COMPENSATED,
-    LOSS_BELOW_MINIMUM,
-    RATIO_BELOW_MINIMUM,
-)
 from recompense.errors import InputError
 from recompense.money import format_usd
 from recompense.runs.artifacts import ALLOCATIONS, ELIGIBILITY
 from recompense.runs.errors import RunFolderError
 from recompense.runs.folder import read_manifest
+from recompense.runs.reasons import (
+    ALREADY_COMPENSATED,
+    LOSS_BELOW_MINIMUM,
+    NO_COUNTED_LIQUIDATION,
+    RATIO_BELOW_MINIMUM,
+)
 
-NO_COUNTED_LIQUIDATION = "NO_COUNTED_LIQUIDATION"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 

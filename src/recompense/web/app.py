@@ -31,7 +31,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recompense import __version__
 from recompense.gil import SWITCH_INTERVAL_S
-from recompense.loans import web as loans
 from recompense.web import pages, problems
 from recompense.web.auth import PublicRoute, RoleCheck, Verifier
 from recompense.web.routes import (
@@ -42,6 +41,7 @@ from recompense.web.routes import (
     cases_ops,
     eligibility,
     health,
+    loans,
     ops,
     proofs,
     selfcheck,
@@ -119,6 +119,7 @@ def create_app(
     app.state.service = service
     app.state.verifier = Verifier(settings)
     app.state.routers = list(ROUTERS)
+    loans.configure(app)  # the loan desk's settings, read once (its routes build the desk)
     for router in app.state.routers:
         app.include_router(router)  # no prefix: each router writes its paths in full
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")

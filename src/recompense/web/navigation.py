@@ -4,7 +4,7 @@ A link is shown to a role only if the route behind it lets that role in, read fr
 app itself (:func:`recompense.web.app.route_roles`, the same declaration that guards the
 route), narrowed by the library's rule where the route admits every signed-in caller and
 the library decides: the loan console answers 404 to anyone but
-:data:`recompense.loans.web.INSIDERS`. So the navigation cannot offer a page that refuses
+:data:`recompense.web.routes.loans.INSIDERS`. So the navigation cannot offer a page that refuses
 the role, nor hide one it may use, without a route's rule changing too.
 
 The start page (``GET /``) is the first link of :data:`LINKS` the role may use: users
@@ -66,8 +66,8 @@ def _allowed(app: Any, role: Role) -> tuple[Link, ...]:
 def _roles(app: Any) -> dict[str, frozenset[str]]:
     """For each GET path of :data:`LINKS` the app serves: the roles that may open it."""
     # Imported here: both modules render pages, and pages register this one.
-    from recompense.loans.web import INSIDERS
     from recompense.web.app import api_routes, route_roles
+    from recompense.web.routes.loans import INSIDERS
 
     narrower = {"/console/loans": frozenset(INSIDERS)}
     wanted = {link.path for link in LINKS}

@@ -23,19 +23,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from recompense.engine.eligibility import (
-    ALREADY_COMPENSATED,
-    LOSS_BELOW_MINIMUM,
-    RATIO_BELOW_MINIMUM,
-)
 from recompense.runs import read_allocations, read_manifest, read_recipients, run_fingerprint
 from recompense.runs.artifacts import ELIGIBILITY, sha256_file
 from recompense.runs.errors import RunFolderError
+from recompense.runs.reasons import REASON_CODES
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
 Codes = npt.NDArray[np.uint8]
-REASON_CODES = (LOSS_BELOW_MINIMUM, RATIO_BELOW_MINIMUM, ALREADY_COMPENSATED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,12 +34,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from recompense.engine.eligibility import ALREADY_COMPENSATED
 from recompense.runs.artifacts import sha256_file
 from recompense.runs.errors import RunFolderError
 from recompense.runs.execute import LEDGER_EXCLUSIONS
-from recompense.runs.explain import NO_COUNTED_LIQUIDATION
-from recompense.web.runindex import REASON_CODES, RunIndex
+from recompense.runs.reasons import ALREADY_COMPENSATED, NO_COUNTED_LIQUIDATION, REASON_CODES
+from recompense.web.runindex import RunIndex
 
 if TYPE_CHECKING:
     from recompense.selfcheck import SelfCheck

@@ -21,10 +21,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from recompense.engine.eligibility import ALREADY_COMPENSATED
 from recompense.runs.artifacts import ALLOCATIONS, ELIGIBILITY, sha256_file
 from recompense.runs.errors import RunFolderError
 from recompense.runs.folder import read_manifest, run_fingerprint
+from recompense.runs.reasons import ALREADY_COMPENSATED
 from recompense.whatif.changes import Settings
 
 _ELIGIBILITY_COLUMNS = (

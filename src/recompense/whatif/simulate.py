@@ -31,6 +31,7 @@ from recompense.allocation import (
 )
 from recompense.allocation.solver import WeightsError
 from recompense.policy.formula import evaluate_numpy, parse
+from recompense.runs.reasons import ALREADY_COMPENSATED, LOSS_BELOW_MINIMUM, RATIO_BELOW_MINIMUM
 from recompense.whatif.changes import Changes, Settings
 from recompense.whatif.errors import ChangeError
 from recompense.whatif.population import Population
@@ -157,9 +158,9 @@ def rule_verdicts(population: Population, settings: Settings) -> dict[str, np.nd
     else:  # exact with Python integers; only for ratios with very many decimals
         ratio_ok = (net <= 0) | (loss.astype(object) * q >= net.astype(object) * p)
     return {
-        "LOSS_BELOW_MINIMUM": loss >= settings.min_loss_cents,
-        "RATIO_BELOW_MINIMUM": np.asarray(ratio_ok, dtype=bool),
-        "ALREADY_COMPENSATED": ~population.compensated,
+        LOSS_BELOW_MINIMUM: loss >= settings.min_loss_cents,
+        RATIO_BELOW_MINIMUM: np.asarray(ratio_ok, dtype=bool),
+        ALREADY_COMPENSATED: ~population.compensated,
     }
 
 

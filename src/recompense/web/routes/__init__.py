@@ -6,5 +6,6 @@
 - :mod:`.proofs`: the published commitment, a user's proof, "Verify my payout";
 - :mod:`.ops`: the programme dashboard, user search and audit trail;
 - :mod:`.whatif`: the what-if simulator and policy export;
-- :mod:`.selfcheck`: "Check with your own exports" (a user's uploads, checked in memory).
+- :mod:`.selfcheck`: "Check with your own exports" (a user's uploads, checked in memory);
+- :mod:`.loans`: the loan fund's JSON API and console (the library is :mod:`recompense.loans`).
 """

@@ -12,23 +12,29 @@ access log. A body that does not validate is 422 naming the field, never echoing
 State-changing requests of a cookie session carry the CSRF token (the ``X-CSRF-Token``
 header for the JSON API, the form field for the console); bearer-token calls need none.
 
-Settings (environment): ``RECOMPENSE_LOANS_POLICY`` (default
-``programs/loans-2025-10.toml``), ``RECOMPENSE_LOANS_KEYS`` (see :mod:`.crypto`), and
+Settings (environment), read once when the app is created (:func:`configure`):
+``RECOMPENSE_LOANS_POLICY`` (default ``programs/loans-2025-10.toml``) and
 ``RECOMPENSE_LOANS_DB_URL``: on PostgreSQL, the non-owner role row-level security
-applies to (default: the service's database URL).
+applies to (default: the service's database URL). The policy file is loaded, and
+``RECOMPENSE_LOANS_KEYS`` read (see :mod:`recompense.loans.crypto`), when the desk is
+first used: a service whose loan desk is not set up still starts, and its loan routes
+answer 503.
+
+The routes live in the web package (not in :mod:`recompense.loans`), so the loan
+library never imports the web service: see ``docs/architecture.md``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, Form, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -41,11 +47,12 @@ from recompense.loans.actors import ACCOUNT_MANAGER, AUDITOR, COMMITTEE, Actor
 from recompense.loans.crypto import Keyring
 from recompense.loans.desk import Desk, is_plain
 from recompense.loans.errors import LoanError, LoanKeyError, LoanPolicyError
-from recompense.loans.policy import DEFAULT_POLICY, load_loan_policy
+from recompense.loans.policy import load_loan_policy
+from recompense.loans.settings import LoanDeskSettings
 from recompense.money import D, to_cents
 from recompense.web import i18n, pages
 from recompense.web.auth import ROLES, Principal, allow, current_principal
-from recompense.web.csrf import CSRF, csrf_token
+from recompense.web.csrf import CSRF
 from recompense.web.models import ERRORS, ErrorOut
 
 
@@ -94,9 +101,28 @@ MAX_ACTOR_ID = 100  # the access log's actor_id column
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-# This package's templates first, then the pages' (base.html); words and figures as there.
-environment = pages.new_environment(Path(__file__).parent / "templates", pages.TEMPLATES)
-environment.globals.update(pages.environment.globals)  # base.html's navigation
+
+@dataclass(frozen=True, slots=True)
+class LoanSettings:
+    """Where the loan desk's data and policy are: read once, when the app is created."""
+
+    db_url: str  # on PostgreSQL, the role row-level security applies to
+    policy_path: Path
+
+    @classmethod
+    def from_env(
+        cls, service_db_url: str, environ: Mapping[str, str] | None = None
+    ) -> LoanSettings:
+        declared = LoanDeskSettings.from_env(environ)  # the one declaration of the names
+        return cls(
+            db_url=declared.loans_db_url or service_db_url,
+            policy_path=Path(declared.loans_policy),
+        )
+
+
+def configure(app: FastAPI) -> None:
+    """Read the loan desk's settings for ``app`` (its service settings already set)."""
+    app.state.loans_settings = LoanSettings.from_env(app.state.settings.db_url)
 
 
 class ApplicationIn(BaseModel):
@@ -212,7 +238,7 @@ def console_list(request: Request, who: Caller) -> HTMLResponse:
     figures = None
     if actor.role in (COMMITTEE, AUDITOR):
         figures = _call(lambda: views.fund_figures(the_desk, actor))
-    return render(request, "loans_list.html", who, rows=rows, watch=watch, figures=figures)
+    return pages.render(request, "loans_list.html", who, rows=rows, watch=watch, figures=figures)
 
 
 @router.get("/console/loans/access-log", response_class=HTMLResponse)
@@ -242,7 +268,7 @@ def console_access_log(
         rows, has_newer, has_older = found[:ACCESS_PAGE], before is not None, more
     newer = rows[0]["id"] if rows and has_newer else None
     older = rows[-1]["id"] if rows and has_older else None
-    return render(
+    return pages.render(
         request,
         "loans_access_log.html",
         who,
@@ -265,10 +291,12 @@ def console_detail(
     actor = _insider(who)
     if not (reason or "").strip():
         _call(lambda: views.check_visible(desk(request), actor, loan_id))
-        return render(request, "loans_reason.html", who, loan_id=loan_id)
+        return pages.render(request, "loans_reason.html", who, loan_id=loan_id)
     data = _call(lambda: views.show(desk(request), actor, loan_id, reason or ""))
     actions = _allowed_actions(actor, data["state"])
-    return render(request, "loans_detail.html", who, loan=data, actions=actions, reason=reason)
+    return pages.render(
+        request, "loans_detail.html", who, loan=data, actions=actions, reason=reason
+    )
 
 
 @router.post(
@@ -289,40 +317,22 @@ def console_transition(
 
 
 def desk(request: Request) -> Desk:
-    """The app's loan desk, built on first use from the environment (503 if unusable)."""
+    """The app's loan desk, built on first use from :class:`LoanSettings` (503 if unusable)."""
     found: Desk | None = getattr(request.app.state, "loans_desk", None)
     if found is not None:
         return found
-    url = os.environ.get("RECOMPENSE_LOANS_DB_URL") or request.app.state.settings.db_url
-    policy_path = Path(os.environ.get("RECOMPENSE_LOANS_POLICY", str(DEFAULT_POLICY)))
+    config: LoanSettings = request.app.state.loans_settings
     try:
-        policy = load_loan_policy(policy_path)
+        policy = load_loan_policy(config.policy_path)
     except LoanPolicyError as exc:
         raise HTTPException(503, f"loan desk not configured: {exc}") from exc
     try:
         keyring: Keyring | None = Keyring.from_env()
     except LoanKeyError:
         keyring = None  # lists and figures work; reading or writing a file answers 503
-    built = Desk(url, policy, keyring)
+    built = Desk(config.db_url, policy, keyring)
     request.app.state.loans_desk = built
     return built
-
-
-def render(
-    request: Request, template: str, principal: Principal, status_code: int = 200, **context: Any
-) -> HTMLResponse:
-    """Like :func:`recompense.web.pages.render`, with this package's templates first."""
-    locale = pages.locale_for(request, principal)
-    html = environment.get_template(template).render(
-        request=request,
-        principal=principal,
-        locale=locale,
-        t=i18n.Translator(locale),
-        csrf=csrf_token(request),
-        status_code=status_code,
-        **context,
-    )
-    return HTMLResponse(html, status_code=status_code)
 
 
 def _insider(principal: Principal) -> Actor:
