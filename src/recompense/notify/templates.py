@@ -10,7 +10,13 @@ Texts exist in English and Spanish; the language is the locale's prefix (``es-MX
 ``es``), anything else falls back to English. Amounts are written with
 :func:`recompense.money.format_usd` in every language (``$1,234.56 USDC``): exact, and
 the same digits a user sees in the app, whatever the regional decimal separator. Expiry
-is shown in UTC. Every value is HTML-escaped in the HTML part.
+is shown in UTC.
+
+The bodies are Jinja2 templates in ``notify/messages/`` (:func:`recompense.rendering.environment`):
+``voucher.txt``/``voucher.html`` and ``case.txt``/``case.html``. The HTML part
+autoescapes every value (a programme name, a URL, a case reference); the text part,
+a ``.txt`` template, shows them verbatim. The wording stays here, in :data:`STRINGS`
+and :data:`CASE_STRINGS`, so both parts and the push notification say the same thing.
 
 A payload with ``"kind": "case"`` is about a user's case (:mod:`recompense.cases.notices`:
 ``event``, ``case_id``, ``program_id``, ``user_id``, ``state``, ``category``,
@@ -21,18 +27,23 @@ of :mod:`recompense.cases.reasons`. Voucher payloads (no ``kind``) render as bef
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, lru_cache
+from pathlib import Path
+from string import Formatter
 from typing import Any
+
+from jinja2 import Environment
 
 from recompense.cases.reasons import category_label, reason_text, state_label
 from recompense.money import format_usd
 from recompense.notify.errors import PermanentDeliveryError
+from recompense.rendering import environment
 
 DEFAULT_LANGUAGE = "en"
+MESSAGES = Path(__file__).parent / "messages"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,11 +174,23 @@ def render_email(voucher: Voucher, locale: str, redeem_url: str) -> EmailContent
     s = STRINGS[lang]
     expiry = format_expiry(voucher.expires_at, lang)
     fields = {"amount": voucher.amount, "program": voucher.program_name, "expiry": expiry}
+    subject = s.subject.format(**fields)
+    context = {
+        "lang": lang,
+        "s": s,
+        "title": subject,
+        "intro": _pieces(s.intro),  # the HTML part sets the filled-in values in bold
+        "fields": fields,
+        "amount": voucher.amount,
+        "expiry": expiry,
+        "url": redeem_url,
+        "voucher_id": voucher.voucher_id,
+    }
     return EmailContent(
         language=lang,
-        subject=_one_line(s.subject.format(**fields)),
-        text=_text(s, voucher, expiry, redeem_url, fields),
-        html=_html(s, voucher, expiry, redeem_url, fields, lang),
+        subject=_one_line(subject),
+        text=_render("voucher.txt", context),
+        html=_render("voucher.html", context),
     )
 
 
@@ -189,75 +212,20 @@ def format_expiry(moment: datetime, lang: str) -> str:
     )
 
 
-def _text(s: Strings, v: Voucher, expiry: str, redeem_url: str, fields: dict[str, str]) -> str:
-    return "\n".join(
-        [
-            s.greeting,
-            "",
-            s.intro.format(**fields),
-            "",
-            f"{s.amount_label}: {v.amount}",
-            f"{s.expiry_label}: {expiry}",
-            f"{s.redeem_label}: {redeem_url}",
-            "",
-            s.warning,
-            f"{s.reference_label}: {v.voucher_id}",
-            "",
-            "-- ",
-            s.footer,
-            "",
-        ]
-    )
-
-
-def _html(
-    s: Strings,
-    v: Voucher,
-    expiry: str,
-    redeem_url: str,
-    fields: dict[str, str],
-    lang: str,
-) -> str:
-    e = html.escape
-    intro = s.intro.format(**{k: f"<strong>{e(x)}</strong>" for k, x in fields.items()})
-    return HTML_PAGE.format(
-        **_escaped_labels(lang),
-        lang=lang,
-        title=e(s.subject.format(**fields)),
-        intro=intro,
-        amount=e(v.amount),
-        expiry=e(expiry),
-        url=e(redeem_url, quote=True),
-        voucher_id=e(v.voucher_id),
-    )
+def _render(name: str, context: dict[str, Any]) -> str:
+    """``messages/name`` with ``context``: escaped if ``.html``, verbatim if ``.txt``."""
+    return _environment().get_template(name).render(context)
 
 
 @cache
-def _escaped_labels(lang: str) -> dict[str, str]:
-    """The fixed texts of a language, HTML-escaped once."""
-    s = STRINGS[lang]
-    labels = "greeting amount_label expiry_label redeem_label button warning reference_label footer"
-    return {name: html.escape(getattr(s, name)) for name in labels.split()}
+def _environment() -> Environment:
+    return environment(MESSAGES)
 
 
-HTML_PAGE = """<!DOCTYPE html>
-<html lang="{lang}">
-<head><meta charset="utf-8"><title>{title}</title></head>
-<body style="font-family: Arial, Helvetica, sans-serif; color: #1e2329; line-height: 1.5;">
-<p>{greeting}</p>
-<p>{intro}</p>
-<table role="presentation" cellpadding="4" style="border-collapse: collapse;">
-<tr><th align="left">{amount_label}</th><td>{amount}</td></tr>
-<tr><th align="left">{expiry_label}</th><td>{expiry}</td></tr>
-</table>
-<p><a href="{url}" style="display: inline-block; padding: 10px 18px; background: #fcd535; \
-color: #1e2329; text-decoration: none; border-radius: 4px;">{button}</a></p>
-<p>{redeem_label}: <a href="{url}">{url}</a></p>
-<p>{warning}</p>
-<p style="color: #707a8a; font-size: 12px;">{reference_label}: {voucher_id}<br>{footer}</p>
-</body>
-</html>
-"""
+@cache
+def _pieces(sentence: str) -> tuple[tuple[str, str | None], ...]:
+    """``"As part of {program}, …"`` → ``(("As part of ", "program"), (", …", None))``."""
+    return tuple((text, field) for text, field, _, _ in Formatter().parse(sentence))
 
 
 def _integer(value: Any) -> int:
@@ -373,18 +341,18 @@ def render_case_email(notice: CaseNotice, locale: str) -> EmailContent:
     lang = language(locale)
     subject, body = _case_text(notice, lang)
     status_label, reference_label, see = CASE_LABELS[lang]
-    state = state_label(notice.state, lang)
-    s = STRINGS[lang]
-    text = "\n".join(
-        [s.greeting, "", body, "", f"{status_label}: {state}", see, "",
-         f"{reference_label}: {notice.case_id}", "", "-- ", s.footer, ""]
-    )  # fmt: skip
-    e = html.escape
-    page = CASE_HTML_PAGE.format(
-        lang=lang, title=e(subject), greeting=e(s.greeting), body=e(body),
-        status_label=e(status_label), state=e(state), see=e(see),
-        reference_label=e(reference_label), case_id=e(notice.case_id), footer=e(s.footer),
-    )  # fmt: skip
+    context = {
+        "lang": lang,
+        "s": STRINGS[lang],
+        "title": subject,
+        "body": body,
+        "status_label": status_label,
+        "state": state_label(notice.state, lang),
+        "see": see,
+        "reference_label": reference_label,
+        "case_id": notice.case_id,
+    }
+    text, page = _render("case.txt", context), _render("case.html", context)
     return EmailContent(lang, _one_line(subject), text, page)
 
 
@@ -399,17 +367,3 @@ def _case_text(notice: CaseNotice, lang: str) -> tuple[str, str]:
     subject, body = CASE_STRINGS[notice.event][lang]
     reason = reason_text(notice.reason_code, lang) if notice.reason_code else ""
     return subject, body.format(category=category_label(notice.category, lang), reason=reason)
-
-
-CASE_HTML_PAGE = """<!DOCTYPE html>
-<html lang="{lang}">
-<head><meta charset="utf-8"><title>{title}</title></head>
-<body style="font-family: Arial, Helvetica, sans-serif; color: #1e2329; line-height: 1.5;">
-<p>{greeting}</p>
-<p>{body}</p>
-<p><strong>{status_label}:</strong> {state}</p>
-<p>{see}</p>
-<p style="color: #707a8a; font-size: 12px;">{reference_label}: {case_id}<br>{footer}</p>
-</body>
-</html>
-"""

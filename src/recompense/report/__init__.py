@@ -12,11 +12,16 @@ Modules, from data to page::
     stats     the payout distribution, vectorised: gini, lorenz_points, histogram, checks
     rows      the few rows that leave Arrow: top payouts, scatter sample, hours, reasons
     facts     every aggregate of a run, gathered once
-    svg       scales, ticks, axes, escaping, number formats: the charts' building blocks
-    charts    the six inline-SVG charts, each with a "no data" fallback
-    sections  the page's sections and tables
-    template  document head, stylesheet and a Content-Security-Policy that forbids fetches
-    html      render_report / write_report, the header and the footer
+    svg       scales, ticks, axes, number formats: the charts' building blocks
+    charts    the six inline-SVG charts (Markup), each with a "no data" fallback
+    sections  what the sections show: charts, tables, the sentences that depend on the run
+    template  the Jinja2 environment over templates/ (autoescape on)
+    html      render_report / write_report: the header's figures and checks
+
+The page itself is Jinja2 templates in ``report/templates/``: ``report.html`` (head with
+a Content-Security-Policy that forbids fetches, header, sections, footer),
+``macros.html`` and ``report.css``. Autoescape is on, so every text from the run is
+escaped by the template; the charts are the only ready-made markup (see ``svg``).
 
 Errors::
 

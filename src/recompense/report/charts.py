@@ -1,7 +1,10 @@
-"""The report's six charts as inline SVG strings, drawn from the aggregates in ``stats``.
+"""The report's six charts as inline SVG, drawn from the aggregates in ``stats``.
 
 Each function returns either one ``<svg role="img" aria-label=…>`` (its ``data-chart``
-attribute names the chart) or a "no data" paragraph, never raises on empty input.
+attribute names the chart) or a "no data" paragraph, never raises on empty input. The
+result is :class:`markupsafe.Markup` built here from numbers; every text in it (stage
+names, bounds, incident labels) is escaped with :func:`recompense.rendering.escape`, so
+the report's and the web's templates insert it as is.
 Exact figures sit in each mark's ``<title>`` (a native tooltip) and in the tables
 beside the charts; the charts themselves only need to be right to the pixel.
 """
@@ -12,8 +15,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from markupsafe import Markup
 
 from recompense.money import format_usd
+from recompense.rendering import escape
 from recompense.report.rows import HourBar, ScatterSample
 from recompense.report.stats import BoundRow, Histogram, PayoutStats
 from recompense.report.svg import (
@@ -21,7 +26,6 @@ from recompense.report.svg import (
     Scale,
     axis_titles,
     count_short,
-    esc,
     legend,
     line,
     log_ticks,
@@ -46,7 +50,7 @@ def bound_class(bound: str) -> str:
     return f"c-{bound}" if bound in KNOWN_BOUNDS else "c-other"
 
 
-def funnel_chart(stages: Sequence[tuple[str, int]]) -> str:
+def funnel_chart(stages: Sequence[tuple[str, int]]) -> Markup:
     """Horizontal bars, one per stage, with the count and its share of the first stage."""
     if not stages:
         return no_data("No funnel was recorded for this run.")
@@ -69,7 +73,7 @@ def funnel_chart(stages: Sequence[tuple[str, int]]) -> str:
     return svg("Eligibility funnel", summary, height, parts, "funnel")
 
 
-def histogram_chart(hist: Histogram, floor_cents: int, max_cents: int) -> str:
+def histogram_chart(hist: Histogram, floor_cents: int, max_cents: int) -> Markup:
     """Users per payout bin (log-spaced), stacked by bound, with the floor and max marked."""
     totals = sum(hist.counts.values(), np.zeros(hist.edges.size - 1, dtype=np.int64))
     if int(totals.sum()) == 0:
@@ -114,7 +118,7 @@ def histogram_chart(hist: Histogram, floor_cents: int, max_cents: int) -> str:
     return svg("Payout histogram", summary, height, parts, "histogram")
 
 
-def scatter_chart(sample: ScatterSample, floor_cents: int, max_cents: int) -> str:
+def scatter_chart(sample: ScatterSample, floor_cents: int, max_cents: int) -> Markup:
     """Payout against loss on log–log axes, one dot per sampled user, coloured by bound."""
     if sample.loss_usd.size == 0:
         return no_data("No eligible users with a positive loss and payout to plot.")
@@ -141,7 +145,7 @@ def scatter_chart(sample: ScatterSample, floor_cents: int, max_cents: int) -> st
         dots = [
             f'<circle cx="{num(xs[i])}" cy="{num(ys[i])}" r="2.2"><title>'
             f"user {int(sample.user_id[i])}: loss {format_usd(round(sample.loss_usd[i] * 100))}, "
-            f"payout {format_usd(round(sample.payout_usd[i] * 100))} ({esc(bound)})"
+            f"payout {format_usd(round(sample.payout_usd[i] * 100))} ({escape(bound)})"
             "</title></circle>"
             for i in mask
         ]
@@ -159,7 +163,7 @@ def scatter_chart(sample: ScatterSample, floor_cents: int, max_cents: int) -> st
     return svg("Payout versus loss scatter", summary, height, parts, "scatter")
 
 
-def lorenz_chart(stats: PayoutStats) -> str:
+def lorenz_chart(stats: PayoutStats) -> Markup:
     """The Lorenz curve of payouts against the line of equality, with the Gini."""
     if stats.count == 0:
         return no_data("No eligible users: no payout distribution.")
@@ -207,7 +211,7 @@ def lorenz_chart(stats: PayoutStats) -> str:
 
 def hourly_chart(
     bars: Sequence[HourBar], incidents: Sequence[tuple[str, datetime, datetime]]
-) -> str:
+) -> Markup:
     """Loss per UTC hour; incident spans shaded, or the peak hour marked when none are given."""
     if not bars or all(b.fills == 0 and b.loss_cents == 0 for b in bars):
         return no_data("No counted fills: no hourly losses to show.")
@@ -253,7 +257,7 @@ def hourly_chart(
     return svg("Losses by hour of the crash", summary, height, parts, "hourly")
 
 
-def bounds_chart(rows: Sequence[BoundRow]) -> str:
+def bounds_chart(rows: Sequence[BoundRow]) -> Markup:
     """Two 100% bars: how users, and how the money, split between floor, share and cap."""
     users = sum(r.users for r in rows)
     cents = sum(r.amount_cents for r in rows)

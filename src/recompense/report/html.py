@@ -1,8 +1,8 @@
 """``render_report``: the run's aggregates laid out as one self-contained HTML page.
 
-This module draws the header (key figures, consistency checks) and the footer;
-``sections`` draws the rest. Every piece of text from the input is escaped with
-``svg.esc``; only markup built in this package is inserted raw.
+The page is ``templates/report.html`` (:mod:`.template`), rendered with autoescape on:
+this module gathers the header's figures and checks, :mod:`.sections` the sections',
+and the template escapes every piece of text from the input.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from recompense.report.facts import Facts, collect
 from recompense.report.inputs import ReportInput, check_input
 from recompense.report.sections import sections
 from recompense.report.stats import Check
-from recompense.report.svg import esc, percent
-from recompense.report.template import page
+from recompense.report.svg import percent
+from recompense.report.template import render
 
 
 def render_report(data: ReportInput) -> str:
@@ -28,8 +28,14 @@ def render_report(data: ReportInput) -> str:
     """
     check_input(data)
     facts = collect(data)
-    title = f"{data.program_name} — compensation report"
-    return page(title, _header(data, facts), sections(data, facts), _footer(data))
+    return render(
+        "report.html",
+        data=data,
+        kpis=_kpis(data, facts),
+        checks=_checks(facts.checks),
+        failed=sum(not c.ok for c in facts.checks),
+        sections=sections(data, facts),
+    )
 
 
 def write_report(data: ReportInput, path: Path) -> None:
@@ -41,9 +47,10 @@ def write_report(data: ReportInput, path: Path) -> None:
     replace_file(path, document, mode=0o644, exact=True)
 
 
-def _header(data: ReportInput, facts: Facts) -> str:
+def _kpis(data: ReportInput, facts: Facts) -> list[tuple[str, str, str]]:
+    """The header's boxes: ``(label, figure, what the figure is against)``."""
     p = facts.payouts
-    kpis = [
+    return [
         ("Budget", format_usd(data.budget_cents), data.currency),
         (
             "Allocated",
@@ -65,55 +72,13 @@ def _header(data: ReportInput, facts: Facts) -> str:
         ),
         ("Gini", f"{p.gini:.3f}" if p.count else "—", "0 = everyone gets the same"),
     ]
-    boxes = "".join(
-        f'<div class="kpi"><dt>{esc(k)}</dt><dd>{esc(v)}<small>{esc(s)}</small></dd></div>'
-        for k, v, s in kpis
-    )
-    nav = "".join(
-        f'<a href="#{key}">{esc(label)}</a>'
-        for key, label in (
-            ("funnel", "Funnel"),
-            ("histogram", "Payouts"),
-            ("scatter", "Payout vs loss"),
-            ("lorenz", "Inequality"),
-            ("hourly", "By hour"),
-            ("bounds", "Floor & cap"),
-            ("top", "Top payouts"),
-            ("reasons", "Rejections"),
-        )
-    )
-    return (
-        f"<header>\n<h1>{esc(data.program_name)}</h1>\n"
-        f'<p class="sub">Programme <code>{esc(data.program_id)}</code> · {esc(data.currency)}'
-        f' · generated <time datetime="{esc(data.generated_at)}">{esc(data.generated_at)}</time>'
-        f'</p>\n<nav aria-label="Sections">{nav}</nav>\n'
-        f'<dl class="kpis">{boxes}</dl>\n{_checks(facts.checks)}\n</header>'
-    )
 
 
-def _checks(checks: Sequence[Check]) -> str:
-    items = []
+def _checks(checks: Sequence[Check]) -> list[tuple[bool, str]]:
+    """``(passed, what was checked)``; a failed check says what was expected and found."""
+    shown = []
     for check in checks:
-        shown = format_usd if check.money else (lambda v: f"{v:,}")
-        if check.ok:
-            mark, detail = '<span class="ok" aria-label="passed">✓</span>', ""
-        else:
-            mark = '<span class="bad" aria-label="failed">✗</span>'
-            detail = f": expected {shown(check.expected)}, found {shown(check.actual)}"
-        items.append(f"<li>{mark} {esc(check.label + detail)}</li>")
-    failed = sum(not c.ok for c in checks)
-    status = "all passed" if not failed else f"{failed} failed"
-    open_attr = " open" if failed else ""
-    return (
-        f"<details{open_attr}><summary>Consistency checks: {status}</summary>"
-        f'<ul class="checks">{"".join(items)}</ul></details>'
-    )
-
-
-def _footer(data: ReportInput) -> str:
-    return (
-        f"<footer><p>allocations.parquet SHA-256 <code>{esc(data.allocations_sha256)}</code><br>"
-        f"Programme <code>{esc(data.program_id)}</code> · generated "
-        f"{esc(data.generated_at)} · a self-contained file: it loads nothing from the network."
-        "</p></footer>"
-    )
+        show = format_usd if check.money else (lambda v: f"{v:,}")
+        found = f": expected {show(check.expected)}, found {show(check.actual)}"
+        shown.append((check.ok, check.label + ("" if check.ok else found)))
+    return shown

@@ -1,8 +1,14 @@
 """Small SVG building blocks: scales, ticks, axes, labels, number formats, the wrapper.
 
-Charts are plain strings of inline SVG (no xmlns: the HTML parser supplies it), styled
-by the report's stylesheet through classes, so they print and scale with the page.
+Charts are strings of inline SVG (no xmlns: the HTML parser supplies it), styled by
+the report's stylesheet through classes, so they print and scale with the page.
 Coordinates are rounded to one decimal to keep the file small.
+
+Charts are the one piece of the report built in Python rather than in a template: they
+are geometry computed from numbers. Every piece of text in them (labels, tooltips,
+titles) goes through :func:`recompense.rendering.escape`, the escaping the templates'
+autoescape applies, so :func:`svg` and :func:`no_data` return
+:class:`markupsafe.Markup` that a template inserts as is.
 """
 
 from __future__ import annotations
@@ -10,17 +16,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from html import escape
 
 import numpy as np
 import numpy.typing as npt
+from markupsafe import Markup
+
+from recompense.rendering import escape as esc
 
 WIDTH = 720
-
-
-def esc(text: object) -> str:
-    """Escape any value for HTML text and attribute values (quotes included)."""
-    return escape(str(text), quote=True)
 
 
 def num(value: float) -> str:
@@ -36,17 +39,20 @@ def svg(
     body: Iterable[str],
     kind: str,
     width: float = WIDTH,
-) -> str:
-    """An accessible chart: ``role="img"``, ``aria-label``, ``<title>`` and ``<desc>``."""
-    return (
+) -> Markup:
+    """An accessible chart: ``role="img"``, ``aria-label``, ``<title>`` and ``<desc>``.
+
+    ``body`` is SVG drawn by this module's helpers (text already escaped)."""
+    return Markup(
         f'<svg class="chart {esc(kind)}" viewBox="0 0 {num(width)} {num(height)}" role="img" '
         f'aria-label="{esc(label)}" data-chart="{esc(kind)}" preserveAspectRatio="xMidYMid meet">'
         f"<title>{esc(label)}</title><desc>{esc(description)}</desc>" + "".join(body) + "</svg>"
     )
 
 
-def no_data(message: str) -> str:
-    return f'<p class="nodata" role="note">{esc(message)}</p>'
+def no_data(message: str) -> Markup:
+    """The note a chart shows instead when there is nothing to draw."""
+    return Markup(f'<p class="nodata" role="note">{esc(message)}</p>')
 
 
 def text(
