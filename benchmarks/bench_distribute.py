@@ -288,11 +288,13 @@ def _distribute(run: Path, url: str, batch_size: int) -> dict[str, Any]:
     from recompense.distribution.approvals import approve
     from recompense.distribution.distribute import distribute
     from recompense.distribution.reconcile import reconcile
+    from recompense.gil import short_switch_interval
     from recompense.ledger.db import connect
 
     for officer in ("ops:bench-approver-1", "ops:bench-approver-2"):  # before the clock
         approve(run, url, officer)
-    with Meter(connect(url)) as meter:  # includes the approval check and the audit events
+    # The interval `recompense distribute` sets at its entry point (the library does not).
+    with short_switch_interval(), Meter(connect(url)) as meter:  # approvals check, audit too
         outcome = distribute(run, url, batch_size=batch_size, actor="ops:bench")
     analyze_s = 0.0  # reconcile runs on the fresh tables, without statistics
     t0 = time.perf_counter()

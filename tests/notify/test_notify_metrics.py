@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -57,7 +56,7 @@ def test_the_counters_follow_what_the_worker_did(db_url, settings, smtp):
     }
     insert_rows(db_url, outbox_rows(range(1, 9)))
     with HttpSink(respond=by_user) as gateway:
-        later = replace(settings, push_url=gateway.url, backoff_base=60, backoff_cap=60)
+        later = settings.replace(push_url=gateway.url, backoff_base=60, backoff_cap=60)
         result = drain(db_url, later)  # the retries are due in a minute: not in this drain
     assert (result.sent, result.failed, result.retried) == (12, 2, 2)  # 8 emails + 4 pushes
 

@@ -13,7 +13,6 @@ import random
 import signal
 import threading
 import time
-from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -263,7 +262,7 @@ def test_smtp_421_takes_the_channel_down_and_a_probe_finds_it_back(settings):
         return "421 4.3.2 Service not available, closing channel" if closing else None
 
     with SmtpSink(rcpt_reply=rcpt) as sink:
-        s = replace(settings, smtp_port=sink.port, threads=1)
+        s = settings.replace(smtp_port=sink.port, threads=1)
         rows = outbox_rows([1, 2, 3], channels=("email",))
         with Dispatcher(s) as dispatcher:
             outcomes = dispatcher.send_batch(batch_of(rows), send_by=time.monotonic() + 30)
@@ -279,19 +278,19 @@ def test_smtp_421_takes_the_channel_down_and_a_probe_finds_it_back(settings):
 def test_probes_of_a_relay_that_is_down_say_why(settings):
     sink, gateway = SmtpSink(), HttpSink()  # nothing listens on their ports
     gateway.down()
-    with Dispatcher(replace(settings, smtp_port=sink.port, push_url=gateway.url)) as dispatcher:
+    with Dispatcher(settings.replace(smtp_port=sink.port, push_url=gateway.url)) as dispatcher:
         assert "ConnectionRefusedError" in (dispatcher.probe("email") or "")
         assert "ConnectError" in (dispatcher.probe("push") or "")
         with (
             HttpSink(head_status=503) as unavailable,
-            Dispatcher(replace(settings, push_url=unavailable.url)) as other,
+            Dispatcher(settings.replace(push_url=unavailable.url)) as other,
         ):
             assert "HTTP 503 to a probe" in (other.probe("push") or "")
         with sink:
             assert dispatcher.probe("email") is None
         with (
             HttpSink() as up,  # answers HEAD with 405 (method not allowed): reachable
-            Dispatcher(replace(settings, push_url=up.url)) as other,
+            Dispatcher(settings.replace(push_url=up.url)) as other,
         ):
             assert other.probe("push") is None
 
@@ -302,7 +301,7 @@ def test_probes_of_a_relay_that_is_down_say_why(settings):
 def test_both_channels_down_burns_no_attempts_and_everything_goes_once_back(db_url, settings):
     smtp, gateway = SmtpSink(), HttpSink()  # ports chosen, both down from the start
     gateway.down()
-    s = replace(settings, smtp_port=smtp.port, push_url=gateway.url, max_attempts=1)
+    s = settings.replace(smtp_port=smtp.port, push_url=gateway.url, max_attempts=1)
     rows = outbox_rows(range(1, 51))
     insert_rows(db_url, rows)
     probes_before = {
@@ -372,7 +371,7 @@ def test_a_gateway_answering_503_waits_for_it_without_using_attempts(db_url, set
     rows = outbox_rows(range(1, 11))
     insert_rows(db_url, rows)
     with HttpSink(respond=respond, head_status=503) as gateway:
-        s = replace(settings, push_url=gateway.url, max_attempts=1)
+        s = settings.replace(push_url=gateway.url, max_attempts=1)
         results = []
         runner = threading.Thread(
             target=lambda: results.append(

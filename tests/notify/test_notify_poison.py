@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from dataclasses import replace
 
 from notify_support import HttpSink, SmtpSink, insert_rows, outbox_rows, table, worker_process
 
@@ -85,8 +84,7 @@ def test_a_poison_row_among_good_ones_gives_up_and_the_rest_are_delivered(db_url
     rows = outbox_rows(range(1, 41))
     insert_rows(db_url, rows)
     with Poisoned(email_users=[17], push_users=[6, 29]) as peers:
-        s = replace(
-            settings,
+        s = settings.replace(
             smtp_port=peers.smtp.port,
             push_url=peers.gateway.url,
             max_attempts=3,
@@ -117,7 +115,7 @@ def test_poison_rows_alone_in_their_channel_give_up_too(db_url, settings):
     rows = outbox_rows([4, 9])
     insert_rows(db_url, rows)
     with Poisoned(email_users=[4, 9], push_users=[4, 9]) as peers:
-        s = replace(settings, smtp_port=peers.smtp.port, push_url=peers.gateway.url, max_attempts=2)
+        s = settings.replace(smtp_port=peers.smtp.port, push_url=peers.gateway.url, max_attempts=2)
         result = drain(db_url, s, once=False, stop_when_idle=True, max_seconds=300)
 
     assert (result.sent, result.failed, result.pending_left) == (0, 4, 0)
@@ -140,7 +138,7 @@ def test_a_peer_answering_probes_but_failing_every_send_costs_one_batch_per_prob
     insert_rows(db_url, rows)
     stop = threading.Event()
     with HttpSink(respond=lambda push: (503, {}, b"upstream down")) as gateway:
-        s = replace(settings, push_url=gateway.url, threads=2, max_attempts=100)
+        s = settings.replace(push_url=gateway.url, threads=2, max_attempts=100)
         results = []
         runner = threading.Thread(
             target=lambda: results.append(
@@ -191,7 +189,7 @@ def test_a_gateway_going_down_mid_batch_uses_no_attempt(db_url, settings, smtp):
 
     gateway = HttpSink(respond=respond)
     with gateway:
-        s = replace(settings, push_url=gateway.url, threads=1, max_attempts=1)
+        s = settings.replace(push_url=gateway.url, threads=1, max_attempts=1)
         results = []
         runner = threading.Thread(
             target=lambda: results.append(

@@ -6,7 +6,6 @@ import shutil
 import ssl
 import subprocess
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -166,7 +165,7 @@ def test_starttls_and_auth(certificate):
         lease_seconds=30,
     )
     good = SmtpSender(base)
-    bad = SmtpSender(replace(base, smtp_password="wrong"))
+    bad = SmtpSender(base.replace(smtp_password="wrong"))
     try:
         good.send("n-1", "a@example.com", EMAIL)
         with pytest.raises(TransientDeliveryError, match="535") as caught:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from recompense.errors import InputError
@@ -77,4 +75,4 @@ def test_settings_built_in_code_are_checked_too():
     with pytest.raises(NotifySettingsError, match="RECOMPENSE_NOTIFY_BATCH=0"):
         NotifySettings(batch=0)
     with pytest.raises(NotifySettingsError, match="RECOMPENSE_NOTIFY_LEASE_SECONDS"):
-        replace(NotifySettings(), lease_seconds=1)
+        NotifySettings().replace(lease_seconds=1)

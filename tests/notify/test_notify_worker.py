@@ -6,7 +6,6 @@ import email
 import email.policy
 import threading
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from notify_support import NOW, PROGRAM_ID, HttpSink, SmtpSink, insert_rows, outbox_rows, table
@@ -96,7 +95,7 @@ def test_push_is_json_with_the_idempotency_key(db_url, settings, smtp, gateway):
 
 def test_smtp_down_for_a_while_loses_nothing_and_delivers_once(db_url, settings, gateway):
     server = SmtpSink()  # its port is chosen, nothing listens there yet
-    fast = replace(settings, smtp_port=server.port)
+    fast = settings.replace(smtp_port=server.port)
     rows = outbox_rows(range(1, 41))
     insert_rows(db_url, rows)
     emails = ids(rows, "email")
@@ -154,7 +153,7 @@ def test_permanent_failures_are_recorded_with_the_reason_and_not_retried(db_url,
         return 200, {}, b"{}"
 
     with SmtpSink(rcpt_reply=rcpt) as smtp, _gateway(respond) as gateway:
-        s = replace(settings, smtp_port=smtp.port, push_url=gateway.url)
+        s = settings.replace(smtp_port=smtp.port, push_url=gateway.url)
         first = drain(db_url, s)
         again = drain(db_url, s, once=False, stop_when_idle=True, max_seconds=10)
 
@@ -190,7 +189,7 @@ def test_transient_replies_are_retried_until_delivered(db_url, settings):
         return 202, {}, b""
 
     with SmtpSink(rcpt_reply=greylist) as smtp, _gateway(flaky) as gateway:
-        s = replace(settings, smtp_port=smtp.port, push_url=gateway.url)
+        s = settings.replace(smtp_port=smtp.port, push_url=gateway.url)
         result = drain(db_url, s, once=False, stop_when_idle=True, max_seconds=20)
 
     assert (result.sent, result.failed, result.pending_left) == (8, 0, 0)
@@ -205,7 +204,7 @@ def test_retry_after_sets_the_earliest_next_attempt(db_url, settings):
     rows = outbox_rows([1], channels=("push",))
     insert_rows(db_url, rows)
     with _gateway(lambda push: (429, {"Retry-After": "120"}, b"slow down")) as gateway:
-        s = replace(settings, push_url=gateway.url, backoff_cap=600)
+        s = settings.replace(push_url=gateway.url, backoff_cap=600)
         before = datetime.now(UTC)
         result = drain(db_url, s)
     row = table(db_url)[rows[0]["id"]]
@@ -223,7 +222,7 @@ def test_gives_up_after_max_attempts_and_requeue_recovers(db_url, settings, gate
     rows = outbox_rows([1, 2], channels=("email",))
     insert_rows(db_url, rows)
     with SmtpSink(rcpt_reply=rcpt) as server:
-        s = replace(settings, smtp_port=server.port, max_attempts=3)
+        s = settings.replace(smtp_port=server.port, max_attempts=3)
         result = drain(db_url, s, once=False, stop_when_idle=True, max_seconds=20)
 
         assert (result.failed, result.pending_left, result.retried) == (2, 0, 4)
@@ -265,7 +264,7 @@ def test_without_a_push_gateway_push_rows_wait_and_email_goes(db_url, settings, 
     rows = outbox_rows([1, 2, 3])
     insert_rows(db_url, rows)
 
-    result = drain(db_url, replace(settings, push_url=None))
+    result = drain(db_url, settings.replace(push_url=None))
 
     assert (result.sent, result.failed, result.pending_left) == (3, 0, 3)
     assert result.channels == ("email",)
@@ -290,7 +289,7 @@ def test_a_malformed_payload_fails_without_retry(db_url, settings, smtp, gateway
 def test_the_rate_limit_paces_sends(db_url, settings, smtp, gateway):
     insert_rows(db_url, outbox_rows(range(1, 21), channels=("push",)))
     started = time.monotonic()
-    result = drain(db_url, replace(settings, rate=40))
+    result = drain(db_url, settings.replace(rate=40))
     assert result.sent == 20
     assert time.monotonic() - started >= 19 / 40
 

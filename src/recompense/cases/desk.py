@@ -13,7 +13,9 @@ so case ids cannot be probed.
 
 Keys (``RECOMPENSE_CASES_KEYS`` / ``RECOMPENSE_CASES_ACTIVE_KEY``, the loan fund's format,
 :mod:`recompense.loans.crypto`) encrypt free text and evidence; each ciphertext is bound
-to ``table:column:row`` so a value copied to another row does not decrypt.
+to ``table:column:row`` so a value copied to another row does not decrypt. They are
+:class:`CasesSettings`, read once when a desk is opened (the CLI command, the server's
+start-up).
 
 A case's policy comes from the run its programme was distributed from (the ``programs``
 row's ``run_path`` → manifest ``policy.parameters``): the decision target, the four-eyes
@@ -23,15 +25,15 @@ defaults (72 hours, $1,000.00) apply.
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+from pydantic import Field
 from sqlalchemy import Connection, Engine, Row, select
 
 from recompense import audit
@@ -42,6 +44,7 @@ from recompense.ledger.schema import programs
 from recompense.loans.crypto import Keyring
 from recompense.loans.errors import LoanKeyError
 from recompense.runs import read_manifest
+from recompense.settings import RecompenseSettings
 
 KEYS_ENV = "RECOMPENSE_CASES_KEYS"
 ACTIVE_ENV = "RECOMPENSE_CASES_ACTIVE_KEY"
@@ -51,6 +54,31 @@ DEFAULT_FOUR_EYES_CENTS = 100_000
 Role = Literal["user", "ops", "auditor"]
 ROLES: tuple[Role, ...] = ("user", "ops", "auditor")
 STAFF: tuple[Role, ...] = ("ops", "auditor")
+
+
+class CasesSettings(RecompenseSettings):
+    """The keys of users' cases (the loan fund's ``ID:BASE64KEY`` format)."""
+
+    error: ClassVar[type[LoanKeyError]] = LoanKeyError
+    process: ClassVar[str] = "`cases` commands, `serve`"
+
+    cases_keys: str | None = Field(
+        None,
+        repr=False,
+        description="`ID:BASE64KEY` pairs (32-byte keys) that encrypt users' cases "
+        "(unset: the cases pages answer 503)",
+        json_schema_extra={"kind": "secret"},
+    )
+    cases_active_key: str | None = Field(
+        None, description="the key id new writes use (default: the first listed)"
+    )
+
+    def keyring(self) -> Keyring | None:
+        """The keys, checked; None when none are set (a desk that can only list)."""
+        if not (self.cases_keys or "").strip():
+            return None
+        env = {KEYS_ENV: self.cases_keys or "", ACTIVE_ENV: self.cases_active_key or ""}
+        return Keyring.from_env(env, keys_var=KEYS_ENV, active_var=ACTIVE_ENV)
 
 
 def utcnow() -> datetime:
@@ -87,7 +115,11 @@ class Desk:
 
 
 def open_desk(
-    url: str, *, keyring: Keyring | None = None, clock: Callable[[], datetime] = utcnow
+    url: str,
+    *,
+    keyring: Keyring | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    environ: Mapping[str, str] | None = None,
 ) -> Desk:
     """A desk on a migrated ledger database; keys from the environment unless given.
 
@@ -96,8 +128,8 @@ def open_desk(
     """
     engine = connect(url)
     require_schema(engine)
-    if keyring is None and os.environ.get(KEYS_ENV, "").strip():
-        keyring = Keyring.from_env(keys_var=KEYS_ENV, active_var=ACTIVE_ENV)
+    if keyring is None:
+        keyring = CasesSettings.from_env(environ).keyring()
     return Desk(engine, keyring, clock)
 
 

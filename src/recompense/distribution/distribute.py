@@ -35,9 +35,11 @@ again resumes exactly. ``stop`` (set by the CLI on SIGTERM/SIGINT) is looked at 
 batches: the batch in flight finishes, the result says ``stopped``.
 
 Speed: batch k+1's rows are built in a helper thread while batch k is in the database
-(:func:`_ahead`); on PostgreSQL they go in by binary ``COPY``. The GIL's switch interval
-is shortened meanwhile (:mod:`recompense.gil`), so that the writer gets the GIL back
-quickly after each round trip. Measured figures: ``docs/benchmarks.md``, "Distribution".
+(:func:`_ahead`); on PostgreSQL they go in by binary ``COPY``. The writer gets the GIL
+back quickly after each round trip only with a short switch interval
+(:mod:`recompense.gil`); that is process-wide state, so this library call leaves it alone
+and the process's entry point sets it (``recompense distribute``, the benchmark).
+Measured figures: ``docs/benchmarks.md``, "Distribution".
 """
 
 from __future__ import annotations
@@ -73,7 +75,6 @@ from recompense.distribution.rows import (
 from recompense.errors import DatabaseUnavailable
 from recompense.failures import classify
 from recompense.faults import checkpoint
-from recompense.gil import short_switch_interval
 from recompense.ledger import bulk
 from recompense.ledger.db import connect, require_schema, shown
 from recompense.ledger.errors import LedgerError, RunMismatchError
@@ -199,18 +200,17 @@ def distribute(
             tally.start("register"),
             lambda: _register(engine, programme, manifest, run, now(), actor, sum(amounts)),
         )
-        with short_switch_interval():
-            for (start, end), batch in zip(slices, _ahead(build, slices), strict=True):
-                if stop is not None and stop.is_set():
-                    return tally.result(stopped=True)
-                added, cents = again(
-                    tally.start("issue", batch.users[0], batch.users[-1]),
-                    partial(_issue_batch, engine, programme, accounts, batch),
-                )
-                tally.committed(min(total, end) - start, added, cents)
-                checkpoint("between-batches")
-                if on_progress:
-                    on_progress(min(total, end), total)
+        for (start, end), batch in zip(slices, _ahead(build, slices), strict=True):
+            if stop is not None and stop.is_set():
+                return tally.result(stopped=True)
+            added, cents = again(
+                tally.start("issue", batch.users[0], batch.users[-1]),
+                partial(_issue_batch, engine, programme, accounts, batch),
+            )
+            tally.committed(min(total, end) - start, added, cents)
+            checkpoint("between-batches")
+            if on_progress:
+                on_progress(min(total, end), total)
         again(
             tally.start("complete"),
             lambda: _mark_complete(engine, programme, total, now(), actor, tally.issued),

@@ -10,69 +10,93 @@ Push is optional. Without ``RECOMPENSE_PUSH_URL`` the worker does not claim push
 at all: they stay ``pending`` (counted in ``pending_left``) until a worker with a gateway
 runs. A missing setting says nothing about the notification, so it must not mark it
 failed; the CLI warns instead.
+
+:class:`NotifySettings` is a :class:`~recompense.settings.RecompenseSettings`: ``notify
+run`` reads it once when it starts (:meth:`NotifySettings.from_env`, options winning), and
+the same checks run on settings built in code (:meth:`NotifySettings.replace`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from email.utils import parseaddr
-from typing import Any
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
+from pydantic import Field, field_validator, model_validator
+
 from recompense.notify.errors import NotifySettingsError
+from recompense.settings import RecompenseSettings, SettingValueError
 
 DEFAULT_REDEEM_URL = "https://exchange.example/rewards-hub"
 DEFAULT_MAIL_FROM = "Rewards <rewards@exchange.example>"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_PROCESS = "`notify run`"
 
 
-@dataclass(frozen=True, slots=True)
-class NotifySettings:
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
-    smtp_starttls: bool = False
-    smtp_username: str | None = None
-    smtp_password: str | None = field(default=None, repr=False)
-    smtp_cafile: str | None = None  # a private CA for STARTTLS; default: system trust store
-    smtp_timeout: float = 30.0  # one whole send: connect, EHLO, STARTTLS, AUTH, MAIL … DATA
-    mail_from: str = DEFAULT_MAIL_FROM
-    push_url: str | None = None
-    push_timeout: float = 10.0  # one whole push: connect, request, response
-    redeem_url: str = DEFAULT_REDEEM_URL
-    rate: float = 0.0  # max sends per second per worker process; 0 = unlimited
-    batch: int = 200  # rows claimed per transaction
-    threads: int = 4  # concurrent senders per worker (one SMTP session each)
-    max_attempts: int = 8
-    lease_seconds: float = 300.0
-    backoff_base: float = 30.0  # first retry within [0, base], then doubling, up to cap
-    backoff_cap: float = 3600.0
-    poll_seconds: float = 1.0  # how long an idle looping worker sleeps at most
-    probe_base: float = 5.0  # a channel found down is probed after [base/2, base] s, then
-    probe_cap: float = 60.0  # doubling on every failed probe, up to cap (see breaker.py)
+def _worker(name: str, default: Any, description: str) -> Any:
+    """A ``RECOMPENSE_NOTIFY_*`` field (the worker's own knobs)."""
+    return Field(default, validation_alias=f"RECOMPENSE_NOTIFY_{name}", description=description)
+
+
+class NotifySettings(RecompenseSettings):
+    error: ClassVar[type[NotifySettingsError]] = NotifySettingsError
+    process: ClassVar[str] = _PROCESS
+
+    smtp_host: str = Field("127.0.0.1", description="the SMTP relay")
+    smtp_port: int = Field(25, description="its TCP port")
+    smtp_starttls: bool = Field(False, description="upgrade with STARTTLS (1/0, yes/no, on/off)")
+    smtp_username: str | None = Field(None, description="SMTP AUTH user")
+    smtp_password: str | None = Field(
+        None, repr=False, description="SMTP AUTH password (environment only, never an option)"
+    )
+    smtp_cafile: str | None = Field(
+        None, description="a private CA for STARTTLS; default: the system trust store"
+    )
+    smtp_timeout: float = Field(
+        30.0, description="seconds for one whole send: connect, EHLO, STARTTLS, AUTH, DATA"
+    )
+    mail_from: str = Field(DEFAULT_MAIL_FROM, description="the From address")
+    push_url: str | None = Field(None, description="push gateway URL (unset: no push)")
+    push_timeout: float = Field(10.0, description="seconds for one whole push")
+    redeem_url: str = Field(DEFAULT_REDEEM_URL, description="the link in every message")
+    rate: float = _worker("RATE", 0.0, "max sends per second per worker; 0 = unlimited")
+    batch: int = _worker("BATCH", 200, "rows claimed per transaction")
+    threads: int = _worker("THREADS", 4, "concurrent senders per worker (1-64)")
+    max_attempts: int = _worker("MAX_ATTEMPTS", 8, "sends tried before a row fails")
+    lease_seconds: float = _worker(
+        "LEASE_SECONDS", 300.0, "a claim's lease; at least twice the send timeout"
+    )
+    backoff_base: float = _worker("BACKOFF_BASE", 30.0, "first retry within [0, base] s")
+    backoff_cap: float = _worker("BACKOFF_CAP", 3600.0, "longest retry delay, seconds")
+    poll_seconds: float = _worker("POLL_SECONDS", 1.0, "longest idle sleep of a looping worker")
+    probe_base: float = _worker("PROBE_BASE", 5.0, "a channel found down is probed after this")
+    probe_cap: float = _worker("PROBE_CAP", 60.0, "longest wait between probes, seconds")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> NotifySettings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
         """Defaults ← ``RECOMPENSE_*`` variables ← ``overrides`` (``None`` means unset)."""
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for item in dataclasses.fields(cls):
-            name = ENV_NAMES[item.name]
-            if name in env:
-                values[item.name] = _parse(name, env[name], item.type)
-        unknown = set(overrides) - set(ENV_NAMES)
+        unknown = set(overrides) - set(cls.model_fields)
         if unknown:
             raise TypeError(f"unknown notify settings: {sorted(unknown)}")
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return super().from_env(env, **given)
 
-    def __post_init__(self) -> None:
-        """Check ranges and URLs; raise :class:`NotifySettingsError` naming the variable."""
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text(cls, value: Any, info: Any) -> Any:
+        """Text from the environment, parsed by the field's type (bool, int, float, str)."""
+        if not isinstance(value, str):
+            return value
+        return _parse(cls.env_name(info.field_name), value, _KINDS[info.field_name])
+
+    @model_validator(mode="after")
+    def _checked(self) -> NotifySettings:
+        """Check ranges and URLs; raise naming the variable (exit 2)."""
         for problem in _problems(self):
-            raise NotifySettingsError(problem)
+            raise SettingValueError(problem)
+        return self
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -94,34 +118,15 @@ class NotifySettings:
         return self.lease_seconds / 10
 
 
-ENV_NAMES = {
-    "smtp_host": "RECOMPENSE_SMTP_HOST",
-    "smtp_port": "RECOMPENSE_SMTP_PORT",
-    "smtp_starttls": "RECOMPENSE_SMTP_STARTTLS",
-    "smtp_username": "RECOMPENSE_SMTP_USERNAME",
-    "smtp_password": "RECOMPENSE_SMTP_PASSWORD",
-    "smtp_cafile": "RECOMPENSE_SMTP_CAFILE",
-    "smtp_timeout": "RECOMPENSE_SMTP_TIMEOUT",
-    "mail_from": "RECOMPENSE_MAIL_FROM",
-    "push_url": "RECOMPENSE_PUSH_URL",
-    "push_timeout": "RECOMPENSE_PUSH_TIMEOUT",
-    "redeem_url": "RECOMPENSE_REDEEM_URL",
-    "rate": "RECOMPENSE_NOTIFY_RATE",
-    "batch": "RECOMPENSE_NOTIFY_BATCH",
-    "threads": "RECOMPENSE_NOTIFY_THREADS",
-    "max_attempts": "RECOMPENSE_NOTIFY_MAX_ATTEMPTS",
-    "lease_seconds": "RECOMPENSE_NOTIFY_LEASE_SECONDS",
-    "backoff_base": "RECOMPENSE_NOTIFY_BACKOFF_BASE",
-    "backoff_cap": "RECOMPENSE_NOTIFY_BACKOFF_CAP",
-    "poll_seconds": "RECOMPENSE_NOTIFY_POLL_SECONDS",
-    "probe_base": "RECOMPENSE_NOTIFY_PROBE_BASE",
-    "probe_cap": "RECOMPENSE_NOTIFY_PROBE_CAP",
+ENV_NAMES = {name: NotifySettings.env_name(name) for name in NotifySettings.model_fields}
+_KINDS = {
+    name: str(info.annotation).replace("<class '", "").replace("'>", "")
+    for name, info in NotifySettings.model_fields.items()
 }
 
 
-def _parse(name: str, raw: str, kind: Any) -> Any:
+def _parse(name: str, raw: str, kind: str) -> Any:
     text = raw.strip()
-    kind = str(kind)
     try:
         if kind == "bool":
             if text.lower() in _TRUE | _FALSE:
@@ -132,14 +137,14 @@ def _parse(name: str, raw: str, kind: Any) -> Any:
         if kind == "float":
             return float(text)
     except ValueError as exc:
-        raise NotifySettingsError(f"{name}={raw!r}: not a valid {kind} ({exc})") from exc
+        raise SettingValueError(f"{name}={raw!r}: not a valid {kind} ({exc})") from exc
     if "None" in kind:
         return text or None
     return text
 
 
 def _problems(s: NotifySettings) -> list[str]:
-    problems = []
+    problems: list[str] = []
     checks = [
         ("smtp_port", 1 <= s.smtp_port <= 65535, "must be a TCP port (1-65535)"),
         ("smtp_timeout", s.smtp_timeout > 0, "must be > 0 seconds"),

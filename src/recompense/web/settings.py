@@ -1,46 +1,12 @@
 """The service's settings, from environment variables (twelve-factor style).
 
-=================================  =====================================================
-``RECOMPENSE_DB_URL``              the ledger database (``serve --db`` sets it)
-``RECOMPENSE_JWT_ISSUER``          expected ``iss`` claim (default ``recompense-local``)
-``RECOMPENSE_JWT_AUDIENCE``        expected ``aud`` claim (default ``recompense``)
-``RECOMPENSE_JWT_PUBLIC_KEY``      PEM public key: RS256 tokens of the identity provider
-``RECOMPENSE_JWT_PUBLIC_KEY_FILE`` the same, from a file
-``RECOMPENSE_JWT_SECRET``          shared secret: HS256 tokens
-``RECOMPENSE_JWT_SECRET_FILE``     the same, from a file (it must exist: ``recompense
-                                   dev-secret --out FILE`` makes one)
-``RECOMPENSE_SESSION_SECRET``      signs CSRF tokens and sign-in forms (default: derived
-                                   from the HS256 secret, else random per process)
-``RECOMPENSE_SESSION_LIFETIME_S``  seconds a browser session lasts at most (default
-                                   28800, 8 h)
-``RECOMPENSE_SESSION_IDLE_S``      seconds without a request that end a browser session
-                                   (default 1800, 30 min)
-``RECOMPENSE_SECURE_COOKIES``      ``1`` behind HTTPS: the session cookie gets ``Secure``
-``RECOMPENSE_BASE_URL``            the address printed in sign-in links
-``RECOMPENSE_SELFCHECK_PROGRAM``   the programme file (TOML) "Check with your own
-                                   exports" applies (unset: the page is switched off)
-``RECOMPENSE_SELFCHECK_RUN``       the published run whose λ prices the payout (default:
-                                   the distributed run of that programme, if any)
-``RECOMPENSE_SELFCHECK_KLINES``    1-minute kline files per margin asset, comma-separated
-                                   ``ASSET=FILE`` (``BTC=/p/09.csv,BTC=/p/10.csv``)
-``RECOMPENSE_SELFCHECK_PRICES``    ``asset,minute,usd`` price files, comma-separated
-``RECOMPENSE_PUBLICATION_KEY``     the programme's published Ed25519 public key (64 hex
-                                   digits or PEM), against which "Verify my payout"
-                                   checks the commitment's signature
-``RECOMPENSE_PUBLICATION_KEY_FILE`` the same, from a file (``public-key.json`` of
-                                   ``recompense keys new``, or PEM)
-``RECOMPENSE_RUNS_DIR``            a folder whose sub-folders are run folders: the runs
-                                   the console offers for approval (``serve --runs``)
-``RECOMPENSE_METRICS_TOKEN``       the bearer token the metrics scraper sends to
-                                   ``/metrics`` (≥ 32 bytes; unset: ``/metrics`` is 404)
-``RECOMPENSE_METRICS_TOKEN_FILE``  the same, from a file
-``RECOMPENSE_REQUEST_METRICS``     ``0``: no request metrics (default ``1``)
-``RECOMPENSE_CASES_KEYS``          the keys that encrypt users' cases (their words and
-                                   evidence files): ``ID:BASE64KEY`` pairs, as the loan
-                                   fund's (unset: the cases pages answer 503)
-``RECOMPENSE_CASES_ACTIVE_KEY``    the key new writes use (default: the first listed)
-``RECOMPENSE_ACCESS_LOG``          ``0``: no access log line per request (default ``1``)
-=================================  =====================================================
+Every variable is a field of :class:`WebSettings` (read once, when the service or a
+command starts; listed with its default in ``docs/operations.md``, "Settings"):
+``RECOMPENSE_DB_URL``, the JWT issuer, audience and keys (``RECOMPENSE_JWT_*``), the
+browser session's secret and lifetimes (``RECOMPENSE_SESSION_*``), the self-check's
+programme, run and price files (``RECOMPENSE_SELFCHECK_*``), the publication key, the runs
+folder, the metrics token, the cases' keys, and the log switches. :class:`Settings` is what
+the service uses: the keys read and checked, files opened, durations in seconds.
 
 Keys are only ever the ones configured: production sets the issuer, audience and the
 identity provider's public key, and no secret, and then accepts RS256 tokens only —
@@ -63,12 +29,17 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field
 
 from recompense.cases.desk import ACTIVE_ENV as CASES_ACTIVE_ENV
 from recompense.cases.desk import KEYS_ENV as CASES_KEYS_ENV
+from recompense.cases.desk import CasesSettings
 from recompense.loans.crypto import Keyring
 from recompense.loans.errors import LoanKeyError
 from recompense.proofs.signature import PublicKey, parse_public_key
+from recompense.settings import RecompenseSettings
 from recompense.web.errors import WebSettingsError
 
 DEFAULT_ISSUER = "recompense-local"
@@ -84,6 +55,85 @@ NO_KEYS = (
     "`recompense dev-secret --out .recompense/jwt-secret` and set "
     "RECOMPENSE_JWT_SECRET_FILE=.recompense/jwt-secret"
 )
+
+
+def _text(description: str, kind: str = "text") -> str | None:
+    return Field(None, description=description, json_schema_extra={"kind": kind})
+
+
+def _secret(description: str) -> str | None:
+    return Field(None, repr=False, description=description, json_schema_extra={"kind": "secret"})
+
+
+class WebSettings(RecompenseSettings):
+    """The web service's variables as given (text); :class:`Settings` checks and reads them.
+
+    ``RECOMPENSE_CASES_*`` belong to :class:`~recompense.cases.desk.CasesSettings`.
+    """
+
+    error: ClassVar[type[WebSettingsError]] = WebSettingsError
+    process: ClassVar[str] = "`serve`; `token` (the JWT ones, the base URL)"
+
+    db_url: str | None = _text("the ledger database (`serve --db` sets it)", "URL")
+    jwt_issuer: str | None = _text(f"expected `iss` claim (unset: `{DEFAULT_ISSUER}`)")
+    jwt_audience: str | None = _text(f"expected `aud` claim (unset: `{DEFAULT_AUDIENCE}`)")
+    jwt_public_key: str | None = _text("PEM public key: RS256 tokens of the identity provider")
+    jwt_public_key_file: str | None = _text("the same, from a file", "path")
+    jwt_secret: str | None = _secret(f"shared secret (≥ {MIN_SECRET_BYTES} bytes): HS256 tokens")
+    jwt_secret_file: str | None = _text(
+        "the same, from a file (it must exist: `recompense dev-secret --out FILE`)", "path"
+    )
+    session_secret: str | None = _secret(
+        "signs CSRF tokens and sign-in forms (unset: derived from the HS256 secret, else "
+        "random per process)"
+    )
+    session_lifetime_s: str | None = _text(
+        f"seconds a browser session lasts at most (unset: {SESSION_LIFETIME_S}, 8 h)", "seconds"
+    )
+    session_idle_s: str | None = _text(
+        f"seconds without a request that end a browser session (unset: {SESSION_IDLE_S})",
+        "seconds",
+    )
+    secure_cookies: str | None = _text("`1` behind HTTPS: the session cookie gets `Secure`", "0/1")
+    base_url: str | None = _text(f"the address in sign-in links (unset: `{DEFAULT_BASE_URL}`)")
+    selfcheck_program: str | None = _text(
+        "the programme file (TOML) the self-check applies (unset: the page is off)", "path"
+    )
+    selfcheck_run: str | None = _text(
+        "the published run whose λ prices the self-check (unset: the distributed run)", "path"
+    )
+    selfcheck_klines: str | None = _text(
+        "1-minute kline files per margin asset: `BTC=/p/09.csv,BTC=/p/10.csv`", "paths"
+    )
+    selfcheck_prices: str | None = _text("`asset,minute,usd` price files, comma-separated", "paths")
+    publication_key: str | None = _text(
+        "the programme's published Ed25519 public key (64 hex digits or PEM)"
+    )
+    publication_key_file: str | None = _text(
+        "the same, from a file (`public-key.json` of `recompense keys new`, or PEM)", "path"
+    )
+    runs_dir: str | None = _text(
+        "the runs the console offers for approval (`serve --runs`)", "path"
+    )
+    metrics_token: str | None = _secret(
+        "the bearer token of the metrics scraper (≥ 32 bytes; unset: `/metrics` is 404)"
+    )
+    metrics_token_file: str | None = _text("the same, from a file", "path")
+    request_metrics: str | None = _text("`0`: no request metrics (unset: `1`)", "0/1")
+    access_log: str | None = _text("`0`: no access log line per request (unset: `1`)", "0/1")
+
+    def variables(self) -> dict[str, str]:
+        """The variables that are set, by name (what :class:`Settings` reads)."""
+        values = {self.env_name(name): getattr(self, name) for name in type(self).model_fields}
+        return {name: value for name, value in values.items() if value is not None}
+
+
+def _declared(environ: Mapping[str, str] | None) -> dict[str, str]:
+    """The web's variables and the cases' keys, read once through their classes."""
+    cases = CasesSettings.from_env(environ)
+    given = {CASES_KEYS_ENV: cases.cases_keys, CASES_ACTIVE_ENV: cases.cases_active_key}
+    declared = {name: value for name, value in given.items() if value is not None}
+    return WebSettings.from_env(environ).variables() | declared
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +197,7 @@ class Settings:
         cls, environ: Mapping[str, str] | None = None, *, db_url: str | None = None
     ) -> Settings:
         """Read the environment: the keys configured, and no others (see the module)."""
-        env = os.environ if environ is None else environ
+        env = _declared(environ)
         url = db_url or env.get("RECOMPENSE_DB_URL")
         if not url:
             raise WebSettingsError("no database: pass --db URL or set RECOMPENSE_DB_URL")
@@ -188,7 +238,7 @@ def minting_settings(
 ) -> Settings:
     """Issuer, audience and the HS256 secret for ``recompense token``: ``secret_file``,
     else the one configured (``RECOMPENSE_JWT_SECRET(_FILE)``); none is an error."""
-    env = os.environ if environ is None else environ
+    env = _declared(environ)
     if secret_file is not None:
         secret: bytes | None = read_secret_file(secret_file, "--secret-file")
     else:
@@ -351,9 +401,7 @@ def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
 
 def _cases_keyring(env: Mapping[str, str]) -> Keyring | None:
     """The cases' keys, read once at start-up; unset: None (the cases pages answer 503)."""
-    if not env.get(CASES_KEYS_ENV, "").strip():
-        return None
     try:
-        return Keyring.from_env(env, keys_var=CASES_KEYS_ENV, active_var=CASES_ACTIVE_ENV)
+        return CasesSettings.from_env(env).keyring()
     except LoanKeyError as exc:
         raise WebSettingsError(str(exc)) from exc
