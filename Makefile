@@ -8,16 +8,46 @@ SEED ?= 7
 # $300M for a 50M-user exchange, scaled to the demo exchange: $6 per user.
 DEMO_BUDGET_USD ?= $(shell echo $$(( $(USERS) * 6 )))
 
-.PHONY: demo test lint typecheck bench clean install browser bench-web fuzz i18n
+.PHONY: demo test lint typecheck bench clean install browser bench-web fuzz i18n lock newest
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+# Development and CI: the dev lock (runtime + test tools), every file checked against its
+# hash. A production install uses requirements/runtime.lock the same way (docs/dependencies.md).
+$(STAMP): pyproject.toml requirements/dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Re-lock after changing a dependency in pyproject.toml: pip-tools (in a throwaway venv,
+# never the project's) keeps every existing pin, adds what is new, with the hashes of every
+# file of each version. The runtime lock is constrained by the dev lock: same versions.
+# To move a package: make lock LOCK_ARGS="--upgrade-package duckdb".
+LOCK_VENV ?= /tmp/recompense-lock-tools
+PIP_TOOLS ?= pip-tools==7.7.0
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet \
+	--generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet "$(PIP_TOOLS)"; }
+	$(PIP_COMPILE) --extra dev --extra spark -o requirements/dev.lock pyproject.toml
+	$(PIP_COMPILE) -c requirements/dev.lock -o requirements/runtime.lock pyproject.toml
+
+# What breaks with the newest duckdb, sqlglot, pyspark and pandas (pins ignored), on the
+# tests that exercise them: engine (DuckDB via Ibis/sqlglot), Spark parity, run folders.
+# Needs the package registry; not run by CI (.ci/run). docs/dependencies.md has the result.
+NEWEST_VENV ?= /tmp/recompense-newest
+NEWEST_TESTS ?= tests/engine tests/runs
+newest:
+	rm -rf $(NEWEST_VENV)
+	$(PYTHON) -m venv $(NEWEST_VENV)
+	$(NEWEST_VENV)/bin/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(NEWEST_VENV)/bin/python -m pip install --quiet --upgrade duckdb sqlglot pyspark pandas
+	$(NEWEST_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	$(NEWEST_VENV)/bin/python -m pip list 2>/dev/null | grep -i -E '^(duckdb|sqlglot|pyspark|pandas|ibis-framework) '
+	$(NEWEST_VENV)/bin/python -m pip check || true
+	$(NEWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider --tb=line -rfE $(NEWEST_TESTS)
 
 # Browser tests launch Debian's Chromium by path (a browser download is impossible here),
 # and the JavaScript the tests check us against (axe-core; OpenZeppelin's merkle-tree;

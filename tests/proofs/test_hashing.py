@@ -29,7 +29,7 @@ def test_keccak_rows_are_ethereum_keccak256_not_sha3(width):
 
 
 def test_the_fast_keccak_is_in_use_and_the_fallback_gives_the_same_bytes():
-    assert hashing.keccak_backend() == "pycryptodome-raw"
+    assert hashing.keccak_backend() == "safe-pysha3"
     messages = rows(20, 64)
     for twice in (False, True):
         fast = hashing.keccak256_rows(messages, twice=twice)

@@ -5,21 +5,24 @@ row) and returns an ``(m, 32)`` array of digests. The messages are laid out with
 only the hash call itself runs once per row in Python.
 
 Keccak-256 is the expensive one: ``eth_hash`` costs about 4 µs a call, almost all of it
-in Python wrappers around pycryptodome's C code (the permutation itself is 0.3 µs).
-:func:`keccak256_rows` calls that same C library (pycryptodome's ``_keccak``, a declared
-dependency through ``eth-hash[pycryptodome]``) through ``ctypes`` with raw addresses,
-which brings a hash down to about 1.6 µs. The library is not a public API, so it is
-checked against ``eth_hash`` on known vectors the first time it is used; if it cannot be
-loaded or disagrees, every hash goes through ``eth_hash`` instead (slower, same bytes).
-The published verifier (:mod:`recompense.proofs.verify`) never uses this module.
+in Python wrappers around pycryptodome's C code, and pycryptodome's public
+``Crypto.Hash.keccak`` is no faster. :func:`keccak256_rows` uses ``sha3.keccak_256`` from
+safe-pysha3 instead: eth-hash's own ``pysha3`` backend (a declared dependency through
+``eth-hash[pysha3]``), a public, hashlib-style C object, about 0.85 µs a hash, faster
+than the ``ctypes`` calls into pycryptodome's private ``_keccak`` library this module
+used before (figures: ``benchmarks/bench_keccak.py``, docs/benchmarks.md). It is
+checked on known vectors (Keccak-256, not SHA3-256) the first time it is used; if it
+cannot be imported or disagrees, every hash goes through ``eth_hash`` instead (slower,
+same bytes). The published verifier (:mod:`recompense.proofs.verify`) never uses this
+module.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
+from collections.abc import Callable
 from functools import cache
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +30,12 @@ from eth_hash.auto import keccak as _eth_keccak
 
 Rows = npt.NDArray[np.uint8]
 
-_KNOWN = (b"", b"abc", bytes(range(200)))  # 200 bytes: more than one 136-byte block
+# Known answers of Keccak-256; 200 bytes is more than one 136-byte block.
+_KNOWN = {
+    b"": "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470",
+    b"abc": "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45",
+    bytes(range(200)): "bfb0aa97863e797943cf7c33bb7e880bb4543f3d2703c0923c6901c2af57b890",
+}
 
 
 def sha256_rows(messages: Rows) -> Rows:
@@ -59,76 +67,35 @@ def hmac_sha256_rows(key: bytes, messages: Rows) -> Rows:
 
 def keccak256_rows(messages: Rows, *, twice: bool = False) -> Rows:
     """Keccak-256 (Ethereum's, not SHA3-256) of each row; ``twice``: of its digest again."""
-    _check(messages)
-    raw = _raw_keccak()
-    if raw is None:
+    data, width = _contiguous(messages)
+    new = _keccak_256()
+    if new is None:
         return _keccak_fallback(messages, twice)
-    rows = np.ascontiguousarray(messages)
-    out = np.empty((len(rows), 32), dtype=np.uint8)
-    raw.hash_rows(rows.ctypes.data, rows.shape[1], len(rows), out.ctypes.data, twice)
-    return out
+    view = memoryview(data)
+    rows = range(0, len(data), width)
+    if twice:
+        digests = [new(new(view[i : i + width]).digest()).digest() for i in rows]
+    else:
+        digests = [new(view[i : i + width]).digest() for i in rows]
+    return _digests(b"".join(digests), len(messages))
 
 
 def keccak_backend() -> str:
-    """Which Keccak implementation builds trees here: ``pycryptodome-raw`` or ``eth-hash``."""
-    return "eth-hash" if _raw_keccak() is None else "pycryptodome-raw"
-
-
-class _RawKeccak:
-    """pycryptodome's C Keccak called with raw addresses: init once per batch, 3 calls a hash."""
-
-    def __init__(self, library: ctypes.CDLL) -> None:
-        pointer, size = ctypes.c_void_p, ctypes.c_size_t
-        self._init = library.keccak_init
-        self._init.argtypes = [ctypes.POINTER(pointer), size, ctypes.c_uint8]
-        self._destroy = library.keccak_destroy
-        self._destroy.argtypes = [pointer]
-        self._reset = library.keccak_reset
-        self._reset.argtypes = [pointer]
-        self._absorb = library.keccak_absorb
-        self._absorb.argtypes = [pointer, pointer, size]
-        self._digest = library.keccak_digest
-        self._digest.argtypes = [pointer, pointer, size, ctypes.c_uint8]
-
-    def hash_rows(self, source: int, width: int, count: int, target: int, twice: bool) -> None:
-        state = ctypes.c_void_p()
-        # Capacity 64 bytes (rate 136) and 24 rounds: Keccak-256; padding byte 0x01.
-        if self._init(ctypes.byref(state), 64, 24) != 0:
-            raise RuntimeError("pycryptodome keccak_init failed")
-        handle = state.value
-        reset, absorb, digest = self._reset, self._absorb, self._digest
-        scratch = ctypes.create_string_buffer(32)
-        middle = ctypes.addressof(scratch)
-        try:
-            for i in range(count):
-                absorb(handle, source + i * width, width)
-                if twice:
-                    digest(handle, middle, 32, 1)
-                    reset(handle)
-                    absorb(handle, middle, 32)
-                digest(handle, target + 32 * i, 32, 1)
-                reset(handle)
-        finally:
-            self._destroy(handle)
+    """Which Keccak implementation builds trees here: ``safe-pysha3`` or ``eth-hash``."""
+    return "eth-hash" if _keccak_256() is None else "safe-pysha3"
 
 
 @cache
-def _raw_keccak() -> _RawKeccak | None:
+def _keccak_256() -> Callable[[Any], Any] | None:
+    """safe-pysha3's ``keccak_256`` constructor if it gives the known answers, else None."""
     try:
-        import Crypto.Hash as crypto_hash
-
-        folder = Path(crypto_hash.__file__).parent
-        candidates = sorted(folder.glob("_keccak*.so")) + sorted(folder.glob("_keccak*.pyd"))
-        raw = _RawKeccak(ctypes.CDLL(str(candidates[0])))
-        for message in _KNOWN:
-            source = ctypes.create_string_buffer(message, max(len(message), 1))
-            got = ctypes.create_string_buffer(32)
-            raw.hash_rows(ctypes.addressof(source), len(message), 1, ctypes.addressof(got), False)
-            if got.raw != _eth_keccak(message):
-                return None
-    except (ImportError, OSError, IndexError, AttributeError, RuntimeError):
+        from sha3 import keccak_256
+    except ImportError:
         return None
-    return raw
+    for message, expected in _KNOWN.items():
+        if keccak_256(message).hexdigest() != expected:
+            return None
+    return keccak_256  # type: ignore[no-any-return]
 
 
 def _keccak_fallback(messages: Rows, twice: bool) -> Rows:
