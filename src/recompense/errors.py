@@ -11,6 +11,7 @@
     │   ├── engine.AmountRangeError   a USD value outside the contract's range
     │   ├── allocation.AllocationError  a budget that cannot be honoured
     │   ├── runs.RunFolderError       a run folder that exists, or is not a run folder
+    │   ├── UnauthorizedError         not signed in, or a credential that fails (HTTP 401)
     │   ├── NotFoundError             no such record for this caller (HTTP 404)
     │   ├── ForbiddenError            this caller may not do this (HTTP 403)
     │   └── ConflictError             the record's state does not allow it (HTTP 409)
@@ -60,10 +61,21 @@ class InputError(RecompenseError):
     exit_code = EXIT_INPUT
 
 
+class UnauthorizedError(InputError):
+    """The caller is not signed in, or their credential (token, session) does not verify."""
+
+    http_status = 401
+
+
 class NotFoundError(InputError):
-    """No such record — or none this caller may see (the two are not told apart)."""
+    """No such record — or none this caller may see (the two are not told apart).
+
+    The web answers only "not found", unless ``shown``: the message then names nothing
+    but what the caller asked for (a programme id, their own user id) and is shown.
+    """
 
     http_status = 404
+    shown = False
 
 
 class ForbiddenError(InputError):

@@ -1,7 +1,8 @@
 """The verify page of an amendment: the chain of commitments and what changed for the user.
 
 The amendment folder is written by hand as ``recompense amend`` writes it, committed, and
-entered in the ledger's ``programs`` table as the amendment of ``together-2025-10``.
+entered in the ledger's ``programs`` table as the amendment of ``together-2025-10``; the
+service then shows the programme (its users know it by the base id) with its latest run.
 """
 
 from __future__ import annotations
@@ -61,28 +62,28 @@ def client_for(served, user, **claims):
 
 
 def test_the_page_shows_the_chain_and_what_changed(served, amended):
-    page = client_for(served, served.owner).get(f"/programs/{AMENDED}/users/{served.owner}/verify")
+    page = client_for(served, served.owner).get(f"/programs/{BASE}/users/{served.owner}/verify")
     assert page.status_code == 200
     assert "Amendment 1 added $12.34: your loss was corrected" in page.text
     assert page.text.count('data-testid="chain-link"') == 2
     assert 'data-sequence="1" data-changed="yes"' in page.text
-    assert f'data-commitments-url="/api/programs/{AMENDED}/commitments"' in page.text
+    assert f'data-commitments-url="/api/programs/{BASE}/commitments"' in page.text
 
 
 def test_the_page_says_it_in_spanish(served, amended):
     client = client_for(served, served.owner, locale="es")
-    page = client.get(f"/programs/{AMENDED}/users/{served.owner}/verify")
+    page = client.get(f"/programs/{BASE}/users/{served.owner}/verify")
     assert "La enmienda 1 añadió 12,34" in page.text
     assert "se corrigió su pérdida" in page.text
 
 
 def test_an_unchanged_user_sees_no_top_up(served, amended):
-    page = client_for(served, served.other).get(f"/programs/{AMENDED}/users/{served.other}/verify")
+    page = client_for(served, served.other).get(f"/programs/{BASE}/users/{served.other}/verify")
     assert "Amendment 1 changed nothing for you" in page.text
     assert 'data-sequence="1" data-changed="no"' in page.text
 
 
-def test_a_base_programme_page_shows_no_chain(served, amended):
+def test_before_any_amendment_the_page_shows_no_chain(served):
     page = client_for(served, served.owner).get(f"/programs/{BASE}/users/{served.owner}/verify")
     assert page.status_code == 200
     assert 'data-testid="amendments"' not in page.text
@@ -90,8 +91,8 @@ def test_a_base_programme_page_shows_no_chain(served, amended):
 
 def test_the_api_serves_the_chain_and_a_proof_that_checks_against_it(served, amended):
     client = client_for(served, served.owner)
-    chain = client.get(f"/api/programs/{AMENDED}/commitments").json()
+    chain = client.get(f"/api/programs/{BASE}/commitments").json()
     assert chain == [read_commitment(served.run), read_commitment(amended)]
-    bundle = client.get(f"/api/programs/{AMENDED}/users/{served.owner}/proof").json()
+    bundle = client.get(f"/api/programs/{BASE}/users/{served.owner}/proof").json()
     assert bundle["amendment"]["topup_cents"] == TOPUP
     assert verify_chain_proof(chain, bundle).ok

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 from collections.abc import Iterator
@@ -80,6 +81,8 @@ def settings_for(url: str, keys: Keys) -> Settings:
             "RECOMPENSE_JWT_AUDIENCE": AUDIENCE,
             # "Check with your own exports": stablecoins only, the distributed run's λ
             "RECOMPENSE_SELFCHECK_PROGRAM": str(PROGRAM_FILE),
+            # Users' cases: one fixed test key (32 bytes), so the cases routes are served.
+            "RECOMPENSE_CASES_KEYS": "t1:" + base64.b64encode(bytes(range(32))).decode(),
         },
         db_url=url,
     )

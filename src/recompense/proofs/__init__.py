@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from recompense.proofs.errors import (
     CommitError,
     CommitmentKeyError,
+    NotCommittedError,
     ProofError,
     PublicationKeyError,
     UnknownUserError,
@@ -60,6 +61,7 @@ __all__ = [
     "CommitError",
     "CommitmentKeyError",
     "Committed",
+    "NotCommittedError",
     "ProofError",
     "Prover",
     "PublicKey",

@@ -36,7 +36,13 @@ import numpy as np
 
 from recompense.atomic import discard
 from recompense.proofs.amendments import Amendment, amendment_of, chain_members, read_changes
-from recompense.proofs.errors import CommitError, CommitmentKeyError, ProofError, UnknownUserError
+from recompense.proofs.errors import (
+    CommitError,
+    CommitmentKeyError,
+    NotCommittedError,
+    ProofError,
+    UnknownUserError,
+)
 from recompense.proofs.keys import Key, inherit_key, resolve_key, salt
 from recompense.proofs.signature import SIGNATURE, check_signature
 from recompense.proofs.store import (
@@ -250,7 +256,7 @@ def read_commitment(run: Path) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         read_manifest(run)  # a clear error when the folder is not a run at all
-        raise ProofError(
+        raise NotCommittedError(
             f"{run}: not committed yet (no {COMMITMENT}); run: recompense commit --run {run}"
         ) from exc
     except (OSError, ValueError) as exc:

@@ -6,7 +6,8 @@ the same key gives the same salts on every run of the programme.
 
 The key comes from ``RECOMPENSE_COMMITMENT_KEY`` (hex, at least 32 bytes) when it is
 set; otherwise ``commit`` generates 32 random bytes into ``commitment.key`` in the run
-folder (mode 0600, created exclusively) and ``proof`` reads it from there. Whoever holds
+folder (mode 0600, created exclusively) and ``proof`` reads it from there. The variable
+is :class:`CommitmentSettings` (``docs/operations.md``, "Settings"). Whoever holds
 the key can link every leaf to its user: it must never be published. ``commitment.json``
 is the only public artifact.
 """
@@ -14,18 +15,36 @@ is the only public artifact.
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field
 
 from recompense.atomic import disk_error, write_new
 from recompense.proofs.errors import CommitmentKeyError
+from recompense.settings import RecompenseSettings
 
 ENV_VAR = "RECOMPENSE_COMMITMENT_KEY"
 KEY_FILE = "commitment.key"
 MIN_KEY_BYTES = 32
+
+
+class CommitmentSettings(RecompenseSettings):
+    """The programme key from the environment (checked when it is used: :func:`resolve_key`)."""
+
+    error: ClassVar[type[CommitmentKeyError]] = CommitmentKeyError
+    process: ClassVar[str] = "`commit`, `proof`, `amend`"
+
+    commitment_key: str | None = Field(
+        None,
+        repr=False,
+        description=f"the programme's salt key, hex, at least {MIN_KEY_BYTES} bytes "
+        "(unset: `commitment.key` in the run folder)",
+        json_schema_extra={"kind": "secret"},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +63,7 @@ def salt(key: bytes, program_id: str, user_id: int) -> bytes:
 
 def resolve_key(run: Path, *, create: bool, environ: Mapping[str, str] | None = None) -> Key:
     """The key from the environment, else ``run/commitment.key`` (made if ``create``)."""
-    env = os.environ if environ is None else environ
-    value = env.get(ENV_VAR)
+    value = CommitmentSettings.from_env(environ).commitment_key
     if value is not None:
         return Key(_parse(value.strip(), ENV_VAR), ENV_VAR)
     path = run / KEY_FILE
@@ -97,8 +115,8 @@ def inherit_key(run: Path, previous_run: Path, environ: Mapping[str, str] | None
     """Give an amendment run its chain's key: the previous run's ``commitment.key``, copied
     when neither the environment nor the run has one, so every commitment of the chain
     salts a user alike (the same user hash, one entry followed along the chain)."""
-    env = os.environ if environ is None else environ
-    if env.get(ENV_VAR) is not None or (run / KEY_FILE).exists():
+    from_env = CommitmentSettings.from_env(environ).commitment_key is not None
+    if from_env or (run / KEY_FILE).exists():
         return
     source = previous_run / KEY_FILE
     if not source.exists():

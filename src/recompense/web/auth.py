@@ -37,6 +37,7 @@ import jwt
 from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
+from recompense.errors import UnauthorizedError
 from recompense.web import sessions
 from recompense.web.settings import Settings
 
@@ -59,8 +60,9 @@ class Principal:
     locale: str | None
 
 
-class TokenError(Exception):
-    """A token that does not verify; the message says why (shown to the caller with 401)."""
+class TokenError(UnauthorizedError):
+    """A token (or a session's claims) that does not verify; the message says why, and
+    the caller is answered 401 with it (:func:`recompense.web.problems.domain_error`)."""
 
 
 def mint_token(
@@ -162,11 +164,9 @@ def holder(principal: Principal) -> sessions.Holder:
 
 
 def principal_of(found: sessions.Holder) -> Principal:
-    """The principal a session holds (its claims are checked again: a row is data)."""
-    try:
-        _check_role_claims(found.role, found.user_id)
-    except TokenError as exc:
-        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+    """The principal a session holds (its claims are checked again: a row is data);
+    :class:`TokenError` (401) if they no longer hold."""
+    _check_role_claims(found.role, found.user_id)
     return Principal(found.subject, found.role, found.user_id, found.locale)  # type: ignore[arg-type]
 
 
@@ -191,19 +191,17 @@ async def current_principal(request: Request) -> Principal:
 
 
 def authenticate(request: Request) -> Principal:
-    """The verified caller, or 401 (the synchronous form, for code outside dependencies;
-    with a session cookie it reads the database)."""
+    """The verified caller, or :class:`~recompense.errors.UnauthorizedError` (401; the
+    synchronous form, for code outside dependencies; with a session cookie it reads the
+    database)."""
     found = token_of(request)
     if found is None:
-        raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Bearer"})
+        raise UnauthorizedError("sign in first")
     if found[1] == "cookie":
         principal = _session_principal(request, found[0])
     else:
         verifier: Verifier = request.app.state.verifier
-        try:
-            principal = verifier.verify(found[0])
-        except TokenError as exc:
-            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+        principal = verifier.verify(found[0])  # TokenError: 401 with the reason
     request.state.principal = principal
     request.state.auth_via = found[1]
     return principal
@@ -216,9 +214,7 @@ def _session_principal(request: Request, session_id: str) -> Principal:
         service.engine, service.reads, session_id, idle_s=settings.session_idle_s
     )
     if found is None:
-        raise HTTPException(
-            401, "your session has ended: sign in again", headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise UnauthorizedError("your session has ended: sign in again")
     return principal_of(found)
 
 

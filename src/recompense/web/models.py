@@ -31,6 +31,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "not found (also: someone else's resource)"},
     422: {"model": ErrorOut, "description": "a parameter or field that cannot be used"},
 }
+# Users' cases: a state that does not allow the action, and a service without the cases'
+# encryption keys (``RECOMPENSE_CASES_KEYS``), which answers every cases route with 503.
+CASES_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    400: {"model": ErrorOut, "description": "a request body that cannot be parsed"},
+    409: {"model": ErrorOut, "description": "the case's state does not allow this"},
+    503: {"model": ErrorOut, "description": "cases are not configured on this service"},
+}
 
 
 class PrincipalOut(BaseModel):

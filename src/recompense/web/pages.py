@@ -35,7 +35,8 @@ from markupsafe import Markup, escape
 from recompense.web import formats, i18n, navigation
 from recompense.web.auth import Principal
 from recompense.web.csrf import csrf_token
-from recompense.web.service import Service
+from recompense.web.errors import ProgrammeUnavailable
+from recompense.web.service import ProgrammeNotFound, Service
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -145,11 +146,14 @@ def service_of(request: Request) -> Service:
 
 
 def _recorded_locales(request: Request, user_id: int) -> list[str | None]:
+    """The locale each programme's recipients file has for the user. A programme whose
+    run cannot be read (or that left the ledger since the list was read) has none here:
+    its own pages say why."""
     service = service_of(request)
     found: list[str | None] = []
     for programme in service.programmes():
         try:
             found.append(service.index(programme.id).locale_of(user_id))
-        except Exception:
+        except (ProgrammeNotFound, ProgrammeUnavailable):
             continue
     return found

@@ -22,12 +22,17 @@ raised                  status  detail
 ``HTTPException``       its     an :class:`~.i18n.Message`, a known text, or the
                                 raiser's own text (written for the caller)
 ``RequestValidation…``  422     each field and what is wrong with it
-``InputError`` (a       4xx     its ``http_status``: ``NotFoundError`` 404 ("not
-domain refusal)                 found", nothing more), ``ForbiddenError`` 403,
-                                ``ConflictError`` 409, any other 422; its sentence
-                                in the caller's words (:func:`~.i18n.error_message`)
+``InputError`` (a       4xx     its ``http_status``: ``UnauthorizedError`` 401 (with
+domain refusal)                 ``WWW-Authenticate: Bearer``; its reason, or the
+                                sign-in page), ``NotFoundError`` 404 ("not found",
+                                nothing more, unless the error is ``shown``),
+                                ``ForbiddenError`` 403, ``ConflictError`` 409, any
+                                other 422; its sentence in the caller's words
+                                (:func:`~.i18n.error_message`)
 a transient             503     "try again in a moment", with ``Retry-After``
 ``UnavailableError``
+``ProgrammeUnavail…``   503     its message (which programme, and why), with
+                                ``Retry-After``
 anything else           500     "logged; quote this reference" (the request id);
                                 the traceback goes to the log, never to the client
 ======================  ======  ==================================================
@@ -51,7 +56,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as AsgiMessage
 
 from recompense import failures
-from recompense.errors import InputError
+from recompense.errors import InputError, UnavailableError
 from recompense.observability.logs import REQUEST_ID
 from recompense.web import i18n
 from recompense.web.i18n import Message
@@ -107,6 +112,7 @@ def install(
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(InputError, domain_error)  # routes never catch these
+    app.add_exception_handler(UnavailableError, unavailable_error)
     app.add_middleware(BodyLimit, limits=body_limits or {}, self_limited=self_limited)
     app.add_middleware(CatchAll)  # outside BodyLimit: catches whatever it lets through
 
@@ -172,17 +178,33 @@ async def validation_error(request: Request, error: Exception) -> Response:
 
 async def domain_error(request: Request, error: Exception) -> Response:
     """A domain refusal (:mod:`recompense.errors`) as HTTP, for every route at once:
-    its ``http_status`` (404, 403, 409), else 422. A 404 says only "not found": whether
-    the record does not exist or belongs to someone else is not told apart."""
+    its ``http_status`` (401, 404, 403, 409), else 422. A 404 says only "not found":
+    whether the record does not exist or belongs to someone else is not told apart
+    (unless the error is ``shown``: its message names only what the caller asked for)."""
     status = getattr(error, "http_status", 422)
     if not isinstance(status, int) or not 400 <= status < 500:
         status = 422
+    if status == 401:  # the caller's own credential: its reason, or the sign-in page
+        return answer(request, 401, _words(str(error), 401), {"WWW-Authenticate": "Bearer"})
     if status == 404:
-        return answer(request, 404, Message("error_404"))
+        shown = getattr(error, "shown", False) is True and str(error) != ""
+        return answer(request, 404, str(error) if shown else Message("error_404"))
     package = type(error).__module__.split(".")[1:2]
     scoped = package and package[0] in SCOPED_CODES
     prefix = f"refused_{package[0]}_" if scoped else "refused_"
     return answer(request, status, i18n.error_message(error, prefix))
+
+
+async def unavailable_error(request: Request, error: Exception) -> Response:
+    """The infrastructure failed (:class:`~recompense.errors.UnavailableError`): a
+    programme that cannot be read is 503 with its message; any other outage is answered
+    as :class:`CatchAll` would (503 if transient, else 500), and logged as it would be."""
+    if getattr(error, "http_status", None) == 503:
+        error_log.warning("%s", error, extra=_where(request.scope))
+        retry = {"Retry-After": str(RETRY_AFTER_S)}
+        return answer(request, 503, str(error) or Message("problem_503"), retry)
+    error_log.error("unhandled error", exc_info=error, extra=_where(request.scope))
+    return _unhandled(request, error)
 
 
 def validation_detail(errors: Sequence[Any], t: i18n.Translator) -> str:
@@ -333,12 +355,18 @@ def _detail(exc: StarletteHTTPException) -> str:
     if isinstance(detail, Message):
         return detail  # put into the caller's words by answer()
     text = detail if isinstance(detail, str) else ""  # a structure is never shown
+    return _words(text, exc.status_code)
+
+
+def _words(text: str, status: int) -> str:
+    """A known text, or the framework's own phrase, as a :class:`Message` in the
+    caller's words; any other text as it is (its raiser wrote it for the caller)."""
     if text in _KNOWN_TEXT:
         return Message(_KNOWN_TEXT[text])
     if text.startswith("role ") and text.endswith(" may not use this"):
         return Message("error_403")  # RoleCheck's refusal (recompense.web.auth)
-    if not text or text == _phrase(exc.status_code):  # the framework's own: in words
-        return Message(GENERIC.get(exc.status_code, "error_other"))
+    if not text or text == _phrase(status):  # the framework's own: in words
+        return Message(GENERIC.get(status, "error_other"))
     return text
 
 

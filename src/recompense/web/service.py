@@ -6,6 +6,11 @@ appears without a restart, and no request waits for the read); each
 programme's run folder is loaded once into a :class:`~recompense.web.runindex.RunIndex`
 and its proofs store opened once (a :class:`~recompense.proofs.Prover`), both keyed by
 the run fingerprint the ledger recorded, so a lookup never touches Parquet.
+
+It raises domain errors, never HTTP answers (:mod:`recompense.web.problems` makes those):
+:class:`ProgrammeNotFound` (404) for a programme the ledger does not list, and
+:class:`~recompense.web.errors.ProgrammeUnavailable` (503) for one whose run folder or
+proofs cannot be read; :func:`served` says which a run folder's error is.
 """
 
 from __future__ import annotations
@@ -14,15 +19,17 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import HTTPException
 from sqlalchemy import Engine
 
-from recompense.errors import RecompenseError
+from recompense.errors import NotFoundError, RecompenseError, UnavailableError
 from recompense.ledger.db import connect, connect_reads, require_schema
+from recompense.proofs.errors import NotCommittedError
 from recompense.web import queries
+from recompense.web.errors import ProgrammeUnavailable
 from recompense.web.runindex import RunIndex, load_run
 from recompense.web.settings import Settings
 
@@ -31,6 +38,32 @@ if TYPE_CHECKING:
 
 REFRESH_S = 5.0
 log = logging.getLogger(__name__)
+
+
+class ProgrammeNotFound(NotFoundError):
+    """No such programme in the ledger, or none with published proofs yet (404, with
+    this message: programme ids are public)."""
+
+    shown = True
+
+
+@contextlib.contextmanager
+def served(program_id: str) -> Iterator[None]:
+    """Say whose fault a run folder's error is while serving ``program_id``.
+
+    The run folder is the server's, not the caller's: an error reading it (missing,
+    another run's, corrupt, the wrong commitment key) becomes
+    :class:`~recompense.web.errors.ProgrammeUnavailable` naming the programme. A
+    :class:`~recompense.errors.NotFoundError` (a user without a payout) is the
+    caller's answer and an :class:`~recompense.errors.UnavailableError` already says
+    what failed: both go on as they are.
+    """
+    try:
+        yield
+    except (NotFoundError, UnavailableError):
+        raise
+    except RecompenseError as exc:
+        raise ProgrammeUnavailable(f"programme {program_id}: {exc}") from exc
 
 
 class Service:
@@ -44,7 +77,7 @@ class Service:
         self._read_at: float | None = None  # never read yet
         self._refreshing = threading.Lock()  # at most one background read at a time
         self._indexes: dict[tuple[str, str], RunIndex] = {}
-        self._provers: dict[tuple[str, str], Prover | str] = {}
+        self._provers: dict[tuple[str, str], Prover] = {}
         self.cache: dict[tuple[str, str, str], Any] = {}  # derived figures per run
 
     def programmes(self) -> list[queries.Programme]:
@@ -106,18 +139,20 @@ class Service:
             self._refreshing.release()
 
     def programme(self, program_id: str) -> queries.Programme:
-        """The programme, or 404 (after one fresh read, for one just distributed)."""
+        """The programme, or :class:`ProgrammeNotFound` (after one fresh read, for one
+        just distributed)."""
         self.programmes()  # read the first time; re-read in the background when old
         found = self._programmes.get(program_id)
         if found is None:
             self.refresh()
             found = self._programmes.get(program_id)
         if found is None:
-            raise HTTPException(404, f"no programme {program_id!r}")
+            raise ProgrammeNotFound(f"no programme {program_id!r}")
         return found
 
     def index(self, program_id: str) -> RunIndex:
-        """The programme's run in memory; 503 if its run folder cannot be read."""
+        """The programme's run in memory; :class:`ProgrammeUnavailable` if its run
+        folder cannot be read."""
         return self._index_of(self.programme(program_id))
 
     def _index_of(self, p: queries.Programme) -> RunIndex:
@@ -128,31 +163,27 @@ class Service:
         with self._lock:
             index = self._indexes.get(key)
             if index is None:
-                try:
+                with served(p.id):
                     index = load_run(Path(p.run_path), p.run_fingerprint)
-                except RecompenseError as exc:
-                    raise HTTPException(503, f"programme {p.id}: {exc}") from exc
                 self._indexes[key] = index
         return index
 
     def _load_quietly(self, p: queries.Programme) -> None:
         """Load the run unless it is loaded; a run that cannot be read is reported per
         request, with its reason (503)."""
-        with contextlib.suppress(HTTPException):
+        with contextlib.suppress(ProgrammeUnavailable):
             self._index_of(p)
 
     def prover(self, program_id: str) -> Prover:
-        """The programme's proofs, opened once; 404 while no commitment is published."""
+        """The programme's proofs, opened once: :class:`ProgrammeNotFound` while no
+        commitment is published, :class:`ProgrammeUnavailable` if they cannot be read."""
         p = self.programme(program_id)
         key = (p.id, p.run_fingerprint)
         found = self._provers.get(key)
         if found is None:
             with self._lock:
-                found = self._provers.get(key) or self._open_prover(Path(p.run_path))
-                if not isinstance(found, str):
-                    self._provers[key] = found
-        if isinstance(found, str):
-            raise HTTPException(404, found)
+                found = self._provers.get(key) or self._open_prover(p)
+                self._provers[key] = found
         return found
 
     def warm(self) -> None:
@@ -161,10 +192,11 @@ class Service:
             self._load_quietly(p)
 
     @staticmethod
-    def _open_prover(run: Path) -> Prover | str:
+    def _open_prover(p: queries.Programme) -> Prover:
         from recompense.proofs import Prover
 
         try:
-            return Prover(run)
-        except RecompenseError as exc:
-            return f"no proofs for this programme yet: {exc}"
+            with served(p.id):
+                return Prover(Path(p.run_path))
+        except NotCommittedError as exc:
+            raise ProgrammeNotFound(f"no proofs for this programme yet: {exc}") from exc

@@ -48,12 +48,12 @@ from recompense.web import pages
 from recompense.web.auth import Principal
 from recompense.web.csrf import CSRF, FIELD, verify_sent
 from recompense.web.i18n import Message
-from recompense.web.models import ERRORS
+from recompense.web.models import CASES_ERRORS
 from recompense.web.routes.common import UserOnly
 from recompense.web.routes.common import service as web_service
 from recompense.web.uploads import Limits, UploadRefused, read_form
 
-router = APIRouter(responses=ERRORS)
+router = APIRouter(responses=CASES_ERRORS)
 
 ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 CaseId = Annotated[str, Path(pattern=ID_PATTERN, description="the case's id (a UUID)")]

@@ -19,7 +19,7 @@ from recompense.cases import reasons, service
 from recompense.cases.schema import CATEGORIES
 from recompense.web import pages
 from recompense.web.csrf import CSRF
-from recompense.web.models import ERRORS
+from recompense.web.models import CASES_ERRORS
 from recompense.web.routes.cases import (
     MAX_AMOUNT,
     MAX_TEXT,
@@ -33,7 +33,7 @@ from recompense.web.routes.cases import (
 )
 from recompense.web.routes.common import UserOnly
 
-router = APIRouter(responses=ERRORS)
+router = APIRouter(responses=CASES_ERRORS)
 
 
 class CaseIn(BaseModel):
@@ -165,7 +165,10 @@ def withdraw_api(request: Request, case_id: CaseId, principal: UserOnly) -> Case
 @router.post(
     "/api/cases/{case_id}/evidence",
     status_code=201,
-    responses={413: {"description": "a file larger than 5 MiB, or more than one file"}},
+    responses={
+        400: {"description": "a body that is not a multipart form"},
+        413: {"description": "a file larger than 5 MiB, or more than one file"},
+    },
 )
 async def evidence_api(request: Request, case_id: CaseId, principal: UserOnly) -> UploadedOut:
     """Attach one file (``multipart/form-data``, field ``file``)."""

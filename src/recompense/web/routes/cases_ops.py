@@ -37,7 +37,7 @@ from recompense.cases.schema import CASE_STATES, CATEGORIES
 from recompense.web import pages
 from recompense.web.csrf import CSRF
 from recompense.web.i18n import Message
-from recompense.web.models import ERRORS
+from recompense.web.models import CASES_ERRORS
 from recompense.web.routes.cases import (
     MAX_TEXT,
     CaseId,
@@ -49,7 +49,7 @@ from recompense.web.routes.cases import (
 )
 from recompense.web.routes.common import Ops, Staff
 
-router = APIRouter(responses=ERRORS)
+router = APIRouter(responses=CASES_ERRORS)
 
 SOON_HOURS = 24  # the about-to-miss list: undecided cases due within this many hours
 DONE = r"^(assigned|noted|info_requested|accepted|proposed|approved|returned|rejected)$"

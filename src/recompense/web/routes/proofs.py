@@ -20,15 +20,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from recompense.errors import RecompenseError
+from recompense.errors import NotFoundError
 from recompense.proofs.amendments import Step, user_history, walk
 from recompense.web import pages
 from recompense.web.auth import AnyRole, check_owner
 from recompense.web.models import ERRORS, Commitment, ErrorOut, ProofOut
 from recompense.web.routes.common import ProgramId, UserId, UserOrStaff, note_access, service
+from recompense.web.service import served
 
 router = APIRouter(responses=ERRORS)
 
@@ -56,7 +57,9 @@ def commitment_api(request: Request, program_id: ProgramId, _: AnyRole) -> Commi
 )
 def commitments_api(request: Request, program_id: ProgramId, _: AnyRole) -> list[Commitment]:
     """The programme's chain of published commitments, base first (one for a base run)."""
-    chain = service(request).prover(program_id).chain()
+    prover = service(request).prover(program_id)
+    with served(program_id):  # an earlier run of the chain that cannot be read: 503
+        chain = prover.chain()
     return [Commitment.model_validate(c) for c in chain]
 
 
@@ -80,8 +83,8 @@ def verify_page(
     reason, history = None, []
     try:
         history = _history(request, program_id, _bundle(request, program_id, user_id))
-    except HTTPException as exc:
-        reason = str(exc.detail)
+    except NotFoundError as exc:  # not committed yet, or no payout: said on the page
+        reason = str(exc)
     response = pages.render(
         request,
         "verify.html",
@@ -101,15 +104,13 @@ def _history(request: Request, program_id: str, bundle: dict[str, Any]) -> list[
     prover = service(request).prover(program_id)
     if prover.amendment is None:
         return []
-    try:
+    with served(program_id):  # a chain that cannot be read is the server's failure
         return user_history(walk(prover.run), bundle)
-    except RecompenseError as exc:
-        raise HTTPException(404, str(exc)) from exc
 
 
 def _bundle(request: Request, program_id: str, user_id: int) -> dict[str, Any]:
+    """The user's bundle: :class:`~recompense.proofs.UnknownUserError` (404, shown) for
+    a user without a payout; a store or key that fails is the server's (503)."""
     prover = service(request).prover(program_id)
-    try:
+    with served(program_id):
         return prover.bundle(user_id)
-    except RecompenseError as exc:
-        raise HTTPException(404, str(exc)) from exc

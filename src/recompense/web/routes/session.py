@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
+from recompense.errors import UnauthorizedError
 from recompense.report.template import CSS as CHART_CSS
 from recompense.web import navigation, pages, sessions
 from recompense.web.auth import (
@@ -206,7 +207,7 @@ def programmes(request: Request, _: AnyRole) -> list[ProgrammeOut]:
 def _optional_principal(request: Request) -> Principal | None:
     try:
         return authenticate(request)
-    except HTTPException:
+    except UnauthorizedError:
         return None
 
 

@@ -19,6 +19,7 @@ from recompense.ledger.vouchers import Redemption, redeem
 from recompense.web import pages, queries
 from recompense.web.auth import Principal, check_owner
 from recompense.web.csrf import CSRF
+from recompense.web.errors import ProgrammeUnavailable
 from recompense.web.models import (
     ERRORS,
     CreditOut,
@@ -36,6 +37,7 @@ from recompense.web.routes.common import (
     note_access,
     service,
 )
+from recompense.web.service import ProgrammeNotFound
 from recompense.web.story import story
 
 router = APIRouter(responses=ERRORS)
@@ -129,7 +131,7 @@ def hub_context(request: Request, user_id: int) -> dict[str, Any]:
     for programme in svc.programmes():
         try:
             stories.append((programme, story(svc.index(programme.id), user_id)))
-        except HTTPException:
+        except (ProgrammeNotFound, ProgrammeUnavailable):
             continue  # a programme whose run cannot be read is reported on its own page
     return {
         "user_id": user_id,
