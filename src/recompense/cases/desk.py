@@ -187,6 +187,14 @@ class CasePolicy:
     max_payout_cents: int
     window: tuple[datetime, datetime] | None  # the incident window claims must fall in
 
+    def decision_amount(self, claim_cents: int | None, loss_cents: int | None) -> int:
+        """What the four-eyes rule compares (cents): a claim's amount; a correction's most
+        it can pay, ``min(corrected loss or the max payout, max payout)``."""
+        if claim_cents is not None:
+            return claim_cents
+        loss = self.max_payout_cents if loss_cents is None else loss_cents
+        return min(loss, self.max_payout_cents)
+
 
 def case_policy(conn: Connection, program_id: str) -> CasePolicy:
     """The policy of a distributed base programme; :class:`CaseNotFound` if there is none."""

@@ -356,12 +356,10 @@ def reject(
 
 
 def decision_amount(decision: Decision, policy: CasePolicy) -> int:
-    """What the four-eyes rule compares (cents): a claim's amount; a correction's most it
-    can pay, ``min(corrected loss or the max payout, max payout)``."""
+    """What the four-eyes rule compares (cents): :meth:`CasePolicy.decision_amount`."""
     if isinstance(decision, Claim):
-        return decision.amount_cents
-    loss = policy.max_payout_cents if decision.loss_cents is None else decision.loss_cents
-    return min(loss, policy.max_payout_cents)
+        return policy.decision_amount(decision.amount_cents, None)
+    return policy.decision_amount(None, decision.loss_cents)
 
 
 # Who may do what, from which states (the target is in each function).

@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Connection, Row, select
 from recompense import audit
 from recompense.cases.desk import (
     Actor,
+    CasePolicy,
     Desk,
     as_actor,
     as_utc,
@@ -198,7 +199,7 @@ def case_detail(
             )  # fmt: skip
         events = _events(conn, desk, who, row.id)
         evidence = _evidence(conn, row.id)
-        decisions = _decisions(conn, row.id, policy_max=policy.max_payout_cents)
+        decisions = _decisions(conn, row.id, policy)
     if not who.is_staff:
         decisions = tuple(d for d in decisions if d.accepted_at is not None)
     return CaseDetail(
@@ -383,7 +384,7 @@ def _evidence(conn: Connection, case_id: str) -> tuple[EvidenceInfo, ...]:
     )
 
 
-def _decisions(conn: Connection, case_id: str, *, policy_max: int) -> tuple[DecisionView, ...]:
+def _decisions(conn: Connection, case_id: str, policy: CasePolicy) -> tuple[DecisionView, ...]:
     d = case_decisions.c
     rows = conn.execute(select(case_decisions).where(d.case_id == case_id).order_by(d.round))
     result = []
@@ -393,18 +394,16 @@ def _decisions(conn: Connection, case_id: str, *, policy_max: int) -> tuple[Deci
             .where(case_approvals.c.decision_id == r.id)
             .order_by(case_approvals.c.id)
         ).scalars()
-        result.append(_decision_view(r, tuple(str(s) for s in signed), policy_max))
+        result.append(_decision_view(r, tuple(str(s) for s in signed), policy))
     return tuple(result)
 
 
-def _decision_view(r: Row[Any], approvals: tuple[str, ...], policy_max: int) -> DecisionView:
+def _decision_view(r: Row[Any], approvals: tuple[str, ...], policy: CasePolicy) -> DecisionView:
     def opt(value: Any) -> int | None:
         return None if value is None else int(value)
 
-    if r.kind == "claim":
-        amount = int(r.claim_cents)
-    else:
-        amount = min(policy_max if r.loss_cents is None else int(r.loss_cents), policy_max)
+    claim = opt(r.claim_cents) if r.kind == "claim" else None
+    amount = policy.decision_amount(claim, None if claim is not None else opt(r.loss_cents))
     return DecisionView(
         id=str(r.id),
         round=int(r.round),
