@@ -263,3 +263,39 @@ def test_unreadable_files_are_named(tmp_path):
     bad.write_text("[program\nid = 1")
     with pytest.raises(PolicyError, match=r"bad\.toml: not valid TOML"):
         load_policy(bad)
+
+
+_ANY_TOML_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.lists(st.integers(), max_size=3),
+)
+_CASES_AND_AMENDMENTS = [
+    ("cases", "decision_target_hours"),
+    ("cases", "four_eyes_above_usd"),
+    ("amendments", "reserve_usd"),
+    ("amendments", "when_short"),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(where=st.sampled_from(_CASES_AND_AMENDMENTS), value=_ANY_TOML_VALUE)
+def test_any_value_of_the_cases_and_amendments_keys_loads_or_is_named(where, value):
+    """Whatever an operator writes under [cases] or [amendments]: a policy, or a
+    PolicyError naming the key — never another exception."""
+    from builders import PROGRAM
+
+    raw = tomllib.loads(PROGRAM.read_text(encoding="utf-8"))
+    section, key = where
+    raw.setdefault(section, {})[key] = value
+    try:
+        policy = validate_policy(raw, source="p.toml")
+    except PolicyError as exc:
+        assert f"key '{section}.{key}'" in str(exc)
+    else:
+        assert policy.reserve_cents >= 0
+        assert policy.four_eyes_above_cents >= 0
+        assert policy.amendments.when_short in {"refuse", "scale"}
