@@ -22,6 +22,16 @@ ARROW = {
 SNAPSHOT = datetime(2025, 10, 9, 23, 59, tzinfo=UTC)
 CRASH = datetime(2025, 10, 10, 21, 20, tzinfo=UTC)
 PROGRAM = Path(__file__).resolve().parents[1] / "programs" / "together-2025-10.toml"
+DEPEG_PROGRAM = Path(__file__).resolve().parents[1] / "programs" / "depeg-2025-10.toml"
+# The de-peg programme's reference time, and reference rows that give round adjusted prices
+# under its adjustments: USDE max(1.00, ½·0.9979 + ½·1·1.0001) = 1.00; BNSOL 1·1.07·182.5 =
+# 195.275; WBETH 1·1.081·3526.83 = 3812.50323.
+REFERENCE_AT = datetime(2025, 10, 11, tzinfo=UTC)
+DEPEG_REFERENCES = (
+    ("USDE", "0.9979", "1", "1.0001"),
+    ("BNSOL", "180", "1.07", "182.5"),
+    ("WBETH", "3700", "1.081", "3526.83"),
+)
 
 
 def ts(text: str) -> datetime:
@@ -30,9 +40,26 @@ def ts(text: str) -> datetime:
 
 
 def table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows as the contract's table; ``num`` values given as text are written as exact
+    ``decimal128(38, 12)``, floats as float64."""
     spec = next(s for s in TABLES if s.name == name)
-    schema = pa.schema([(c.name, ARROW[c.kind]) for c in spec.columns])
+    decimal_text = any(
+        isinstance(r.get(c.name), str) for r in rows for c in spec.columns if c.kind == "num"
+    )
+    kinds = dict(ARROW, num=pa.decimal128(38, 12)) if decimal_text else ARROW
+    schema = pa.schema([(c.name, kinds[c.kind]) for c in spec.columns])
+    if decimal_text:
+        from decimal import Decimal
+
+        rows = [
+            {k: Decimal(v) if isinstance(v, str) and k in _nums(spec) else v for k, v in r.items()}
+            for r in rows
+        ]
     return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _nums(spec: Any) -> set[str]:
+    return {c.name for c in spec.columns if c.kind == "num"}
 
 
 def flat_prices(assets: dict[str, float], start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -53,6 +80,8 @@ class World:
         self.balances: list[dict[str, Any]] = []
         self.liquidations: list[dict[str, Any]] = []
         self.prior_compensation: list[dict[str, Any]] = []
+        self.collateral_liquidations: list[dict[str, Any]] = []
+        self.reference_prices: list[dict[str, Any]] = []
         self.prices = flat_prices(
             {"USDT": 1.0, "BTC": 100_000.0},
             SNAPSHOT - timedelta(minutes=5),
@@ -122,16 +151,53 @@ class World:
             }
         )
 
+    def collateral(
+        self,
+        account_id: int,
+        asset: str,
+        quantity: str,
+        price: str,
+        *,
+        at: str = "2025-10-10T21:40",
+        product: str = "usdm_futures",
+    ) -> int:
+        """A collateral liquidation event (decimal text: exact); returns its event id."""
+        event_id = max((e["event_id"] for e in self.collateral_liquidations), default=0) + 1
+        self.collateral_liquidations.append(
+            {
+                "event_id": event_id,
+                "account_id": account_id,
+                "product": product,
+                "asset": asset,
+                "quantity": quantity,
+                "liquidation_price": price,
+                "ts": datetime.fromisoformat(at).astimezone(UTC)
+                if "+" in at or at.endswith("Z")
+                else ts(at),
+            }
+        )
+        return event_id
+
+    def depeg_references(self, rows: tuple[tuple[str, ...], ...] = DEPEG_REFERENCES) -> None:
+        """Reference rows at the de-peg programme's reference time (asset, market, rate,
+        underlying; decimal text)."""
+        for asset, market, rate, underlying in rows:
+            self.reference_prices.append(
+                {
+                    "asset": asset,
+                    "at": REFERENCE_AT,
+                    "market_usd": market,
+                    "redemption_rate": rate,
+                    "underlying_usd": underlying,
+                }
+            )
+
     def write(self, folder: Path, fmt: str = "parquet") -> Path:
         folder.mkdir(parents=True, exist_ok=True)
-        for name in (
-            "users",
-            "accounts",
-            "balances",
-            "prices",
-            "liquidations",
-            "prior_compensation",
-        ):
+        names = ["users", "accounts", "balances", "prices", "liquidations", "prior_compensation"]
+        if self.collateral_liquidations or self.reference_prices:
+            names += ["collateral_liquidations", "reference_prices"]
+        for name in names:
             data = table(name, getattr(self, name))
             if fmt == "parquet":
                 pq.write_table(data, folder / f"{name}.parquet")
@@ -140,6 +206,29 @@ class World:
 
                 pacsv.write_csv(data, folder / f"{name}.csv")
         return folder
+
+
+# The de-peg programme's small exchange (tests/runs/test_full_run.py tells its story).
+DEPEG_PAID = {1: 210_890, 2: 28_583, 5: 20_069}
+
+
+def depeg_world() -> World:
+    """Users 1, 2 and 5 paid, 3 listed but paid 0, 4 with no counted event."""
+    world = World()
+    a1 = world.user(1)
+    world.collateral(a1, "WBETH", "0.52", "430", at="2025-10-10T21:40")
+    world.collateral(a1, "USDE", "1000", "0.65", at="2025-10-10T21:54", product="loan")
+    world.collateral(world.user(2), "BNSOL", "3", "100", at="2025-10-10T21:36")
+    world.collateral(world.user(3), "WBETH", "1", "5000", at="2025-10-10T22:00")
+    a4 = world.user(4)
+    world.collateral(a4, "BNSOL", "5", "50", at="2025-10-10T22:17")
+    world.collateral(a4, "WBETH", "1", "400", product="loan", at="2025-10-10T21:35:59.999999")
+    a5 = world.user(5)
+    world.accounts.append({"account_id": 51, "user_id": 5, "kind": "sub"})
+    world.collateral(a5, "bnsol", "2", "95", product="cross_margin")
+    world.collateral(51, "BNSOL", "0.5", "195", at="2025-10-10T22:16:59.999999")
+    world.depeg_references()
+    return world
 
 
 APPROVERS = ("ops:approver-1", "ops:approver-2")

@@ -47,3 +47,20 @@ def format_usd(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     dollars, rest = divmod(abs(cents), 100)
     return f"{sign}${dollars:,}.{rest:02d}"
+
+
+def format_price(value: Decimal) -> str:
+    """A USD price exactly as held, at least to the cent: ``Decimal("3812.503230")`` →
+    ``$3,812.50323``; ``0.65`` → ``$0.65``; ``430`` → ``$430.00``. No rounding."""
+    sign = "-" if value < 0 else ""
+    text = f"{abs(value).normalize():f}"
+    whole, _, decimals = text.partition(".")
+    return f"{sign}${int(whole):,}.{decimals.ljust(2, '0')}"
+
+
+def format_quantity(value: Decimal) -> str:
+    """An asset quantity exactly as held, without trailing zeros: ``0.520000`` → ``0.52``."""
+    text = f"{value.normalize():f}"
+    whole, dot, decimals = text.partition(".")
+    sign = "-" if whole.startswith("-") else ""
+    return f"{sign}{int(whole.lstrip('-')):,}{dot}{decimals}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,12 @@ import pytest
 
 from recompense.data import contract, synth
 from recompense.data.synth import SynthSummary, generate
+from recompense.engine.collateral import FullResult
+from recompense.policy.full import FullPolicy
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
+ROOT = Path(__file__).resolve().parents[2]
+REAL = ROOT.parent / "shared" / "data" / "real"
+DEPEG = ROOT / "programs" / "depeg-2025-10.toml"
 MINUTE = 60_000_000
 USERS = 20_000
 
@@ -33,6 +38,9 @@ def us(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
 
 SNAPSHOT = us(2025, 10, 9, 23, 59)
 WINDOW = (us(2025, 10, 10), us(2025, 10, 12))
+DEPEG_WINDOW = (us(2025, 10, 10, 21, 36), us(2025, 10, 10, 22, 17))  # depeg-2025-10, [start, end)
+EDGES_IN = (DEPEG_WINDOW[0], DEPEG_WINDOW[1] - 1)  # 21:36:00 and 22:16:59.999999
+EDGES_OUT = (DEPEG_WINDOW[1], DEPEG_WINDOW[0] - 1)  # 22:17:00 and 21:35:59.999999
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +77,8 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     for spec in contract.TABLES:
         name = f"{spec.name}.parquet"
         assert (first.out / name).read_bytes() == (again.out / name).read_bytes(), name
-    for name in ("users.parquet", "balances.parquet", "liquidations.parquet", "prices.parquet"):
+    for table in ("users", "balances", "liquidations", "prices", "collateral_liquidations"):
+        name = f"{table}.parquet"
         assert (first.out / name).read_bytes() != (other.out / name).read_bytes(), name
     assert sorted(p.name for p in first.out.iterdir()) == sorted(
         f"{t.name}.parquet" for t in contract.TABLES
@@ -88,6 +97,9 @@ def test_chunks_join_up_and_report_progress(
     fills = pq.read_table(summary.out / "liquidations.parquet")["fill_id"].to_numpy()
     assert np.array_equal(fills, np.arange(1, len(fills) + 1))
     assert summary.liquidations == len(fills)
+    events = pq.read_table(summary.out / "collateral_liquidations.parquet")["event_id"]
+    assert events.to_pylist() == list(range(1, summary.collateral_liquidations + 1))
+    assert summary.collateral_liquidations > 10
     assert summary.users == 2_500
 
 
@@ -133,6 +145,7 @@ ARROW = {
     "ts": pa.timestamp("us", tz="UTC"),
     "num": pa.float64(),
 }
+EXACT = {"collateral_liquidations", "reference_prices"}  # num columns as decimal(38, 12)
 
 
 @pytest.mark.parametrize("spec", contract.TABLES, ids=lambda s: s.name)
@@ -145,7 +158,8 @@ def test_columns_types_and_values_follow_the_contract(
     assert table.schema.metadata is None or b"pandas" not in table.schema.metadata
     for col in spec.columns:
         column = table[col.name]
-        assert column.type == ARROW[col.kind], col.name
+        exact = col.kind == "num" and spec.name in EXACT
+        assert column.type == (pa.decimal128(38, 12) if exact else ARROW[col.kind]), col.name
         if not col.nullable:
             assert column.null_count == 0, col.name
         if col.kind == "num":
@@ -455,3 +469,232 @@ def test_prior_compensation(tables: Tables) -> None:
     liquidated = np.unique(liquidation_facts(tables).user)
     assert np.isin(prior["user_id"].to_numpy(), liquidated).all()
     assert pc.min(prior["amount_usd"]).as_py() > 0
+
+
+# --- the de-peg tables (programs/depeg-2025-10.toml) -----------------------------------
+
+COLLATERAL = ("USDE", "BNSOL", "WBETH")
+REDEMPTION = {
+    "USDE": ("USDT", Decimal(1)),
+    "BNSOL": ("SOL", Decimal("1.0685")),
+    "WBETH": ("ETH", Decimal("1.0738")),
+}
+MIDNIGHT = us(2025, 10, 11)  # the programme's collateral.reference_at
+
+
+@pytest.fixture(scope="module")
+def path_prices(tables: Tables) -> dict[tuple[str, int], Decimal]:
+    """(asset, minute µs) -> the price as the decimal the path was rounded to (≤ 6 places)."""
+    prices = tables["prices"]
+    keep = pc.is_in(prices["asset"], value_set=pa.array([*COLLATERAL, "SOL", "ETH", "USDT"]))
+    rows = prices.filter(keep)
+    return {
+        (a, m): Decimal(repr(p))
+        for a, m, p in zip(
+            texts(rows["asset"]).tolist(),
+            micros(rows["minute"]).tolist(),
+            floats(rows["usd"]).tolist(),
+            strict=True,
+        )
+    }
+
+
+@pytest.fixture(scope="module")
+def owner_of(tables: Tables) -> dict[int, int]:
+    accounts = tables["accounts"]
+    return dict(zip(*(accounts[c].to_pylist() for c in ("account_id", "user_id")), strict=True))
+
+
+def ceiling(row: dict[str, Decimal]) -> Decimal:
+    """No redemption weight from 0 to 1 and no floor up to $1 makes a reference above this."""
+    return max(row["market_usd"], row["redemption_rate"] * row["underlying_usd"], Decimal(1))
+
+
+def test_depeg_tables_open_and_validate(made: tuple[SynthSummary, Tables]) -> None:
+    from recompense.data import open_dataset, validate
+    from recompense.engine import connect
+
+    summary, tables = made
+    dataset = open_dataset(connect("duckdb"), summary.out)
+    assert {"collateral_liquidations", "reference_prices"} <= set(dataset.raw)
+    validate(dataset)
+    assert summary.collateral_liquidations == tables["collateral_liquidations"].num_rows
+    assert summary.reference_prices == tables["reference_prices"].num_rows == 3
+
+
+def test_reference_prices_are_the_paths_at_midnight(
+    tables: Tables, path_prices: dict[tuple[str, int], Decimal]
+) -> None:
+    rows = tables["reference_prices"].to_pylist()
+    assert [r["asset"] for r in rows] == list(COLLATERAL)
+    for row in rows:
+        underlying, rate = REDEMPTION[row["asset"]]
+        assert row["at"] == datetime(2025, 10, 11, tzinfo=UTC)
+        assert row["market_usd"] == path_prices[row["asset"], MIDNIGHT]
+        assert row["redemption_rate"] == rate
+        assert row["underlying_usd"] == path_prices[underlying, MIDNIGHT]
+        peg = row["market_usd"] / (rate * row["underlying_usd"])
+        assert abs(peg - 1) < Decimal("0.01"), row["asset"]  # re-pegged by midnight
+    assert rows[0]["market_usd"] == Decimal("0.9985")  # the USDE anchor
+
+
+def test_usde_reference_is_the_real_close_at_midnight(tables: Tables, real: Path) -> None:
+    start, _, table = kline(real / "binance_spot_USDEUSDT_1m_2025-10-09_12.csv", "open_time_utc")
+    close = floats(table["close"])[start == MIDNIGHT]
+    assert close.tolist() == [0.9979]
+    market = tables["reference_prices"]["market_usd"][0].as_py()
+    assert abs(market - Decimal("0.9979")) <= Decimal("0.001")
+
+
+def test_collateral_holders_events_and_edges(
+    made: tuple[SynthSummary, Tables], owner_of: dict[int, int]
+) -> None:
+    summary, tables = made
+    events = tables["collateral_liquidations"]
+    owner = np.array([owner_of[a] for a in events["account_id"].to_pylist()])
+    holders, per_holder = np.unique(owner, return_counts=True)
+    assert summary.collateral_users == len(holders)
+    assert 0.004 < len(holders) / USERS < 0.008
+    assert per_holder.min() >= 1
+    assert per_holder.max() <= 4
+    assets = texts(events["asset"])
+    upper = np.array([a.upper() for a in assets])
+    assert set(upper) == set(COLLATERAL)
+    assert 1 <= sum(a != u for a, u in zip(assets, upper, strict=True)) <= 2  # one chunk
+    products = set(texts(events["product"]))
+    assert {"loan", "cross_margin", "isolated_margin", "portfolio_margin"} <= products
+    assert products <= set(contract.COLLATERAL_PRODUCTS)
+    at = micros(events["ts"])
+    inside = (at >= DEPEG_WINDOW[0]) & (at < DEPEG_WINDOW[1])
+    assert 0.85 < share(inside) < 0.98
+    deep = (at >= us(2025, 10, 10, 21, 38)) & (at < us(2025, 10, 10, 21, 56))
+    assert share(deep) > 0.5  # where BNSOL and WBETH traded at 10-30% of their peg
+    for edge in (*EDGES_IN, *EDGES_OUT):
+        assert (at == edge).any(), edge
+    quantity = floats(events["quantity"])
+    for asset, low, high in (("USDE", 500, 3_000), ("BNSOL", 2, 20), ("WBETH", 0.2, 2)):
+        assert low < np.median(quantity[upper == asset]) < high, asset
+
+
+def test_liquidation_price_is_the_path_price_or_above_any_reference(
+    tables: Tables, path_prices: dict[tuple[str, int], Decimal]
+) -> None:
+    above = {r["asset"]: ceiling(r) for r in tables["reference_prices"].to_pylist()}
+    events = tables["collateral_liquidations"].to_pylist()
+    at_path = 0
+    for event in events:
+        asset = event["asset"].upper()
+        minute = us(*event["ts"].timetuple()[:5])
+        price = event["liquidation_price"]
+        if price == path_prices[asset, minute]:
+            at_path += 1
+        else:
+            assert price > above[asset], event
+    assert 0.8 < at_path / len(events) < 0.98
+
+
+def test_every_depeg_prior_payee_holds_collateral_in_the_window(
+    tables: Tables, owner_of: dict[int, int]
+) -> None:
+    prior = tables["prior_compensation"]
+    payees = set(
+        prior.filter(pc.equal(prior["program_id"], "depeg-2025-10"))["user_id"].to_pylist()
+    )
+    events = tables["collateral_liquidations"]
+    at = micros(events["ts"])
+    inside = (at >= DEPEG_WINDOW[0]) & (at < DEPEG_WINDOW[1])
+    owner = np.array([owner_of[a] for a in events["account_id"].to_pylist()])
+    assert len(payees) > 5
+    assert payees <= set(owner[inside].tolist())
+
+
+# --- the de-peg programme on the synthetic crash -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def depeg(made: tuple[SynthSummary, Tables]) -> FullResult:
+    from recompense.data import open_dataset
+    from recompense.engine import connect
+    from recompense.engine.collateral import evaluate_full
+
+    backend = connect("duckdb")
+    return evaluate_full(backend, open_dataset(backend, made[0].out), depeg_policy())
+
+
+def depeg_policy() -> FullPolicy:
+    from recompense.policy import load_programme
+
+    policy = load_programme(DEPEG)
+    assert isinstance(policy, FullPolicy)
+    return policy
+
+
+def test_the_depeg_programme_pays_a_plausible_set(depeg: FullResult, tables: Tables) -> None:
+    """About $5.5 per user of the dataset (so ~$272M at 50M users, under the $300M
+    budget; Binance paid ~$283M): at 20k users, $2-$12 per user."""
+    amount = np.asarray(depeg.users["amount_cents"].to_numpy(), dtype=np.int64)
+    assert (amount > 0).sum() > 50
+    assert 1 <= (amount == 0).sum() <= 0.15 * len(amount)  # sold above the reference
+    assert 2 * USERS * 100 < amount.sum() < 12 * USERS * 100
+    assert set(depeg.events["asset"].to_pylist()) == set(COLLATERAL)  # upper-cased
+
+
+def test_the_engine_counts_the_window_edges_and_lower_case_assets(
+    depeg: FullResult, tables: Tables
+) -> None:
+    events = tables["collateral_liquidations"]
+    ids = np.asarray(events["event_id"].to_numpy())
+    at = micros(events["ts"])
+    counted = set(depeg.events["event_id"].to_pylist())
+    for edge in EDGES_IN:
+        assert set(ids[at == edge].tolist()) <= counted, edge
+    for edge in EDGES_OUT:
+        assert not set(ids[at == edge].tolist()) & counted, edge
+    lower = [e for e, a in zip(ids.tolist(), texts(events["asset"]), strict=True) if a.islower()]
+    assert lower
+    assert set(lower) <= counted
+    inside = (at >= DEPEG_WINDOW[0]) & (at < DEPEG_WINDOW[1])
+    assert counted == set(ids[inside].tolist())  # every product and asset is listed
+
+
+def test_the_engine_pays_what_an_exact_reading_of_the_rule_gives(
+    depeg: FullResult, tables: Tables, owner_of: dict[int, int]
+) -> None:
+    """Decimal arithmetic from the programme's numbers, not the engine's helpers."""
+    expected = expected_cents(tables, depeg_policy(), owner_of)
+    users = depeg.users
+    got = dict(zip(users["user_id"].to_pylist(), users["amount_cents"].to_pylist(), strict=True))
+    assert got == expected
+
+
+def test_the_payees_include_every_depeg_prior_payee(depeg: FullResult, tables: Tables) -> None:
+    prior = tables["prior_compensation"]
+    before = set(
+        prior.filter(pc.equal(prior["program_id"], "depeg-2025-10"))["user_id"].to_pylist()
+    )
+    users = depeg.users.filter(depeg.users["eligible"])
+    payees = set(users["user_id"].to_pylist())
+    assert before <= payees
+    assert 0.1 < len(before) / len(payees) < 0.4  # the others: holders synth never paid
+
+
+def expected_cents(tables: Tables, policy: FullPolicy, owner_of: dict[int, int]) -> dict[int, int]:
+    with localcontext() as ctx:
+        ctx.prec = 80
+        reference = {}
+        for row in tables["reference_prices"].to_pylist():
+            adjustment = policy.collateral.adjustment(row["asset"])
+            w = adjustment.redemption_weight
+            value = (1 - w) * row["market_usd"] + w * row["redemption_rate"] * row["underlying_usd"]
+            if adjustment.floor_usd is not None:
+                value = max(value, adjustment.floor_usd)
+            reference[row["asset"]] = value.quantize(Decimal("1e-12"), ROUND_HALF_UP)
+        cents: dict[int, int] = {}
+        for event in tables["collateral_liquidations"].to_pylist():
+            if not policy.window.start <= event["ts"] < policy.window.end:
+                continue
+            short = max(Decimal(0), reference[event["asset"].upper()] - event["liquidation_price"])
+            loss = (short * event["quantity"] * 100).quantize(Decimal(1), ROUND_HALF_UP)
+            user = owner_of[event["account_id"]]
+            cents[user] = cents.get(user, 0) + int(loss)
+    return cents

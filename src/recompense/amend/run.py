@@ -74,6 +74,7 @@ from recompense.runs.folder import (
     read_recipients,
     run_fingerprint,
 )
+from recompense.runs.full import is_full
 from recompense.runs.policy import policy_of_run
 
 FOLDER_FILES = (ELIGIBILITY, ALLOCATIONS, HOURLY, RECIPIENTS, AMOUNTS, CORRECTIONS)
@@ -88,13 +89,37 @@ class Amended:
     decisions: int
 
 
-def amend_run(previous: Path, url: str, out: Path, *, run_by: str | None = None) -> Amended:
-    """Amend ``previous`` with the decisions waiting in the ledger at ``url``; see above."""
+def amend_run(
+    previous: Path,
+    url: str,
+    out: Path,
+    *,
+    run_by: str | None = None,
+    data: Path | None = None,
+    engine_name: str = "duckdb",
+    naive_timestamps_are_utc: bool = False,
+) -> Amended:
+    """Amend ``previous`` with the decisions waiting in the ledger at ``url``; see above.
+
+    A full-payment programme's next batch (``data``: the newer dataset) is built by
+    :mod:`recompense.amend.batch` instead: the rule again on ``data``, plus any claims.
+    """
     from recompense.audit import cli_actor
 
     started = time.perf_counter()
     _refuse_existing(out)
     manifest = check_artifacts(previous)
+    full = is_full(manifest)
+    if full and data is None:
+        raise AmendmentError(
+            f"--run {previous}: a full-payment programme's next batch is its rule run again "
+            "on newer data: pass --data NEWER_DATASET"
+        )
+    if data is not None and not full:
+        raise AmendmentError(
+            f"--data {data}: only a full-payment programme's batch reads a dataset; a shared "
+            "programme is amended by case decisions alone"
+        )
     fingerprint = run_fingerprint(previous)
     program_id = str(manifest["program"]["id"])
     engine = connect(url)
@@ -103,6 +128,21 @@ def amend_run(previous: Path, url: str, out: Path, *, run_by: str | None = None)
     with engine.connect() as conn:
         decisions = accepted_unapplied(conn, program_id)
         locales = _locales(conn, decisions)
+    if full:
+        assert data is not None
+        return _next_batch(
+            previous,
+            manifest,
+            fingerprint,
+            sequence,
+            decisions,
+            data,
+            out,
+            started,
+            cli_actor(run_by),
+            engine_name=engine_name,
+            naive_timestamps_are_utc=naive_timestamps_are_utc,
+        )
     if not decisions:
         return Amended(None, None, 0)
     plan = plan_amendment(
@@ -115,6 +155,55 @@ def amend_run(previous: Path, url: str, out: Path, *, run_by: str | None = None)
     new_manifest = _manifest(manifest, previous, fingerprint, sequence, decisions, plan)
     new_manifest["run_by"] = cli_actor(run_by)
     _write_folder(out, previous, plan, new_manifest, started)
+    return Amended(out, new_manifest, len(decisions))
+
+
+def _next_batch(
+    previous: Path,
+    manifest: dict[str, Any],
+    fingerprint: str,
+    sequence: int,
+    decisions: list[AcceptedDecision],
+    data: Path,
+    out: Path,
+    started: float,
+    run_by: str,
+    *,
+    engine_name: str,
+    naive_timestamps_are_utc: bool,
+) -> Amended:
+    """A full programme's next batch: the rule on ``data`` (:mod:`recompense.amend.batch`)."""
+    from recompense.amend.batch import batch_reserve, plan_batch
+    from recompense.data import open_dataset
+    from recompense.engine import connect as connect_engine
+    from recompense.runs.execute import compute_full
+    from recompense.runs.full import EVENTS, REFERENCES, full_counts, full_funnel
+    from recompense.runs.policy import full_policy_of_run
+
+    policy = full_policy_of_run(previous)
+    backend = connect_engine(engine_name)
+    dataset = open_dataset(backend, data, naive_timestamps_are_utc=naive_timestamps_are_utc)
+    computed = compute_full(backend, dataset, policy, data, None)
+    prev = _previous(previous, manifest)
+    reserve = batch_reserve(manifest, prev.base_allocated_cents)
+    plan = plan_batch(prev, computed.tables, decisions, reserve)
+    new_manifest = _manifest(manifest, previous, fingerprint, sequence, decisions, plan)
+    counts = full_counts(computed.tables)
+    counts["eligible"] = plan.allocations.num_rows
+    new_manifest["counts"] = counts
+    new_manifest["funnel"] = [
+        {"stage": label, "users": n} for label, n in full_funnel(computed.tables)
+    ]
+    new_manifest["inputs"] = computed.input_hashes
+    new_manifest["policy"]["parameters"]["amendments"]["reserve_cents"] = reserve.cents
+    new_manifest["amendment"]["data"] = str(data.resolve())
+    new_manifest["run_by"] = run_by
+    extra = {
+        HOURLY: computed.tables.hourly,
+        EVENTS: computed.tables.events,
+        REFERENCES: computed.tables.references,
+    }
+    _write_folder(out, previous, plan, new_manifest, started, extra)
     return Amended(out, new_manifest, len(decisions))
 
 
@@ -176,7 +265,7 @@ def _previous(run: Path, manifest: dict[str, Any]) -> Previous:
         base_allocated_cents=int(
             amendment["base_allocated_cents"] if amendment else manifest["allocated_cents"]
         ),
-        lam=float(manifest["lambda_cents_per_weight"]),
+        lam=float(manifest["lambda_cents_per_weight"] or 0),  # None: a full programme
     )
 
 
@@ -228,8 +317,16 @@ def _manifest(
 
 
 def _write_folder(
-    out: Path, previous: Path, plan: Plan, manifest: dict[str, Any], started: float
+    out: Path,
+    previous: Path,
+    plan: Plan,
+    manifest: dict[str, Any],
+    started: float,
+    extra: dict[str, pa.Table] | None = None,
 ) -> None:
+    """The folder, atomically; ``extra`` tables are written too (and ``hourly.parquet``
+    from them when given, else copied from ``previous``)."""
+    extra = extra or {}
     made: list[Path] = []
     tmp = temp_sibling(out)
     try:
@@ -240,11 +337,15 @@ def _write_folder(
             tmp.mkdir()
             write_parquet(plan.eligibility, tmp / ELIGIBILITY)
             write_parquet(plan.allocations, tmp / ALLOCATIONS)
-            shutil.copyfile(previous / HOURLY, tmp / HOURLY)
+            if HOURLY not in extra:
+                shutil.copyfile(previous / HOURLY, tmp / HOURLY)
             write_parquet(plan.recipients, tmp / RECIPIENTS)
             write_parquet(plan.amounts, tmp / AMOUNTS)
             write_parquet(plan.corrections, tmp / CORRECTIONS)
-            manifest["artifacts"] = {name: sha256_file(tmp / name) for name in FOLDER_FILES}
+            for name, table in extra.items():
+                write_parquet(table, tmp / name)
+            names = (*FOLDER_FILES, *(n for n in extra if n not in FOLDER_FILES))
+            manifest["artifacts"] = {name: sha256_file(tmp / name) for name in names}
             manifest["timings_s"] = {"total": round(time.perf_counter() - started, 4)}
             write_json(tmp / MANIFEST, manifest)
             sync_tree(tmp)

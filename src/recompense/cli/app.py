@@ -247,7 +247,8 @@ def explain(
         mark = "[green]✔[/]" if check.passed else f"[red]✘ {check.code}[/]"
         out.print(f"  {mark} {check.detail}", highlight=False)
     if story.amount_cents is not None:
-        out.print(f"Weight: {story.weight:.6g}")
+        if not story.events:  # a full-payment run pays the sum of its events: no weight
+            out.print(f"Weight: {story.weight:.6g}")
         label = BOUND_LABELS.get(story.limit or "", story.bound)
         out.print(
             f"Payout: [bold]{format_usd(story.amount_cents)}[/] ({label}) — {story.bound_detail}",
@@ -310,12 +311,17 @@ def check(
     """
     from recompense.data import open_dataset, validate
     from recompense.engine import connect
-    from recompense.policy import load_policy
+    from recompense.engine.collateral import NEEDED
+    from recompense.policy import load_programme
+    from recompense.policy.full import FullPolicy
 
-    policy = guard(lambda: load_policy(program))
+    policy = guard(lambda: load_programme(program))
+    full = isinstance(policy, FullPolicy)
+    budget = policy.budget_cents
     out.print(
-        f"[green]✔[/] {program}: programme {policy.program.id}, "
-        f"budget {format_usd(policy.budget_cents)}"
+        f"[green]✔[/] {program}: programme {policy.program.id} "
+        f"({'full payment' if full else 'shared budget'}), "
+        + (f"budget {format_usd(budget)}" if budget is not None else "no budget limit")
     )
     if data is not None:
 
@@ -323,6 +329,8 @@ def check(
             dataset = open_dataset(
                 connect(), data, naive_timestamps_are_utc=naive_timestamps_are_utc
             )
+            if full:
+                dataset.require(NEEDED, why='a full-payment programme (kind = "full") reads them')
             validate(dataset)
 
         guard(validate_data)
@@ -421,10 +429,16 @@ def _print_summary(run_dir: Path, manifest: dict[str, Any]) -> None:
     out.print(f"Allocated   {format_usd(manifest['allocated_cents'])}")
     out.print(f"Unallocated {format_usd(manifest['unallocated_cents'])}")
     bounds = manifest["counts"]["by_bound"]
-    out.print(
-        "Payouts at the floor / in between / at the cap: "
-        f"{bounds.get('floor', 0):,} / {bounds.get('share', 0):,} / {bounds.get('cap', 0):,}"
-    )
+    if manifest["program"].get("kind") == "full":
+        out.print(
+            f"Collateral events counted: {manifest['counts']['events']:,}; paid in full / at "
+            f"the ceiling: {bounds.get('full', 0):,} / {bounds.get('ceiling', 0):,}"
+        )
+    else:
+        out.print(
+            "Payouts at the floor / in between / at the cap: "
+            f"{bounds.get('floor', 0):,} / {bounds.get('share', 0):,} / {bounds.get('cap', 0):,}"
+        )
     out.print(f"Run by      {manifest.get('run_by')}", highlight=False)
     out.print(f"Run folder  {run_dir}")
     out.print(f"Report      {run_dir / 'report.html'}")

@@ -61,10 +61,24 @@ def amend(
     ],
     out_dir: Annotated[Path, typer.Option("--out", help="The new amendment run folder.")],
     db: DB = DEFAULT_URL,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Full-payment programmes: the newer dataset the next batch is computed on "
+            "(it pays only what earlier batches did not)."
+        ),
+    ] = None,
+    naive_timestamps_are_utc: Annotated[
+        bool, typer.Option(help="With --data: accept timestamps without a time zone as UTC.")
+    ] = False,
     as_json: JSON = False,
     actor: ACTOR = None,
 ) -> None:
     """Build an amendment run: the run plus every accepted case decision not yet paid.
+
+    A full-payment programme (the de-peg compensation) is paid in batches instead: with
+    --data, its rule runs again on the newer dataset and each user is paid what the
+    earlier batches did not (from what is left of the budget; refused, never scaled).
 
     Corrected users are judged again by the same rules and paid at the base run's price
     per weight; each user's new cumulative amount minus what was issued is their top-up,
@@ -77,7 +91,16 @@ def amend(
     """
     from recompense.amend import amend_run
 
-    result = guard(lambda: amend_run(run_dir, db, out_dir, run_by=actor))
+    result = guard(
+        lambda: amend_run(
+            run_dir,
+            db,
+            out_dir,
+            run_by=actor,
+            data=data,
+            naive_timestamps_are_utc=naive_timestamps_are_utc,
+        )
+    )
     summary = (result.manifest or {}).get("amendment", {})
     if as_json:
         shown = {k: v for k, v in summary.items() if k != "decisions"}
@@ -94,9 +117,14 @@ def amend(
         out.print(f"No accepted case decision is waiting for {run_dir}: nothing to amend.")
         return
     left = summary["reserve_cents"] - summary["reserve_used_before_cents"] - summary["topup_cents"]
+    what = (
+        f"batch {summary['sequence'] + 1} on {summary['data']}"
+        if "data" in summary
+        else f"{result.decisions:,} decision(s)"
+    )
     out.print(
         f"[green]✔[/] {result.out}: amendment {summary['sequence']} "
-        f"({summary['ledger_program_id']}) of {result.decisions:,} decision(s): "
+        f"({summary['ledger_program_id']}) of {what}: "
         f"{summary['topups']:,} top-up(s), {format_usd(summary['topup_cents'])}"
         + (" (scaled to the reserve)" if summary["scaled"] else "")
         + f"; {summary['decreases']:,} decrease(s) recorded, nothing taken back. "

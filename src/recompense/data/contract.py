@@ -53,6 +53,8 @@ WALLETS = (
     "portfolio_margin",
 )
 PRODUCTS = ("usdm_futures", "coinm_futures", "cross_margin", "isolated_margin", "portfolio_margin")
+# Where collateral can be liquidated: the trading products, and loans (Binance Loans).
+COLLATERAL_PRODUCTS = (*PRODUCTS, "loan")
 FILL_KINDS = ("liquidation", "adl")
 
 
@@ -142,6 +144,34 @@ PRIOR_COMPENSATION = TableSpec(
     ),
 )
 
+# Full-payment programmes (``kind = "full"``: the de-peg compensation) only. Optional:
+# a dataset without them serves shared-budget programmes; a full programme refuses to run
+# without them, naming the file.
+COLLATERAL_LIQUIDATIONS = TableSpec(
+    "collateral_liquidations",
+    (
+        Column("event_id", "int", unique=True),
+        Column("account_id", "int"),
+        Column("product", "enum", allowed=COLLATERAL_PRODUCTS),
+        Column("asset", "str"),
+        Column("quantity", "num", positive=True),
+        Column("liquidation_price", "num", positive=True),
+        Column("ts", "ts"),
+    ),
+    required=False,
+)
+REFERENCE_PRICES = TableSpec(
+    "reference_prices",
+    (
+        Column("asset", "str"),
+        Column("at", "ts"),
+        Column("market_usd", "num", positive=True),
+        Column("redemption_rate", "num", nullable=True, positive=True),
+        Column("underlying_usd", "num", nullable=True, positive=True),
+    ),
+    required=False,
+)
+
 TABLES: tuple[TableSpec, ...] = (
     USERS,
     ACCOUNTS,
@@ -149,6 +179,8 @@ TABLES: tuple[TableSpec, ...] = (
     PRICES,
     LIQUIDATIONS,
     PRIOR_COMPENSATION,
+    COLLATERAL_LIQUIDATIONS,
+    REFERENCE_PRICES,
 )
 
 # Foreign keys checked by validation: (table, column) -> (table, column).
@@ -156,6 +188,7 @@ FOREIGN_KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("accounts", "user_id", "users", "user_id"),
     ("balances", "account_id", "accounts", "account_id"),
     ("liquidations", "account_id", "accounts", "account_id"),
+    ("collateral_liquidations", "account_id", "accounts", "account_id"),
 )
 
 # (table, columns) that must be unique together.
@@ -165,4 +198,6 @@ UNIQUE_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("liquidations", ("fill_id",)),
     ("prices", ("asset", "minute")),
     ("balances", ("account_id", "wallet", "asset")),
+    ("collateral_liquidations", ("event_id",)),
+    ("reference_prices", ("asset", "at")),
 )

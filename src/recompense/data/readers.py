@@ -39,6 +39,13 @@ class Dataset:
     def is_instant(self, table: str, column: str) -> bool:
         return column in self.instants.get(table, frozenset())
 
+    def require(self, names: tuple[str, ...], why: str) -> None:
+        """Refuse, naming the files, when optional tables ``names`` are absent."""
+        missing = [n for n in names if n not in self.raw]
+        if missing:
+            shown = ", ".join(f"{n}.parquet (or {n}.csv)" for n in missing)
+            raise DataError(f"{self.folder}: missing file(s): {shown}; {why}")
+
     def describe(self, table: str) -> str:
         """The file name shown in messages (``liquidations.parquet``)."""
         files = self.files[table]
@@ -92,6 +99,8 @@ def open_dataset(backend: Any, folder: Path, *, naive_timestamps_are_utc: bool =
     for spec in TABLES:
         found = find_files(folder, spec)
         if found is None:
+            if not spec.required:
+                continue
             missing.append(f"{spec.name}.parquet (or {spec.name}.csv)")
             continue
         files[spec.name], formats[spec.name] = found
@@ -100,12 +109,14 @@ def open_dataset(backend: Any, folder: Path, *, naive_timestamps_are_utc: bool =
     footers = [
         line
         for spec in TABLES
-        if formats[spec.name] == "parquet"
+        if formats.get(spec.name) == "parquet"
         for line in footer_problems(spec, files[spec.name], naive_ok=naive_timestamps_are_utc)
     ]
     if footers:
         raise DataError("dataset does not match the contract:\n" + "\n".join(footers))
     for spec in TABLES:
+        if spec.name not in files:
+            continue
         paths = [str(p) for p in files[spec.name]]
         source = _source(backend, paths, folder / spec.name)
         table_name = f"input_{spec.name}"

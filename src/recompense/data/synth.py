@@ -3,12 +3,15 @@
 ``generate(users, seed, out)`` writes a dataset folder in the shape of
 :mod:`recompense.data.contract` (one Parquet file per table). The same ``(users, seed)``
 gives byte-identical files: every random draw comes from ``numpy`` ``PCG64`` streams
-keyed by ``SeedSequence(seed, spawn_key=...)`` (one key for prices, one per chunk of
-users), nothing reads the clock, and Parquet is written with fixed settings (zstd level
-3, at most ``ROW_GROUP_ROWS`` rows per row group, one write per chunk, no pandas
-metadata). "Identical" assumes the same numpy and pyarrow versions: numpy does not
-promise the same ``Generator`` streams across releases, and the Parquet footer names
-the writer's version. Users are generated in chunks of ``CHUNK_USERS`` with vectorised
+keyed by ``SeedSequence(seed, spawn_key=...)`` (``(0,)`` for prices, ``(1, k)`` for chunk
+k of users, ``(2, k)`` for that chunk's collateral liquidations: a stream of its own, so
+adding them left every other file's bytes as they were), nothing reads the clock, and
+Parquet is written with fixed settings (zstd level 3, at most ``ROW_GROUP_ROWS`` rows per
+row group, one write per chunk, no pandas metadata). Amounts are float64 rounded to 8
+places, except in the two de-peg tables, which are exact ``decimal(38, 12)``.
+"Identical" assumes the same numpy and pyarrow versions: numpy does not promise the
+same ``Generator`` streams across releases, and the Parquet footer names the writer's
+version. Users are generated in chunks of ``CHUNK_USERS`` with vectorised
 numpy, a worker thread preparing chunk k+1 while chunk k is written, so memory stays
 bounded (~0.65 GB) and 10M users take ~10 s on 2 cores (~370 MB of Parquet). The folder
 appears atomically: it is built under a hidden temporary name in the same parent
@@ -50,6 +53,36 @@ Calibration (anchor points hand-copied from the public files in
   the fill's loss. About half of liquidated users with sub-accounts lose on a sub.
 - prior_compensation: ~3% of liquidated users, ``depeg-2025-10`` (85%) or
   ``transfer-delay-2025-10``, 5% of them with both, paid during Oct 11 UTC.
+- reference_prices (for ``programs/depeg-2025-10.toml``): USDE, BNSOL and WBETH at
+  2025-10-11 00:00 UTC (the programme's ``collateral.reference_at``): ``market_usd`` the
+  path's price at that minute (USDE 0.9985, its anchor; Binance's close was 0.9979),
+  ``redemption_rate`` the staking ratio the paths use (1 for USDE → USDT, 1.0685 for
+  BNSOL → SOL, 1.0738 for WBETH → ETH), ``underlying_usd`` the SOL / ETH path (USDT: 1).
+  With the programme's adjustments the references are $1 (the USDE floor), ~$196 and
+  ~$4,110.
+- collateral_liquidations: ~0.5% of users: every user with a ``depeg-2025-10``
+  prior_compensation row (~0.1% of users, ~20% of the holders), 5% of the other
+  liquidated users and 0.21% of the rest. 1-4 events each (mean 1.5); asset USDE 70%,
+  BNSOL 17%, WBETH 13% (a holder mostly keeps one); quantity lognormal (median 1,200
+  USDE, 6 BNSOL, 0.6 WBETH, log-sigma 1; vip ×3, institutional ×10); products
+  usdm_futures 25%, loan 25%, portfolio_margin 23%, cross_margin 16%, isolated_margin 7%,
+  coinm_futures 4%. Times: 75% at the asset's trough (normal around 21:46 USDE, 21:43
+  BNSOL, 21:44 WBETH, sd 4-6 minutes, kept to 21:36-22:05), the rest anywhere in
+  [21:36, 22:17); 7% outside the window (21:00-21:36 or 22:17-23:30: cases reviewed one
+  by one), and per chunk max(4, events/400) on the window's edges, cycling 21:36:00 and
+  22:16:59.999999 (in), 22:17:00 and 21:35:59.999999 (out). The liquidation price is the
+  path's price at the event's minute, except for 3% of events and all events of 3% of
+  holders, filled 0.1-2% above ``max(market, rate × underlying, $1)`` (no weight from 0
+  to 1 and no floor up to $1 gives a higher reference: they are paid nothing). One
+  event of each prior payee is kept at the trough, at the path price, off the edges, so
+  every prior payee is paid: the de-peg programme pays everyone synth says was paid,
+  and the other ~80% of holders besides (read prior_compensation, paid on Oct 11, as
+  the first of Binance's two batches). Two events per chunk, inside the window, spell
+  the asset in lower case. With the programme this pays ~$5.5 per user of the dataset
+  (seed 7: $1.15M at 200k users, $5.93M at 1M, $54.4M at 10M), so ~$272M at 50M users
+  (the exchange-scale benchmark), near the ~$283M Binance paid and under the
+  programme's $300M budget; prior_compensation's ``depeg-2025-10`` rows, heavy-tailed,
+  add up to $3-5 per user.
 
 The knobs are the module constants below (shares, chunk size, Parquet settings);
 changing any of them changes the bytes produced for a given seed.
@@ -64,6 +97,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +147,9 @@ SHARE_NEGATIVE = 0.01  # of liquidated users
 SHARE_ADL = 0.05
 SHARE_OUTSIDE = 0.02
 SHARE_PRIOR = 0.03
+SHARE_COLLATERAL = (0.05, 0.0021)  # de-peg collateral liquidated: of liquidated / other users
+SHARE_COLLATERAL_OUTSIDE = 0.07  # of collateral events: outside [21:36, 22:17) Oct 10
+SHARE_ABOVE = (0.03, 0.03)  # filled above any reference: of events / of users (all theirs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +163,9 @@ class SynthSummary:
     liquidations: int
     liquidated_users: int
     prior_compensation: int
+    collateral_liquidations: int
+    collateral_users: int
+    reference_prices: int
     out: Path
 
 
@@ -189,21 +229,23 @@ def _write_dataset(
         t.name: pq.ParquetWriter(folder / f"{t.name}.parquet", _SCHEMAS[t.name], **_PARQUET)
         for t in contract.TABLES
     }
-    counts = dict.fromkeys(("users", "accounts", "balances", "prices", "liquidations"), 0)
-    counts |= {"liquidated_users": 0, "prior_compensation": 0}
+    counts = dict.fromkeys((t.name for t in contract.TABLES), 0)
+    counts |= {"liquidated_users": 0, "collateral_users": 0}
     try:
         market = _market(seed)
         _write(writers["prices"], market.table, counts, "prices")
+        _write(writers["reference_prices"], market.references, counts, "reference_prices")
         starts = range(0, users, CHUNK_USERS)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            job: Future[_Chunk] = pool.submit(_chunk, seed, 0, users, market, 0)
+            job: Future[_Chunk] = pool.submit(_chunk, seed, 0, users, market, (0, 0))
             for number, start in enumerate(starts):
                 chunk = job.result()
                 if start + CHUNK_USERS < users:
-                    job = pool.submit(_chunk, seed, number + 1, users, market, chunk.fills_end)
+                    job = pool.submit(_chunk, seed, number + 1, users, market, chunk.ids_end)
                 for name, table in chunk.tables.items():
                     _write(writers[name], table, counts, name)
                 counts["liquidated_users"] += chunk.liquidated
+                counts["collateral_users"] += chunk.collateral_users
                 if progress is not None:
                     progress(min(start + CHUNK_USERS, users), users)
     except BaseException:
@@ -232,8 +274,20 @@ def _arrow_type(kind: contract.ColumnKind) -> pa.DataType:
     }[kind]
 
 
+# The de-peg tables carry exact decimals; the others keep float64 (their bytes unchanged).
+_DECIMAL = pa.decimal128(38, contract.SCALE)
+_EXACT_TABLES = frozenset({"collateral_liquidations", "reference_prices"})
 _SCHEMAS = {
-    t.name: pa.schema([(c.name, _arrow_type(c.kind)) for c in t.columns]) for t in contract.TABLES
+    t.name: pa.schema(
+        [
+            (
+                c.name,
+                _DECIMAL if c.kind == "num" and t.name in _EXACT_TABLES else _arrow_type(c.kind),
+            )
+            for c in t.columns
+        ]
+    )
+    for t in contract.TABLES
 }
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -399,6 +453,8 @@ _A = {name: i for i, name in enumerate(ASSETS)}
 class _Market:
     asof: F64  # (asset, minute) -> latest listed price at or before that minute
     table: pa.Table
+    references: pa.Table  # reference_prices: the de-peg assets at REFERENCE_MINUTE
+    above: F64  # per _COLLATERAL asset: a price no adjusted reference can exceed (USD)
 
 
 def _market(seed: int) -> _Market:
@@ -422,7 +478,7 @@ def _market(seed: int) -> _Market:
             usd[a_idx, m_idx],
         ],
     )
-    return _Market(asof, table)
+    return _Market(asof, table, *_references(asof[:, REFERENCE_MINUTE]))
 
 
 def _path(rng: Rng, spec: _Path, done: dict[str, F64]) -> F64:
@@ -513,7 +569,8 @@ _PROGRAMS = ("depeg-2025-10", "transfer-delay-2025-10")
 class _Chunk:
     tables: dict[str, pa.Table]
     liquidated: int
-    fills_end: int  # fill ids used so far, over all chunks
+    collateral_users: int
+    ids_end: tuple[int, int]  # fill ids and collateral event ids used so far, over all chunks
 
 
 @dataclass(frozen=True, slots=True)
@@ -533,11 +590,14 @@ class _Crowd:
     loss: F64  # USD
 
 
-def _chunk(seed: int, number: int, total: int, market: _Market, fills_start: int) -> _Chunk:
+def _chunk(
+    seed: int, number: int, total: int, market: _Market, ids_start: tuple[int, int]
+) -> _Chunk:
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1, number))))
     first = number * CHUNK_USERS
     ids = np.arange(first + 1, min(first + CHUNK_USERS, total) + 1, dtype=np.int64)
     crowd = _crowd(rng, ids)
+    fills_start, events_start = ids_start
     fills = _liquidations(rng, crowd, market.asof, fills_start)
     tables = {
         "users": _users(rng, crowd, total),
@@ -546,7 +606,12 @@ def _chunk(seed: int, number: int, total: int, market: _Market, fills_start: int
         "liquidations": fills,
         "prior_compensation": _prior(rng, crowd),
     }
-    return _Chunk(tables, len(crowd.liq), fills_start + fills.num_rows)
+    # Its own stream, so the tables above are the bytes they were before it existed.
+    own = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(2, number))))
+    events, holders = _collateral(own, crowd, tables["prior_compensation"], market, events_start)
+    tables["collateral_liquidations"] = events
+    ends = (fills_start + fills.num_rows, events_start + events.num_rows)
+    return _Chunk(tables, len(crowd.liq), holders, ends)
 
 
 def _pick(rng: Rng, weights: Sequence[float], n: int) -> Idx:
@@ -855,3 +920,152 @@ def _prior(rng: Rng, crowd: _Crowd) -> pa.Table:
         "prior_compensation",
         [crowd.ids[crowd.liq[who]], _labels(_PROGRAMS, program), amount, paid_at],
     )
+
+
+# ---------------------------------------------------------------------------------
+# The de-peg: collateral liquidations and the reference prices
+
+_COLLATERAL = ("USDE", "BNSOL", "WBETH")
+_COLLATERAL_LABELS = (*_COLLATERAL, *(a.lower() for a in _COLLATERAL))
+_COLLATERAL_CODE = np.array([_A[a] for a in _COLLATERAL])
+_COLLATERAL_P = (0.70, 0.17, 0.13)
+# Redemption: units of the underlying per unit, the staking ratios the price paths use.
+_REDEMPTION = (("USDT", "1"), ("SOL", "1.0685"), ("ETH", "1.0738"))
+_QUANTITY = np.array([[1200.0, 1.0], [6.0, 1.0], [0.6, 1.0]])  # median units, log sigma
+_TROUGH = np.array(
+    [[_minute("10 21:46"), 6.0], [_minute("10 21:43"), 4.0], [_minute("10 21:44"), 4.0]]
+)
+_TYPE_SCALE = np.array([1.0, 3.0, 10.0])  # quantity by user type: retail, vip, institutional
+_EVENTS_P = (0.65, 0.22, 0.09, 0.04)  # 1-4 events per user
+_COLLATERAL_PRODUCT_P = (0.25, 0.04, 0.16, 0.07, 0.23, 0.25)  # contract.COLLATERAL_PRODUCTS
+REFERENCE_MINUTE = 2 * 1440  # 2025-10-11 00:00 UTC, depeg-2025-10's collateral.reference_at
+_DEPEG_US = (  # [21:36, 22:17) Oct 10, depeg-2025-10's window
+    GRID_START_US + _minute("10 21:36") * MINUTE_US,
+    GRID_START_US + _minute("10 22:17") * MINUTE_US,
+)
+
+
+def _references(at: F64) -> tuple[pa.Table, F64]:
+    """The ``reference_prices`` rows, and per asset a price above any adjusted reference.
+
+    Exact decimals of the path prices (at most 6 places, see :func:`_path`); no weight
+    from 0 to 1 and no floor up to $1 gives a reference above ``max(m, r·u, 1)``.
+    """
+    market = [Decimal(f"{at[_A[a]]:.6f}") for a in _COLLATERAL]
+    rate = [Decimal(r) for _, r in _REDEMPTION]
+    underlying = [Decimal(f"{at[_A[u]]:.6f}") for u, _ in _REDEMPTION]
+    table = _table(
+        "reference_prices",
+        [
+            pa.array(_COLLATERAL, pa.string()),
+            pa.array([GRID_START_US + REFERENCE_MINUTE * MINUTE_US] * len(_COLLATERAL), _TS),
+            pa.array(market, _DECIMAL),
+            pa.array(rate, _DECIMAL),
+            pa.array(underlying, _DECIMAL),
+        ],
+    )
+    above = [max(m, r * u, Decimal(1)) for m, r, u in zip(market, rate, underlying, strict=True)]
+    return table, np.array([float(v) for v in above])
+
+
+def _collateral(
+    rng: Rng, crowd: _Crowd, prior: pa.Table, market: _Market, events_start: int
+) -> tuple[pa.Table, int]:
+    """USDE, BNSOL and WBETH collateral liquidated at the path price of the event's minute.
+
+    Each holder has 1-4 events sorted by time; every ``depeg-2025-10`` prior payee is a
+    holder with one event (``keep``) at the trough, at the path price, so it is paid.
+    """
+    who, paid = _collateral_holders(rng, crowd, prior)
+    owner = np.repeat(np.arange(len(who)), 1 + _pick(rng, _EVENTS_P, len(who)))
+    n = len(owner)
+    lead = np.ones(n, dtype=bool)
+    lead[1:] = owner[1:] != owner[:-1]
+    keep = lead & paid[owner]
+    main = _pick(rng, _COLLATERAL_P, len(who))
+    asset = np.where(lead | (rng.random(n) < 0.75), main[owner], _pick(rng, _COLLATERAL_P, n))
+    ts = _collateral_times(rng, asset, keep)
+    above = ~keep & ((rng.random(n) < SHARE_ABOVE[0]) | _all_above(rng, paid)[owner])
+    path = market.asof[_COLLATERAL_CODE[asset], (ts - GRID_START_US) // MINUTE_US]
+    price = np.where(above, market.above[asset] * rng.uniform(1.001, 1.02, n), path)
+    median, sigma = _QUANTITY[asset, 0], _QUANTITY[asset, 1]
+    scale = _TYPE_SCALE[crowd.utype[who[owner]]]
+    quantity = np.maximum(rng.lognormal(np.log(median), sigma) * scale, 1e-4)
+    product = _pick(rng, _COLLATERAL_PRODUCT_P, n)
+    subs = crowd.n_sub[who[owner]]
+    on_sub = (subs > 0) & (rng.random(n) < 0.3)
+    suffix = np.where(on_sub, 1 + np.floor(rng.random(n) * subs), 0).astype(np.int64)
+    order = np.lexsort((ts, owner))
+    asset, ts = asset[order], ts[order]
+    asset[_lowercase(rng, ts)] += len(_COLLATERAL)
+    table = _table(
+        "collateral_liquidations",
+        [
+            events_start + 1 + np.arange(n, dtype=np.int64),
+            ACCOUNT_BASE + crowd.ids[who[owner[order]]] * 10 + suffix[order],
+            _labels(contract.COLLATERAL_PRODUCTS, product[order]),
+            _labels(_COLLATERAL_LABELS, asset),
+            _exact(quantity[order], 8),
+            _exact(price[order], 6),
+            pa.array(ts, type=_TS),
+        ],
+    )
+    return table, len(who)
+
+
+def _collateral_holders(rng: Rng, crowd: _Crowd, prior: pa.Table) -> tuple[Idx, Mask]:
+    """Chunk-local indices of the holders, and which of them the prior table says were paid."""
+    chosen = rng.random(len(crowd.ids)) < SHARE_COLLATERAL[1]
+    chosen[crowd.liq] = rng.random(len(crowd.liq)) < SHARE_COLLATERAL[0]
+    depeg = pc.equal(prior["program_id"], _PROGRAMS[0])
+    paid = np.asarray(prior["user_id"].filter(depeg).to_numpy(), dtype=np.int64) - crowd.ids[0]
+    chosen[paid] = True
+    who = np.flatnonzero(chosen)
+    return who, np.isin(who, paid)
+
+
+def _collateral_times(rng: Rng, asset: Idx, keep: Mask) -> I64:
+    """Microseconds UTC: most at the asset's trough, some anywhere in the window, ~7%
+    outside it (21:00-21:36 or 22:17-23:30), and a few on its four edges (not ``keep``)."""
+    n = len(asset)
+    start, end = _DEPEG_US
+    centre = (_TROUGH[asset, 0] - _minute("10 21:36")) * MINUTE_US
+    deep = rng.normal(centre, _TROUGH[asset, 1] * MINUTE_US)
+    deep = np.where((deep >= 0) & (deep < 29 * MINUTE_US), deep, rng.uniform(0, 29 * MINUTE_US, n))
+    anywhere = rng.integers(start, end, n)
+    inside = np.where(keep | (rng.random(n) < 0.75), start + deep.astype(np.int64), anywhere)
+    before = rng.integers(start - 36 * MINUTE_US, start, n)
+    after = rng.integers(end, end + 73 * MINUTE_US, n)
+    outside = ~keep & (rng.random(n) < SHARE_COLLATERAL_OUTSIDE)
+    ts = np.where(outside, np.where(rng.random(n) < 0.5, before, after), inside)
+    edges = np.array([start, end - 1, end, start - 1])  # in, in, out, out
+    free = np.flatnonzero(~keep)
+    at_edge = rng.choice(free, size=min(len(free), max(len(edges), n // 400)), replace=False)
+    ts[at_edge] = edges[np.arange(len(at_edge)) % len(edges)]
+    times: I64 = ts.astype(np.int64)
+    return times
+
+
+def _all_above(rng: Rng, paid: Mask) -> Mask:
+    """A few holders, never prior payees, whose every event fills above the reference."""
+    pool = np.flatnonzero(~paid)
+    size = min(len(pool), max(2, round(SHARE_ABOVE[1] * len(paid))))
+    chosen = np.zeros(len(paid), dtype=bool)
+    chosen[rng.choice(pool, size=size, replace=False)] = True
+    return chosen
+
+
+def _lowercase(rng: Rng, ts: I64) -> Idx:
+    """Two events strictly inside the window whose asset is written in lower case."""
+    start, end = _DEPEG_US
+    inside = np.flatnonzero((ts > start) & (ts < end - 1))
+    picked: Idx = rng.choice(inside, size=min(2, len(inside)), replace=False)
+    return picked
+
+
+def _exact(values: F64, places: int) -> pa.Array:
+    """``values`` rounded to ``places`` decimals (half to even), as exact decimal(38, 12)."""
+    units = pa.array(np.round(values * 10.0**places).astype(np.int64)).cast(pa.decimal128(19, 0))
+    step = pa.scalar(Decimal(1).scaleb(-places), pa.decimal128(places + 1, places))
+    exact: pa.Array = pc.multiply(units, step).cast(_DECIMAL)
+    return exact

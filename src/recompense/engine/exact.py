@@ -83,42 +83,55 @@ def usd_micros(amount: Any, price: Any) -> tuple[Any, Any]:
     the price is NULL or the value is out of range; ``in_range`` is false where the
     rounded value is ≥ ``USD_LIMIT`` in magnitude (the contract's limit, applied exactly).
     """
-    estimate = amount.cast("float64") * price.cast("float64") * 1e6
-    safe = estimate.abs() < 2e6 * USD_LIMIT
+    return _rounded_product(amount, price, _MILLIONTH, MICROS_LIMIT)
+
+
+def usd_cents(amount: Any, price: Any) -> tuple[Any, Any]:
+    """Exact ``round(amount × price)`` in cents (half away from zero), and whether it is
+    in range: the algorithm of :func:`usd_micros` with a unit of 10⁻² instead of 10⁻⁶
+    (used where the rule rounds once, straight to cents: the de-peg payout per event)."""
+    return _rounded_product(amount, price, _HUNDREDTH, CENTS_LIMIT)
+
+
+def _rounded_product(amount: Any, price: Any, unit: Decimal, limit: int) -> tuple[Any, Any]:
+    """``round(amount × price / unit)`` exactly, NULL where out of ±``limit`` units."""
+    scale = float(1 / unit)
+    estimate = amount.cast("float64") * price.cast("float64") * scale
+    safe = estimate.abs() < 2 * scale * USD_LIMIT
     # Out-of-range rows get zero operands, so no row forms an overflowing product or
     # cast (an error under ANSI) whatever a backend evaluates eagerly.
     amount = ibis.ifelse(safe, amount, ibis.literal(0).cast(NUMBER_TYPE))
     estimate = ibis.ifelse(safe, estimate, 0.0)
     product = amount * price
     first = estimate.round()
-    # Below 2⁴⁰ micro-dollars the estimate is already within 0.001 (step 2 is a no-op).
-    step = (_remainder(product, first).cast("float64") * 1e6).round()
+    # Below 2⁴⁰ units the estimate is already within 0.001 of a unit (step 2 is a no-op).
+    step = (_remainder(product, first, unit).cast("float64") * scale).round()
     second = ibis.ifelse(estimate.abs() < 2.0**40, first, first + step)
-    exact = second + _correction(product, second)
-    micros = ibis.ifelse(safe, exact, ibis.null("int64"))
-    in_range = (micros.abs() < MICROS_LIMIT).fill_null(False) | price.isnull()
-    return ibis.ifelse(in_range, micros, ibis.null("int64")), in_range
+    exact = second + _correction(product, second, unit)
+    units = ibis.ifelse(safe, exact, ibis.null("int64"))
+    in_range = (units.abs() < limit).fill_null(False) | price.isnull()
+    return ibis.ifelse(in_range, units, ibis.null("int64")), in_range
 
 
 _MILLIONTH = Decimal("0.000001")
+_HUNDREDTH = Decimal("0.01")
+CENTS_LIMIT = USD_LIMIT * 100
 
 
-def _remainder(product: Any, guess: Any) -> Any:
-    """``X − guess·10⁻⁶`` exactly, as ``decimal(38, 24)`` on every backend."""
-    return product - guess.cast(NUMBER_TYPE) * ibis.literal(_MILLIONTH, type=NUMBER_TYPE)
+def _remainder(product: Any, guess: Any, unit: Decimal) -> Any:
+    """``X − guess·unit`` exactly, as ``decimal(38, 24)`` on every backend."""
+    return product - guess.cast(NUMBER_TYPE) * ibis.literal(unit, type=NUMBER_TYPE)
 
 
-def _correction(product: Any, guess: Any) -> Any:
+def _correction(product: Any, guess: Any, unit: Decimal) -> Any:
     """−1, 0 or +1: the step from ``guess`` to round-half-away(``X``·10⁶).
 
     The remainder and ½·10⁻⁶ are both products of two ``decimal(38, 12)`` values, so
     ``decimal(38, 24)`` on every backend, and compare exactly (Spark compares decimals
     of different scales at the coarser one).
     """
-    half = ibis.literal(Decimal("0.5"), type=NUMBER_TYPE) * ibis.literal(
-        _MILLIONTH, type=NUMBER_TYPE
-    )
-    rest = _remainder(product, guess)
+    half = ibis.literal(Decimal("0.5"), type=NUMBER_TYPE) * ibis.literal(unit, type=NUMBER_TYPE)
+    rest = _remainder(product, guess, unit)
     up = (rest > half) | ((rest == half) & (guess >= 0))
     down = (rest < -half) | ((rest == -half) & (guess <= 0))
     return up.cast("int64") - down.cast("int64")

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -41,6 +41,9 @@ from recompense.errors import InputError
 from recompense.money import D, format_usd, to_cents
 from recompense.policy.formula import Formula, FormulaError, parse
 from recompense.tomlfile import read_toml, validate_model
+
+if TYPE_CHECKING:
+    from recompense.policy.full import FullPolicy
 
 
 class PolicyError(InputError):
@@ -121,6 +124,9 @@ PROGRAM_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,55}$"
 
 class Program(_Strict):
     id: str = Field(pattern=PROGRAM_ID_PATTERN)
+    # "shared": a fixed budget shared by weight (this model); "full": each user's loss in
+    # full (recompense.policy.full.FullPolicy).
+    kind: Literal["shared"] = "shared"
     name: str = Field(min_length=1)
     currency: str = Field(pattern=r"^[A-Z]{2,10}$")
     budget_usd: BudgetUSD
@@ -316,9 +322,34 @@ class Policy(_Strict):
 
 
 def load_policy(path: Path) -> Policy:
-    """Read and validate a programme file; :class:`PolicyError` names the key at fault."""
+    """Read and validate a shared-budget programme file; :class:`PolicyError` names the
+    key at fault (a full-payment file is refused here: see :func:`load_programme`)."""
     raw = read_toml(path, kind="programme file", error=PolicyError)
+    if _kind(raw) == "full":
+        raise PolicyError(
+            f"{path}: key 'program.kind': a full-payment programme (\"full\"); this reads "
+            "shared-budget programmes only (recompense run and check read both kinds)"
+        )
     return validate_policy(raw, source=str(path))
+
+
+def load_programme(path: Path) -> Policy | FullPolicy:
+    """Read and validate a programme file of either kind (``program.kind``)."""
+    raw = read_toml(path, kind="programme file", error=PolicyError)
+    return validate_programme(raw, source=str(path))
+
+
+def validate_programme(raw: dict[str, Any], *, source: str) -> Policy | FullPolicy:
+    if _kind(raw) == "full":
+        from recompense.policy.full import FullPolicy
+
+        return validate_model(FullPolicy, raw, source=source, error=PolicyError)
+    return validate_policy(raw, source=source)
+
+
+def _kind(raw: dict[str, Any]) -> Any:
+    program = raw.get("program")
+    return program.get("kind") if isinstance(program, dict) else None
 
 
 def validate_policy(raw: dict[str, Any], *, source: str) -> Policy:

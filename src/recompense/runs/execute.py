@@ -52,7 +52,8 @@ from recompense.atomic import (
 )
 from recompense.data import Dataset, open_dataset
 from recompense.engine import RULES, connect, evaluate
-from recompense.policy import Policy, load_policy
+from recompense.policy import Policy, load_programme
+from recompense.policy.full import FullPolicy
 from recompense.runs.artifacts import (
     ALLOCATIONS,
     ELIGIBILITY,
@@ -68,6 +69,17 @@ from recompense.runs.artifacts import (
     write_parquet,
 )
 from recompense.runs.errors import RunFolderError
+from recompense.runs.full import (
+    EVENTS,
+    KIND_FULL,
+    REFERENCES,
+    FullTables,
+    full_counts,
+    full_funnel,
+    full_parameters,
+    full_tables,
+    report_eligibility,
+)
 
 if TYPE_CHECKING:
     from recompense.ledger.paid import LedgerPaid
@@ -122,21 +134,35 @@ def execute_run(
         raise RunFolderError(
             f"{out}: already exists; run folders are immutable, choose a new --out"
         )
-    policy = load_policy(program)
+    policy = load_programme(program)
     if budget_usd is not None:
         policy = policy.with_budget(budget_usd)
-    paid = _read_ledger(db, policy, on_warning) if db is not None else None
+    paid = None
+    if isinstance(policy, FullPolicy):
+        if db is not None and on_warning is not None:
+            on_warning("a full-payment programme excludes nobody: --db is not read")
+    elif db is not None:
+        paid = _read_ledger(db, policy, on_warning)
     backend = connect(engine, spark_master=spark_master)
     dataset = open_dataset(backend, data, naive_timestamps_are_utc=naive_timestamps_are_utc)
     # Made before the engine starts: an --out that cannot be written (read-only, a file in
     # the way) fails in a second, not after the whole computation.
     tmp, made = _start_folder(out)
     try:
-        computed = _compute(backend, dataset, policy, data, on_stage, paid)
+        computed: _Computed | ComputedFull
+        if isinstance(policy, FullPolicy):
+            computed = compute_full(backend, dataset, policy, data, on_stage)
+        else:
+            computed = _compute(backend, dataset, policy, data, on_stage, paid)
         _stage(on_stage, "write")
         t0 = time.perf_counter()
         try:
-            manifest = _write_folder(tmp, policy, program, computed, engine)
+            if isinstance(computed, ComputedFull):
+                assert isinstance(policy, FullPolicy)
+                manifest = _write_full_folder(tmp, policy, program, computed, engine)
+            else:
+                assert isinstance(policy, Policy)
+                manifest = _write_folder(tmp, policy, program, computed, engine)
             if paid is not None:
                 _record_ledger(tmp, manifest, paid)
             timings = dict(computed.timings, write=round(time.perf_counter() - t0, 4))
@@ -194,6 +220,103 @@ def _compute(
         timings = dict(result.timings, allocate=round(time.perf_counter() - t0, 4))
         hashes = input_hashes.result()
     return _Computed(users, eligible, allocation, result.hourly, hashes, timings)
+
+
+@dataclass(frozen=True, slots=True)
+class ComputedFull:
+    tables: FullTables
+    input_hashes: dict[str, list[dict[str, Any]]]
+    timings: dict[str, float]
+
+
+def compute_full(
+    backend: Any,
+    dataset: Dataset,
+    policy: FullPolicy,
+    data: Path,
+    on_stage: StageCallback | None,
+) -> ComputedFull:
+    from recompense.engine.collateral import evaluate_full
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        input_hashes = pool.submit(_hash_inputs, dataset.files, data)
+        result = evaluate_full(backend, dataset, policy, on_stage=on_stage)
+        _stage(on_stage, "allocate")
+        t0 = time.perf_counter()
+        tables = full_tables(result.users, result.events, result.references, result.hourly, policy)
+        timings = dict(result.timings, allocate=round(time.perf_counter() - t0, 4))
+        hashes = input_hashes.result()
+    return ComputedFull(tables, hashes, timings)
+
+
+def _write_full_folder(
+    tmp: Path, policy: FullPolicy, program: Path, computed: ComputedFull, engine: str
+) -> dict[str, Any]:
+    """A full programme's folder (:mod:`recompense.runs.full`) and its manifest."""
+    from recompense.report import ReportInput, write_report
+
+    t = computed.tables
+    files = {
+        ELIGIBILITY: t.eligibility,
+        ALLOCATIONS: t.allocations,
+        HOURLY: t.hourly,
+        RECIPIENTS: t.recipients,
+        EVENTS: t.events,
+        REFERENCES: t.references,
+    }
+    for name, table in files.items():
+        write_parquet(table, tmp / name)
+    funnel = full_funnel(t)
+    manifest: dict[str, Any] = {
+        "format": "recompense-run/1",
+        "program": {
+            "id": policy.program.id,
+            "kind": KIND_FULL,
+            "name": policy.program.name,
+            "currency": policy.program.currency,
+            "announced_at": _iso(policy.program.announced_at),
+        },
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "code_version": __version__,
+        "engine": _engine_versions(engine),
+        "policy": {
+            "path": str(program),
+            "sha256": sha256_file(program),
+            "budget_usd": None
+            if policy.program.budget_usd is None
+            else str(policy.program.budget_usd),
+            "parameters": full_parameters(policy),
+        },
+        "inputs": computed.input_hashes,
+        "lambda_cents_per_weight": None,  # nothing is shared: each user is paid their loss
+        "counts": full_counts(t),
+        "funnel": [{"stage": label, "users": count} for label, count in funnel],
+        "budget_cents": t.budget_cents,
+        "allocated_cents": t.allocated_cents,
+        "unallocated_cents": t.budget_cents - t.allocated_cents,
+    }
+    manifest["artifacts"] = {name: sha256_file(tmp / name) for name in files}
+    amounts = t.allocations["amount_cents"].to_numpy()
+    report = ReportInput(
+        program_id=policy.program.id,
+        program_name=policy.program.name,
+        currency=policy.program.currency,
+        budget_cents=t.budget_cents,
+        allocated_cents=t.allocated_cents,
+        unallocated_cents=t.budget_cents - t.allocated_cents,
+        min_payout_cents=int(amounts.min()) if len(amounts) else 0,
+        max_payout_cents=int(amounts.max()) if len(amounts) else 0,
+        generated_at=manifest["created_at"],
+        allocations_sha256=manifest["artifacts"][ALLOCATIONS],
+        funnel=tuple(funnel),
+        eligibility=report_eligibility(t.eligibility),
+        allocations=t.allocations,
+        hourly=t.hourly,
+        incidents=(("window", policy.window.start, policy.window.end),),
+    )
+    write_report(report, tmp / REPORT)
+    manifest["artifacts"][REPORT] = sha256_file(tmp / REPORT)
+    return manifest
 
 
 def _read_ledger(db: str, policy: Policy, on_warning: Callable[[str], None] | None) -> LedgerPaid:

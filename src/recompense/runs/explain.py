@@ -57,6 +57,8 @@ class Explanation:
     limit: str | None = None  # the limit that bound: min_payout | max_payout | own_loss
     share_cents: float | None = None  # λ × weight as the allocation computed it
     bound_detail: str = ""
+    # Full-payment runs: the user's counted collateral liquidation events (as JSON values).
+    events: tuple[dict[str, Any], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +69,11 @@ def explain(run: Path, user_id: int) -> Explanation:
     if not INT64_MIN <= user_id <= INT64_MAX:
         raise InputError(f"user id {user_id}: user ids are 64-bit integers (|id| < 2^63)")
     manifest = read_manifest(run)
+    if manifest.get("program", {}).get("kind") == "full":
+        from recompense.runs.explain_full import explain_full
+
+        story: Explanation = explain_full(run, manifest, user_id)
+        return story
     params = manifest["policy"]["parameters"]
     program_id = manifest["program"]["id"]
     row = _row(run / ELIGIBILITY, user_id)

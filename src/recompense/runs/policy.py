@@ -11,16 +11,33 @@ from pathlib import Path
 from typing import Any
 
 from recompense.money import cents_to_decimal
-from recompense.policy import Policy, load_policy, validate_policy
+from recompense.policy import (
+    Policy,
+    load_policy,
+    load_programme,
+    validate_policy,
+    validate_programme,
+)
+from recompense.policy.full import FullPolicy
 from recompense.runs.artifacts import sha256_file
+from recompense.runs.errors import RunFolderError
 from recompense.runs.folder import read_manifest
+from recompense.runs.full import full_policy_data, is_full
 
-__all__ = ["policy_from_manifest", "policy_of_run"]
+__all__ = ["full_policy_of_run", "policy_from_manifest", "policy_of_run"]
 
 
 def policy_of_run(run: Path) -> Policy:
-    """The policy a published run used (its file if unchanged, else its manifest)."""
+    """The policy a published run used (its file if unchanged, else its manifest).
+
+    A shared-budget programme's: a full-payment run is refused (:func:`full_policy_of_run`).
+    """
     manifest = read_manifest(run)
+    if is_full(manifest):
+        raise RunFolderError(
+            f"{run}: a full-payment programme's run ({manifest['program']['id']}); this "
+            "reads shared-budget runs only (what-if simulations, case corrections)"
+        )
     recorded = manifest["policy"]
     path = Path(recorded.get("path", ""))
     if path.is_file() and sha256_file(path) == recorded.get("sha256"):
@@ -29,6 +46,25 @@ def policy_of_run(run: Path) -> Policy:
         policy = policy_from_manifest(manifest)
     budget = Decimal(recorded["budget_usd"])
     return policy if budget == policy.program.budget_usd else policy.with_budget(budget)
+
+
+def full_policy_of_run(run: Path) -> FullPolicy:
+    """The policy a full-payment run used (its file if unchanged, else its manifest)."""
+    manifest = read_manifest(run)
+    if not is_full(manifest):
+        raise RunFolderError(f"{run}: not a full-payment programme's run")
+    recorded = manifest["policy"]
+    path = Path(recorded.get("path", ""))
+    if path.is_file() and sha256_file(path) == recorded.get("sha256"):
+        policy = load_programme(path)
+    else:
+        policy = validate_programme(full_policy_data(manifest), source="manifest.json")
+    if not isinstance(policy, FullPolicy):  # pragma: no cover - the manifest says full
+        raise RunFolderError(f"{run}: its policy is not a full-payment programme's")
+    budget = recorded.get("budget_usd")
+    if budget is None or Decimal(budget) == policy.program.budget_usd:
+        return policy
+    return policy.with_budget(Decimal(budget))
 
 
 def policy_from_manifest(manifest: dict[str, Any]) -> Policy:

@@ -43,3 +43,11 @@ PASSES_COLUMNS: Final[dict[str, str]] = {
 # Not in eligibility.parquet: the answer for a user the run has no row for (no
 # forced-liquidation fill counted in the window), given by explain and the web.
 NO_COUNTED_LIQUIDATION: Final = "NO_COUNTED_LIQUIDATION"
+
+# Full-payment programmes (``program.kind = "full"``): the one reason a user with a counted
+# collateral liquidation event is not paid — every such event was sold at or above the
+# asset's adjusted reference price, so the rule pays 0.
+NO_LOSS_AT_REFERENCE: Final = "NO_LOSS_AT_REFERENCE"
+FULL_REASON_CODES: Final[tuple[str, ...]] = (NO_LOSS_AT_REFERENCE,)
+# Not in a full run's eligibility.parquet: no counted collateral liquidation event.
+NO_COUNTED_COLLATERAL_EVENT: Final = "NO_COUNTED_COLLATERAL_EVENT"
