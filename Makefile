@@ -71,15 +71,25 @@ demo: $(STAMP)
 	# The demo's clock: the programme as announced now, so distributing minutes later keeps
 	# the 24 h / 96 h promises (the real one was announced 2025-10-14 and would show them missed).
 	sed 's/^announced_at = .*/announced_at = '$$(date -u +%Y-%m-%dT%H:%M:%SZ)'/' programs/together-2025-10.toml > demo/together-demo.toml
-	$(BIN)/recompense run --program demo/together-demo.toml --data demo/data --out demo/run --budget-usd $(DEMO_BUDGET_USD) --as ops:demo-runner
+	sed 's/^announced_at = .*/announced_at = '$$(date -u +%Y-%m-%dT%H:%M:%SZ)'/' programs/depeg-2025-10.toml > demo/depeg-demo.toml
 	$(BIN)/recompense db upgrade --db $(DEMO_DB)
+	# The programme before it: the de-peg compensation, each loss in full, credited directly.
+	$(BIN)/recompense run --program demo/depeg-demo.toml --data demo/data --out demo/depeg --as ops:demo-runner
+	$(BIN)/recompense approve --run demo/depeg --db $(DEMO_DB) --as ops:demo-approver-1 --yes
+	$(BIN)/recompense approve --run demo/depeg --db $(DEMO_DB) --as ops:demo-approver-2 --yes
+	$(BIN)/recompense distribute --run demo/depeg --db $(DEMO_DB) --as ops:demo-runner
+	# The Together Initiative on the same ledger: the de-peg payees are excluded from its books.
+	$(BIN)/recompense run --program demo/together-demo.toml --data demo/data --out demo/run --budget-usd $(DEMO_BUDGET_USD) --as ops:demo-runner --db $(DEMO_DB)
 	$(BIN)/recompense approve --run demo/run --db $(DEMO_DB) --as ops:demo-approver-1 --yes
 	$(BIN)/recompense approve --run demo/run --db $(DEMO_DB) --as ops:demo-approver-2 --yes
 	$(BIN)/recompense distribute --run demo/run --db $(DEMO_DB) --as ops:demo-runner
 	$(BIN)/recompense reconcile --run demo/run --db $(DEMO_DB)
 	$(BIN)/recompense status --program together-2025-10 --db $(DEMO_DB)
+	$(BIN)/recompense status --program depeg-2025-10 --db $(DEMO_DB)
 	$(BIN)/recompense keys new --out demo/keys
 	$(BIN)/recompense commit --run demo/run --key demo/keys/signing-key.json
+	$(BIN)/recompense reconcile --run demo/depeg --db $(DEMO_DB)
+	$(BIN)/recompense commit --run demo/depeg --key demo/keys/signing-key.json
 	$(BIN)/recompense dev-secret --out demo/jwt-secret
 	@echo "Web service:       RECOMPENSE_JWT_SECRET_FILE=demo/jwt-secret RECOMPENSE_PUBLICATION_KEY_FILE=demo/keys/public-key.json $(BIN)/recompense serve --db $(DEMO_DB)"
 	@echo "then sign in with a link (it works once, for 5 minutes) that one of these prints:"
@@ -88,6 +98,7 @@ demo: $(STAMP)
 	@echo "  an auditor:       $(DEMO_LINK) --role auditor   (the audit trail: /ops/audit)"
 	@echo "Report:            demo/run/report.html"
 	@echo "Explain one user:  $(BIN)/recompense explain --run demo/run USER_ID"
+	@echo "De-peg payouts:    $(BIN)/recompense explain --run demo/depeg $$($(BIN)/python -c "import pyarrow.parquet as pq; print(pq.read_table('demo/depeg/allocations.parquet', columns=['user_id'])['user_id'][0])")"
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

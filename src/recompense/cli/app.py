@@ -130,10 +130,15 @@ ACTOR = Annotated[
 ]
 
 RUN_STAGES = ("validate", "losses", "features", "allocate", "write")
+# A full-payment programme's stages (recompense.engine.collateral).
+FULL_RUN_STAGES = ("validate", "references", "events", "users", "allocate", "write")
 STAGE_LABELS = {
     "validate": "Checking the dataset against the contract",
     "losses": "Pricing and summing liquidation fills",
     "features": "Net assets, rules and weights per user",
+    "references": "Adjusting the reference prices",
+    "events": "Pricing each collateral liquidation event",
+    "users": "Summing each user's events",
     "allocate": "Allocating the budget to the cent",
     "write": "Writing the run folder and report",
 }
@@ -192,7 +197,8 @@ def run(
 
     budget = guard(lambda: parse_budget(budget_usd))
     runner = guard(lambda: cli_actor(actor))
-    with _stage_progress(as_json) as on_stage:
+    stages = len(FULL_RUN_STAGES if _is_full_programme(program) else RUN_STAGES)
+    with _stage_progress(as_json, stages) as on_stage:
         summary = guard(
             lambda: execute_run(
                 program,
@@ -216,6 +222,17 @@ def run(
 
 def _warn(message: str) -> None:
     err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def _is_full_programme(program: Path) -> bool:
+    """For the progress bar only: a file that cannot be read is reported by the run."""
+    import tomllib
+
+    try:
+        kind = tomllib.loads(program.read_text(encoding="utf-8")).get("program", {}).get("kind")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+        return False
+    return bool(kind == "full")
 
 
 @app.command()
@@ -350,7 +367,9 @@ def parse_budget(value: str | None) -> Decimal | None:
 
 
 @contextmanager
-def _stage_progress(quiet: bool) -> Iterator[Callable[[str], None] | None]:
+def _stage_progress(
+    quiet: bool, stages: int = len(RUN_STAGES)
+) -> Iterator[Callable[[str], None] | None]:
     if quiet or (not err.is_terminal and not sys.stderr.isatty()):
         yield None
         return
@@ -363,7 +382,7 @@ def _stage_progress(quiet: bool) -> Iterator[Callable[[str], None] | None]:
         console=err,
         transient=True,
     ) as progress:
-        task = progress.add_task("Starting", total=len(RUN_STAGES))
+        task = progress.add_task("Starting", total=stages)
         seen: list[str] = []
 
         def on_stage(name: str) -> None:
@@ -371,7 +390,7 @@ def _stage_progress(quiet: bool) -> Iterator[Callable[[str], None] | None]:
             progress.update(task, description=STAGE_LABELS.get(name, name), completed=len(seen) - 1)
 
         yield on_stage
-        progress.update(task, completed=len(RUN_STAGES))
+        progress.update(task, completed=stages)
 
 
 @contextmanager

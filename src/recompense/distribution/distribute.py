@@ -6,6 +6,12 @@ fund −Σ → voucher liability +Σ; the vouchers naming the entry are the liab
 subsidiary ledger, tied to the line by the database) and their notification rows (the
 transactional outbox). So a batch is either entirely there or entirely absent.
 
+Direct credits (``distribution.method = "credit"`` in the policy, the de-peg
+compensation's way): the same batch also redeems each of its vouchers into its owner's
+reward wallet (:func:`recompense.ledger.vouchers.credit_issued`: one ``redeem`` entry per
+voucher, as a user's own redemption posts), so the money is in the wallet when the batch
+commits and the notification says "credited", not "redeem before it expires".
+
 Exactly once, whatever happens:
 
 - ``UNIQUE (program_id, user_id)`` on vouchers, and deterministic voucher and
@@ -92,6 +98,7 @@ from recompense.ledger.journal import (
 from recompense.ledger.limits import settings
 from recompense.ledger.retry import Announce, StopRequested, retrying
 from recompense.ledger.schema import notifications, programs, vouchers
+from recompense.ledger.vouchers import credit_issued
 from recompense.runs import (
     is_amendment,
     ledger_program_id,
@@ -237,6 +244,7 @@ def _programme(manifest: dict[str, Any], fingerprint: str) -> Programme:
             currency=manifest["program"]["currency"],
             fingerprint=fingerprint,
             validity=timedelta(days=int(settings["voucher_validity_days"])),
+            method=str(settings.get("method", "voucher")),  # older runs: vouchers
         )
     except KeyError as exc:
         raise LedgerError(f"manifest.json: missing key {exc}; re-run the programme") from exc
@@ -404,6 +412,8 @@ def _issue_batch(
             idempotency_key=f"issue:{programme.id}:{first}-{last}:{len(todo.users)}",
             now=todo.now,
         )
+        if programme.method == "credit":  # paid straight into the wallets, same commit
+            credit_issued(conn, programme.id, entry, todo.now)
         if todo.outbox_data is not None:
             bulk.copy_data(conn, notifications, NOTIFICATION_COLUMNS, todo.outbox_data)
         else:

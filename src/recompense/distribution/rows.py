@@ -79,6 +79,7 @@ class Programme:
     currency: str
     fingerprint: str
     validity: timedelta
+    method: str = "voucher"  # or "credit": redeemed into the user's wallet as issued
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +141,10 @@ def payload_parts(programme: Programme, expires: datetime) -> tuple[str, str, st
     head = json.dumps(
         {"program_id": programme.id, "program_name": programme.name}, separators=(",", ":")
     )
-    tail = json.dumps(
-        {"currency": programme.currency, "expires_at": expires.isoformat()}, separators=(",", ":")
-    )
+    fields = {"currency": programme.currency, "expires_at": expires.isoformat()}
+    if programme.method == "credit":
+        fields["method"] = "credit"
+    tail = json.dumps(fields, separators=(",", ":"))
     return head[:-1] + ',"voucher_id":"', '","user_id":', "," + tail[1:]
 
 

@@ -37,7 +37,7 @@ from recompense.data.contract import NUMBER_TYPE, USD_LIMIT
 from recompense.data.errors import out_of_memory_errors
 from recompense.engine.errors import AmountRangeError, EngineResourceError, PriceMissingError
 from recompense.engine.exact import CENTS_LIMIT, epoch_micros, hour_s, usd_cents
-from recompense.engine.pipeline import StageCallback, _timed_stage
+from recompense.engine.pipeline import StageCallback, timed_stage
 from recompense.policy.full import FullPolicy, adjusted_reference
 
 NEEDED = ("collateral_liquidations", "reference_prices")
@@ -107,15 +107,15 @@ def _evaluate(
 ) -> FullResult:
     timings: dict[str, float] = {}
     dataset.require(NEEDED, why='a full-payment programme (kind = "full") reads them')
-    with _timed_stage("validate", on_stage, timings):
+    with timed_stage("validate", on_stage, timings):
         validate(dataset)
     tables = {name: normalized(dataset, name) for name in dataset.raw}
-    with _timed_stage("references", on_stage, timings):
+    with timed_stage("references", on_stage, timings):
         references = reference_prices(tables["reference_prices"], policy, dataset)
-    with _timed_stage("events", on_stage, timings):
+    with timed_stage("events", on_stage, timings):
         events = counted_events(tables, policy, references, backend.name).cache()
     try:
-        with _timed_stage("users", on_stage, timings):
+        with timed_stage("users", on_stage, timings):
             collected = events.order_by(["user_id", "ts", "event_id"]).to_pyarrow()
             _check_range(collected, dataset)
             users = check_users(per_user(events, tables["users"], policy).to_pyarrow(), dataset)

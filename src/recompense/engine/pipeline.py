@@ -102,7 +102,7 @@ def _evaluate(
     timings: dict[str, float] = {}
 
     def stage(name: str) -> AbstractContextManager[None]:
-        return _timed_stage(name, on_stage, timings)
+        return timed_stage(name, on_stage, timings)
 
     with stage("validate"):
         validate(dataset)
@@ -251,7 +251,7 @@ def _iso(epoch_s: int) -> str:
 
 
 @contextmanager
-def _timed_stage(
+def timed_stage(
     name: str, on_stage: StageCallback | None, timings: dict[str, float]
 ) -> Iterator[None]:
     """Report the start of a stage to the callback and record its duration."""

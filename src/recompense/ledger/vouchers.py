@@ -167,6 +167,26 @@ def revoke(
         return entry
 
 
+def credit_issued(conn: Connection, program_id: str, issue_entry_id: str, now: datetime) -> int:
+    """Redeem, into their owners' reward wallets, the vouchers one issue entry just made:
+    a direct credit (``distribution.method = "credit"``), in the caller's transaction.
+
+    Each voucher gets its own ``redeem:<voucher>`` entry, exactly as when its owner
+    redeems it, so the books and ``reconcile`` read a credit as an immediate redemption.
+    Returns how many were credited.
+    """
+    issued = conn.execute(
+        select(vouchers)
+        .where(
+            vouchers.c.program_id == program_id,
+            vouchers.c.issue_entry_id == issue_entry_id,
+            vouchers.c.status == "issued",
+        )
+        .order_by(vouchers.c.user_id)
+    ).fetchall()
+    return sum(1 for voucher in issued if _close(conn, voucher, "redeemed", now) is not None)
+
+
 def _close(conn: Connection, voucher: Any, state: str, now: datetime, memo: str = "") -> str | None:
     """Move an issued voucher to ``state`` and post its entry; None if it was not issued."""
     changed = conn.execute(

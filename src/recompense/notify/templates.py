@@ -3,8 +3,10 @@
 The payload is the JSON distribution writes into ``notifications.payload``
 (:func:`recompense.distribution.distribute._outbox_rows`): ``program_id``,
 ``program_name``, ``voucher_id``, ``user_id``, ``amount_cents`` (integer cents),
-``currency`` and ``expires_at`` (ISO 8601 with offset). A payload that doesn't parse is
-a permanent failure: retrying cannot repair it.
+``currency`` and ``expires_at`` (ISO 8601 with offset), and ``"method": "credit"`` for a
+direct credit (the amount is already in the user's wallet: the message says so, with no
+redeem button and no expiry). A payload that doesn't parse is a permanent failure:
+retrying cannot repair it.
 
 Texts exist in English and Spanish; the language is the locale's prefix (``es-MX`` →
 ``es``), anything else falls back to English. Amounts are written with
@@ -57,6 +59,7 @@ class Voucher:
     amount_cents: int
     currency: str
     expires_at: datetime  # UTC
+    credited: bool = False  # a direct credit ("method": "credit"): nothing to redeem
 
     @property
     def amount(self) -> str:
@@ -96,6 +99,13 @@ class Strings:
     push_body: str
     months: str  # twelve names, space-separated
     date_format: str  # fields: day, month, year, time
+    # A direct credit: the amount is in the user's wallet already.
+    credit_subject: str
+    credit_intro: str
+    credit_where: str
+    credit_push_title: str
+    credit_push_body: str
+    credit_reference_label: str
 
 
 STRINGS = {
@@ -115,6 +125,12 @@ STRINGS = {
         months="January February March April May June "
         "July August September October November December",
         date_format="{day} {month} {year}, {time} UTC",
+        credit_subject="{amount} has been credited to your account",
+        credit_intro="As part of {program}, we have credited {amount} to your account.",
+        credit_where="You can see it in the Rewards Hub",
+        credit_push_title="{amount} credited to your account",
+        credit_push_body="{program}: nothing to do, it is in your reward wallet.",
+        credit_reference_label="Payment reference",
     ),
     "es": Strings(
         subject="Has recibido un cupón de {amount}",
@@ -133,6 +149,13 @@ STRINGS = {
         months="enero febrero marzo abril mayo junio "
         "julio agosto septiembre octubre noviembre diciembre",
         date_format="{day} de {month} de {year}, {time} UTC",
+        credit_subject="Hemos abonado {amount} en tu cuenta",
+        credit_intro="Como parte de {program}, hemos abonado {amount} en tu cuenta.",
+        credit_where="Puedes verlo en el Centro de recompensas",
+        credit_push_title="{amount} abonados en tu cuenta",
+        credit_push_body="{program}: no tienes que hacer nada, ya está en tu monedero de "
+        "recompensas.",
+        credit_reference_label="Referencia del abono",
     ),
 }
 
@@ -152,6 +175,7 @@ def parse_payload(notification_id: str, channel: str, payload: str) -> Voucher:
             amount_cents=_integer(data["amount_cents"]),
             currency=str(data["currency"]),
             expires_at=expires.astimezone(UTC),
+            credited=data.get("method") == "credit",
         )
     except (ValueError, TypeError, KeyError) as exc:
         reason = f"malformed payload ({type(exc).__name__}: {exc})"
@@ -174,12 +198,14 @@ def render_email(voucher: Voucher, locale: str, redeem_url: str) -> EmailContent
     s = STRINGS[lang]
     expiry = format_expiry(voucher.expires_at, lang)
     fields = {"amount": voucher.amount, "program": voucher.program_name, "expiry": expiry}
-    subject = s.subject.format(**fields)
+    subject = (s.credit_subject if voucher.credited else s.subject).format(**fields)
+    intro = s.credit_intro if voucher.credited else s.intro
     context = {
         "lang": lang,
         "s": s,
+        "credited": voucher.credited,
         "title": subject,
-        "intro": _pieces(s.intro),  # the HTML part sets the filled-in values in bold
+        "intro": _pieces(intro),  # the HTML part sets the filled-in values in bold
         "fields": fields,
         "amount": voucher.amount,
         "expiry": expiry,
@@ -198,8 +224,16 @@ def render_push(voucher: Voucher, locale: str) -> PushContent:
     """Title and body of the app notification in the user's language."""
     lang = language(locale)
     s = STRINGS[lang]
-    fields = {"amount": voucher.amount, "expiry": format_expiry(voucher.expires_at, lang)}
-    return PushContent(lang, s.push_title.format(**fields), s.push_body.format(**fields))
+    fields = {
+        "amount": voucher.amount,
+        "expiry": format_expiry(voucher.expires_at, lang),
+        "program": voucher.program_name,
+    }
+    if voucher.credited:
+        title, body = s.credit_push_title, s.credit_push_body
+    else:
+        title, body = s.push_title, s.push_body
+    return PushContent(lang, title.format(**fields), body.format(**fields))
 
 
 @lru_cache(maxsize=1024)  # a batch's vouchers share a handful of expiry instants

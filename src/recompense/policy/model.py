@@ -219,9 +219,18 @@ class Incident(_Strict):
 
 
 class Distribution(_Strict):
+    """How and how fast the payouts reach users.
+
+    ``method``: ``"voucher"`` (the default) issues a voucher the user redeems in the
+    Rewards Hub before it expires; ``"credit"`` credits the amount straight to the user's
+    reward wallet as it is issued (the voucher row is the payment's record, issued and
+    redeemed in the same transaction; nothing to redeem, nothing expires).
+    """
+
     start_within_hours: int = Field(gt=0, le=MAX_HOURS)
     complete_within_hours: int = Field(gt=0, le=MAX_HOURS)
     voucher_validity_days: int = Field(gt=0, le=MAX_DAYS)
+    method: Literal["voucher", "credit"] = "voucher"
 
 
 class Cases(_Strict):

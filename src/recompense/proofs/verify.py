@@ -194,17 +194,18 @@ def _check_user_hash(_: Mapping[str, Any], p: Mapping[str, Any]) -> str:
     return f"user hash: SHA-256(salt ‖ user {user_id}) = {computed[:16]}…"
 
 
-def _check_standard_value(_: Mapping[str, Any], p: Mapping[str, Any]) -> str:
+def _check_standard_value(c: Mapping[str, Any], p: Mapping[str, Any]) -> str:
     amount = p["amount_cents"]
+    token = str(c.get("currency") or "USDC")  # both USDC and USDT have 6 decimals
     standard = _mapping(p, "standard_tree", "proof")
     value = standard.get("value")
     expected = ["0x" + p["user_hash"], str(amount * UNITS_PER_CENT)]
     if value != expected:
         _fail(
-            f"standard tree: value {value!r} is not [0x‖user_hash, amount in USDC base "
+            f"standard tree: value {value!r} is not [0x‖user_hash, amount in {token} base "
             f"units] = {expected!r}"
         )
-    return f"standard tree: value = [user hash, {expected[1]} USDC base units]"
+    return f"standard tree: value = [user hash, {expected[1]} {token} base units]"
 
 
 def _check_sum_tree(c: Mapping[str, Any], p: Mapping[str, Any]) -> str:
