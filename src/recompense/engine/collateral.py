@@ -8,7 +8,7 @@ compensation). Stages, reported to ``on_stage`` like the shared engine's:
 ``references``  each listed asset's adjusted reference price at ``collateral.reference_at``,
                 from the ``reference_prices`` rows (a handful) in exact decimal arithmetic
                 (:func:`~recompense.policy.full.adjusted_reference`), handed to the backend
-                as a small in-memory table, so DuckDB and Spark use the same prices;
+                as decimal literals, so DuckDB and Spark use the same prices;
 ``events``      the rule, as Ibis expressions: events of a listed product and asset
                 (compared in upper case) with ``window.start ≤ ts < window.end``, each
                 paid ``max(0, reference − liquidation_price) × quantity`` rounded half up
@@ -123,6 +123,9 @@ def _evaluate(
     finally:
         events.release()
     collected = collected.drop_columns(["in_range", "hour_s"])
+    # Spark hands timestamps back without their zone: the same instants, made explicit.
+    ts = collected.schema.get_field_index("ts")
+    collected = collected.set_column(ts, "ts", collected["ts"].cast(_UTC_MICROS))
     return FullResult(users, collected, references, hourly, timings)
 
 
@@ -203,17 +206,16 @@ def counted_events(
         ts_us < end_us,
     ).mutate(asset=events.asset.upper())
     owners = tables["accounts"].select(a_account_id="account_id", user_id="user_id")
-    refs = ibis.memtable(
-        pa.table(
-            {
-                "r_asset": references["asset"],
-                "reference_usd": references["reference_usd"],
-            }
-        )
-    )
     joined = counted.join(owners, counted.account_id == owners.a_account_id)
-    joined = joined.join(refs, joined.asset == refs.r_asset)
-    reference = joined.reference_usd.cast(NUMBER_TYPE)
+    # A handful of assets: their prices go in as literals (a CASE), not as an in-memory
+    # table, which Spark cannot see from a cached query.
+    prices = zip(
+        references["asset"].to_pylist(), references["reference_usd"].to_pylist(), strict=True
+    )
+    reference = ibis.cases(
+        *[(joined.asset == asset, ibis.literal(usd, type=NUMBER_TYPE)) for asset, usd in prices],
+        else_=ibis.null(NUMBER_TYPE),
+    )
     difference = reference - joined.liquidation_price
     zero = ibis.literal(Decimal(0), type=NUMBER_TYPE)
     shortfall = ibis.ifelse(difference > zero, difference, zero)
@@ -319,6 +321,7 @@ def _micros(value: datetime) -> Any:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UTC_MICROS = pa.timestamp("us", tz="UTC")
 
 
 __all__ = ["FullResult", "counted_events", "evaluate_full", "per_user", "reference_prices"]
