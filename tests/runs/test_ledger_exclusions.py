@@ -265,10 +265,13 @@ def test_the_eligibility_page_names_the_programme_and_the_date(world, books, tmp
     user = min(books.amended)
     path = f"/programs/together-2025-10/users/{user}/eligibility"
     said = {
-        "en": "You were compensated by depeg-2025-10 on 11 Oct 2025; this programme "
-        "excludes users already compensated.",
-        "es": "Ya recibió una compensación de depeg-2025-10 el 11 oct 2025; este programa "
-        "excluye a quienes ya fueron compensados.",
+        # Programme A is the Together policy under the id depeg-2025-10: named as the
+        # ledger names it, with its id.
+        "en": "You were compensated by “Together Initiative — USDC token vouchers” "
+        "(depeg-2025-10) on 11 Oct 2025; this programme excludes users already compensated.",
+        "es": "Ya recibió una compensación de «Together Initiative — USDC token vouchers» "
+        "(depeg-2025-10) el 11 oct 2025; este programa excluye a quienes ya fueron "
+        "compensados.",
     }
     with warnings.catch_warnings():
         # Starlette 1.x prefers the httpx2 package; httpx works and is what is installed.

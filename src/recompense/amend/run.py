@@ -195,6 +195,10 @@ def _next_batch(
         {"stage": label, "users": n} for label, n in full_funnel(computed.tables)
     ]
     new_manifest["inputs"] = computed.input_hashes
+    if manifest["policy"].get("budget_usd") is not None:  # the budget is all batches' limit
+        new_manifest["unallocated_cents"] = (
+            int(manifest["budget_cents"]) - new_manifest["allocated_cents"]
+        )
     new_manifest["policy"]["parameters"]["amendments"]["reserve_cents"] = reserve.cents
     new_manifest["amendment"]["data"] = str(data.resolve())
     new_manifest["run_by"] = run_by

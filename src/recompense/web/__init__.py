@@ -8,7 +8,8 @@ it (``docs/architecture.md``; ``tests/test_architecture.py`` enforces it).
 - :mod:`.routes`: one router per resource (sessions, eligibility, vouchers, proofs, ops,
   what-if, self-check, approvals, audit, loans, cases);
 - :mod:`.service`: the process's state (ledger engine, programmes, runs in memory,
-  through :mod:`.runindex` and :mod:`.story`);
+  through :mod:`.runindex` and :mod:`.story`; a full-payment programme's story, each
+  collateral liquidation event priced, through :mod:`.story_full` and :mod:`.i18n_full`);
 - :mod:`.auth`, :mod:`.sessions`, :mod:`.csrf`: who is calling, and may they;
 - :mod:`.pages`, :mod:`.i18n`, :mod:`.formats`, :mod:`.charts`: rendering, in the
   caller's language;

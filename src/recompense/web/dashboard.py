@@ -65,10 +65,8 @@ def run_figures(index: RunIndex) -> RunFigures:
     amounts = a.amount_cents
     labels: list[str] = np.array(a.bounds, dtype=object)[a.bound_codes].tolist() if a.bounds else []
     categories = bound_categories(pa.table({"bound": pa.array(labels, pa.string())}))
-    params = index.params
-    histogram = payout_histogram(
-        amounts, categories, int(params["min_payout_cents"]), int(params["max_payout_cents"])
-    )
+    low, high = payout_range(index)
+    histogram = payout_histogram(amounts, categories, low, high)
     stats = payout_stats(amounts)
     funnel = tuple((str(s["stage"]), int(s["users"])) for s in index.manifest.get("funnel", []))
     return RunFigures(
@@ -76,11 +74,20 @@ def run_figures(index: RunIndex) -> RunFigures:
         payouts=stats,
         histogram=histogram,
         funnel_svg=charts.funnel_chart(funnel),
-        histogram_svg=charts.histogram_chart(
-            histogram, int(params["min_payout_cents"]), int(params["max_payout_cents"])
-        ),
+        histogram_svg=charts.histogram_chart(histogram, low, high),
         lorenz_svg=charts.lorenz_chart(stats),
     )
+
+
+def payout_range(index: RunIndex) -> tuple[int, int]:
+    """The payouts' axis, in cents: a shared programme's minimum and maximum payout; a
+    full-payment programme has neither (it pays each loss), so the smallest and largest
+    payout, as its run's report draws them."""
+    params = index.params
+    if index.kind == "shared":
+        return int(params["min_payout_cents"]), int(params["max_payout_cents"])
+    amounts = index.allocations.amount_cents
+    return (int(amounts.min()), int(amounts.max())) if amounts.size else (0, 0)
 
 
 def ledger_figures(engine: Engine, url: str, program_id: str) -> LedgerFigures:

@@ -11,6 +11,10 @@ with ``3,757``:
 - **percentages**: a share (``0.02``) with two decimals by default, ``2.00 %`` / ``2,00 %``.
 - **times**: always converted to UTC and said so (``12 Oct 2025, 14:03 UTC``), to the
   minute; a naive value is taken as UTC (the ledger stores UTC). Dates: ``12 Oct 2025``.
+  A liquidation's time of day (:func:`clock`) keeps its seconds and microseconds.
+- **prices and quantities** of collateral, exactly as held (no rounding): a price at least
+  to the cent (``$3,812.50323`` / ``3.812,50323 US$``), a quantity without trailing zeros
+  (``0.52`` / ``0,52``), as ``recompense explain`` prints them (:mod:`recompense.money`).
 
 Non-breaking spaces (U+00A0) join a figure to its sign or symbol, so a line never breaks
 between them. Babel's ``Locale`` objects are parsed once per language.
@@ -97,6 +101,32 @@ def exact(text: str | Decimal, locale: str) -> str:
     exponent = value.as_tuple().exponent
     places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
     return number(value, locale, places)
+
+
+def price(value: Decimal, locale: str, currency: str = CURRENCY) -> str:
+    """A price exactly as held, at least to the cent: ``3812.503230`` → ``$3,812.50323``
+    / ``3.812,50323 US$``; ``430`` → ``$430.00``. No rounding."""
+    return format_currency(
+        _plain(value), currency, locale=_locale(locale), decimal_quantization=False
+    )
+
+
+def quantity(value: Decimal, locale: str) -> str:
+    """A quantity exactly as held, without trailing zeros: ``0.520000`` → ``0.52`` / ``0,52``."""
+    return format_decimal(_plain(value), locale=_locale(locale), decimal_quantization=False)
+
+
+def clock(moment: datetime, locale: str) -> str:
+    """A time of day in UTC, ``21:40 UTC``, with the seconds (``21:40:07 UTC``) and the
+    microseconds (``21:40:07.250000 UTC`` / ``21:40:07,250000 UTC``) only when it has them."""
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    shown = f"{moment:%H:%M}"
+    if moment.second or moment.microsecond:
+        shown += f":{moment:%S}"
+    if moment.microsecond:
+        mark = _locale(locale).number_symbols.get("latn", {}).get("decimal", ".")
+        shown += f"{mark}{moment.microsecond:06d}"
+    return f"{shown}\u00a0UTC"
 
 
 def compact(value: float, locale: str) -> str:
@@ -223,6 +253,17 @@ def _marks(locale: str) -> _Marks | None:
 
 def _pattern(digits: int | None) -> str | None:
     return None if digits is None else "#,##0" + ("." + "0" * digits if digits else "")
+
+
+def _plain(value: Decimal) -> Decimal:
+    """Without trailing zeros, and never in exponent form (``430`` stays ``430``)."""
+    normalized = Decimal(value).normalize()
+    exponent = normalized.as_tuple().exponent
+    return (
+        normalized.quantize(Decimal(1))
+        if isinstance(exponent, int) and exponent > 0
+        else normalized
+    )
 
 
 def _decimal(value: int | float | Decimal) -> Decimal:

@@ -15,16 +15,17 @@ Only offered languages are taken at each step (``es-MX`` counts as ``es``).
 :mod:`.pages`). Python code names a sentence by its key in :mod:`.messages` and calls a
 :class:`Translator`: ``t("crit_loss_ok", loss=..., minimum=...)``. Sentences that explain
 a result are built here from the story's numbers, so the page and the API say the same
-thing. An error raised deep in a request can carry a :class:`Message` (a ``str`` that
-reads as English in logs and JSON) that the page then shows in the reader's language
-with :func:`localize`. Numbers, money and times: :mod:`.formats` (Babel, CLDR).
+thing (a full-payment programme's events and sum: :mod:`.i18n_full`). An error raised
+deep in a request can carry a :class:`Message` (a ``str`` that reads as English in logs
+and JSON) that the page then shows in the reader's language with :func:`localize`.
+Numbers, money and times: :mod:`.formats` (Babel, CLDR).
 """
 
 from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -40,7 +41,7 @@ from babel.support import Translations
 
 from recompense.web import formats
 from recompense.web.messages import MESSAGES
-from recompense.web.story import Story
+from recompense.web.story import Paid, Story
 
 LOCALES = Path(__file__).parent / "locale"
 DOMAIN = "messages"
@@ -219,6 +220,18 @@ class Translator:
     def dollars(self, amount: Decimal | str) -> str:
         return formats.dollars(amount, self.locale)
 
+    def price(self, value: Decimal) -> str:
+        """A price exactly as held, at least to the cent: ``$3,812.50323`` / ``3.812,50323 US$``."""
+        return formats.price(value, self.locale)
+
+    def quantity(self, value: Decimal) -> str:
+        """A quantity exactly as held: ``0.52`` / ``0,52``."""
+        return formats.quantity(value, self.locale)
+
+    def clock(self, moment: datetime) -> str:
+        """A time of day in UTC, to the second or microsecond when it has them: ``21:40 UTC``."""
+        return formats.clock(moment, self.locale)
+
     def number(self, value: int | float | Decimal, digits: int | None = None) -> str:
         return formats.number(value, self.locale, digits)
 
@@ -292,8 +305,11 @@ class Translator:
         return value
 
 
-def criterion_text(t: Translator, story: Story, code: str, passed: bool) -> str:
-    """One criterion in plain words, with the numbers the engine compared."""
+def criterion_text(
+    t: Translator, story: Story, code: str, passed: bool, names: Mapping[str, str] | None = None
+) -> str:
+    """One criterion in plain words, with the numbers the engine compared; ``names`` are
+    the programmes' names by id (the ledger's list), to name a programme that paid."""
     if code == "NO_COUNTED_LIQUIDATION":
         return t("crit_no_liquidation")
     if story.loss_cents is None or story.net_assets_cents is None:
@@ -314,13 +330,22 @@ def criterion_text(t: Translator, story: Story, code: str, passed: bool) -> str:
         )
     if not passed and story.compensated_by:
         return " ".join(
-            t("crit_comp_paid", program=p.program_id, date=t.day(p.paid_at))
-            if p.paid_at
-            else t("crit_comp_paid_undated", program=p.program_id)
-            for p in story.compensated_by
+            _paid_by(t, p, (names or {}).get(p.program_id)) for p in story.compensated_by
         )
     programs = ", ".join(story.excluding_programs) or t("none")
     return t("crit_comp_ok" if passed else "crit_comp_fail", programs=programs)
+
+
+def _paid_by(t: Translator, paid: Paid, name: str | None) -> str:
+    """Who paid the user and when: by name and id when the ledger lists the programme."""
+    program = paid.program_id
+    if name is not None and paid.paid_at is not None:
+        return t("crit_comp_paid_named", name=name, program=program, date=t.day(paid.paid_at))
+    if name is not None:
+        return t("crit_comp_paid_named_undated", name=name, program=program)
+    if paid.paid_at is not None:
+        return t("crit_comp_paid", program=program, date=t.day(paid.paid_at))
+    return t("crit_comp_paid_undated", program=program)
 
 
 def payout_text(t: Translator, story: Story) -> str:

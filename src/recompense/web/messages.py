@@ -66,6 +66,57 @@ MESSAGES: dict[str, str] = {
     "crit_comp_paid_undated": N_(
         "You were compensated by %(program)s; this programme excludes users already compensated."
     ),
+    # The paying programme named as the ledger's programme list names it, beside its id.
+    "crit_comp_paid_named": N_(
+        "You were compensated by “%(name)s” (%(program)s) on %(date)s; this programme excludes "
+        "users already compensated."
+    ),
+    "crit_comp_paid_named_undated": N_(
+        "You were compensated by “%(name)s” (%(program)s); this programme excludes users "
+        "already compensated."
+    ),
+    # Full-payment programmes (program.kind = "full", recompense.web.i18n_full): each counted
+    # collateral liquidation event in one sentence, the sum, and why nothing is paid.
+    "full_event_loss": N_(
+        "Your %(asset)s collateral (%(product)s, account %(account)s) was sold at %(price)s at "
+        "%(time)s; the reference price at %(reference_time)s was %(reference)s; %(quantity)s "
+        "%(asset)s → %(amount)s"
+    ),
+    "full_event_no_loss": N_(
+        "Your %(asset)s collateral (%(product)s, account %(account)s) was sold at %(price)s at "
+        "%(time)s; the reference price at %(reference_time)s was %(reference)s; sold at or above "
+        "it: %(amount)s"
+    ),
+    "full_sum_paid": N_("Your events sum to %(sum)s, paid in full."),
+    "full_sum_ceiling": N_(
+        "Your events sum to %(sum)s, above the programme's ceiling of %(ceiling)s per user: your "
+        "payout is capped at the ceiling."
+    ),
+    "full_paid_in_all": N_(
+        "Over every batch of this programme and your accepted claims, you are paid %(amount)s in "
+        "all."
+    ),
+    "full_no_loss": N_(
+        "Every counted event of yours was sold at or above its asset's reference price: the "
+        "programme pays what a sale fell short of the reference price, and yours did not."
+    ),
+    "full_no_event": N_(
+        "No liquidation of your %(assets)s collateral was counted between %(start)s and %(end)s "
+        "(the end excluded; products: %(products)s), so this programme has no loss of yours to "
+        "pay."
+    ),
+    "full_outside_window": N_(
+        "Liquidations outside the window are reviewed individually: %(open_case)s."
+    ),
+    "full_open_case": N_("open a case"),
+    "whatif_full_programme": N_(
+        "The what-if simulator varies the rules of a programme that shares a budget; "
+        "%(program)s pays each loss in full, so it has none to vary."
+    ),
+    "full_window": N_(
+        "Collateral liquidations counted from %(start)s to %(end)s (the end excluded); each is "
+        "paid against its asset's reference price at %(reference)s."
+    ),
     "none": N_("none"),
     "bound_cap": N_(
         "Your share of the budget (%(share)s) reached the cap of %(cap)s, set by %(limit)s."

@@ -63,18 +63,48 @@ class CriterionOut(BaseModel):
 
 class PayoutOut(BaseModel):
     amount_cents: int
-    bound: str = Field(description="what set the amount: floor, share or cap")
-    weight: float
+    bound: str = Field(
+        description="what set the amount: floor, share or cap (a shared programme); full or "
+        "ceiling (a full-payment programme)"
+    )
+    weight: float = Field(
+        description="the allocation's weight; a full programme's: the loss in USD"
+    )
     floor_cents: int
     cap_cents: int
-    share_cents: int = Field(description="λ × weight rounded: the budget share alone")
+    share_cents: int | None = Field(
+        description="λ × weight rounded: the budget share alone (null: a full-payment programme)"
+    )
     cap_is_own_loss: bool
     detail: str
+
+
+class CollateralEventOut(BaseModel):
+    """A counted collateral liquidation event of a full-payment programme (events.parquet)."""
+
+    event_id: int
+    account_id: int
+    product: str
+    asset: str
+    ts: datetime = Field(description="when the collateral was sold (UTC)")
+    quantity: str = Field(description="the quantity sold, exact (a decimal string)")
+    liquidation_price: str = Field(description="the sale price in USD, exact")
+    reference_usd: str = Field(description="the asset's adjusted reference price in USD, exact")
+    loss_cents: int = Field(
+        description="what the event pays: quantity × (reference − sale price), to the cent; "
+        "0 when sold at or above the reference price"
+    )
+    detail: str = Field(description="the event in one sentence, in the caller's language")
 
 
 class EligibilityOut(BaseModel):
     user_id: int
     program_id: str
+    kind: str = Field(
+        default="shared",
+        description="shared: a budget shared by weight; full: each loss paid in full "
+        "(the fields of the other kind are null)",
+    )
     currency: str
     locale: str
     liquidated: bool
@@ -85,11 +115,27 @@ class EligibilityOut(BaseModel):
     incident_loss_cents: int | None
     fills: int | None
     loss_share_of_net: float | None
-    min_loss_cents: int
-    min_loss_ratio: str
+    min_loss_cents: int | None
+    min_loss_ratio: str | None
     needed_loss_cents: int | None
     criteria: list[CriterionOut]
     payout: PayoutOut | None
+    events: list[CollateralEventOut] | None = Field(
+        default=None,
+        description="a full-payment programme's counted events of the user, oldest first",
+    )
+    reference_at: datetime | None = Field(
+        default=None,
+        description="a full-payment programme: when the reference prices were taken (UTC)",
+    )
+    ceiling_cents: int | None = Field(
+        default=None, description="a full-payment programme's most per user (null: no ceiling)"
+    )
+    summary: str | None = Field(
+        default=None,
+        description="a full-payment programme: the sum paid in full or capped, or why nothing "
+        "is paid, in the caller's language",
+    )
 
 
 class VoucherOut(BaseModel):
@@ -209,6 +255,9 @@ class PromiseOut(BaseModel):
     deadline: datetime
     done_at: datetime | None
     state: str = Field(description="kept, missed or open")
+    within_hours: int | None = Field(
+        default=None, description="the promise: within this many hours of the announcement"
+    )
 
 
 class ClosureBucket(BaseModel):
@@ -232,11 +281,17 @@ class AmendmentOut(BaseModel):
 class DashboardOut(BaseModel):
     program_id: str
     name: str
+    kind: str = Field(default="shared", description="shared (a budget shared by weight) or full")
     currency: str
     budget_cents: int
     allocated_cents: int
     unallocated_cents: int
     eligible: int
+    by_bound: dict[str, int] = Field(
+        default_factory=dict,
+        description="eligible users by what set their amount (full / ceiling for a "
+        "full-payment programme)",
+    )
     funnel: list[FunnelStage]
     payouts: PayoutSummary
     histogram: list[HistogramBin]

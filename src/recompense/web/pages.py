@@ -32,7 +32,7 @@ from jinja2 import (
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
-from recompense.web import formats, i18n, navigation
+from recompense.web import formats, i18n, i18n_full, navigation
 from recompense.web.auth import Principal
 from recompense.web.csrf import csrf_token
 from recompense.web.errors import ProgrammeUnavailable
@@ -106,6 +106,12 @@ for _language in i18n.SUPPORTED:  # read at start-up: a catalogue that does not 
     i18n.catalogue(_language)
 environment.globals["criterion_text"] = i18n.criterion_text
 environment.globals["payout_text"] = i18n.payout_text
+# A full-payment programme's story (_story_full.html): each event, the window, the sum.
+environment.globals["full_event_text"] = i18n_full.event_text
+environment.globals["full_window_text"] = i18n_full.window_text
+environment.globals["full_no_event_text"] = i18n_full.no_event_text
+environment.globals["full_payout_text"] = i18n_full.payout_text
+environment.globals["full_paid_in_all_text"] = i18n_full.paid_in_all_text
 environment.globals["navigation"] = navigation.links  # the header's links, per role
 
 

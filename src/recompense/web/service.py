@@ -100,6 +100,20 @@ class Service:
             ).start()
         return list(self._programmes.values())
 
+    def names(self) -> dict[str, str]:
+        """The programmes' names by id, from the list as last read (a sentence names the
+        programme that paid a user by its name, not only its id)."""
+        return {p.id: p.name for p in self.programmes()}
+
+    def kinds(self) -> dict[str, str]:
+        """Each readable programme's kind by id (``shared`` or ``full``); a programme whose
+        run cannot be read is left out (its own pages say why)."""
+        found = {}
+        for p in self.programmes():
+            with contextlib.suppress(ProgrammeUnavailable):
+                found[p.id] = self._index_of(p).kind
+        return found
+
     def known(self) -> int:
         """How many programmes the last read found, without reading (the liveness probe
         must not depend on the database)."""

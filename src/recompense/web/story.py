@@ -14,6 +14,10 @@ A user excluded as already compensated is told by whom and when: from the run's
 issue time of its vouchers, a UTC instant), read once per run and checked against the
 manifest; excluded by a ``prior_compensation`` file instead, the run folder keeps no
 date, so the programme is named without one when the policy lists only one.
+
+A full-payment programme's run (``program.kind = "full"``) tells another story, each
+collateral liquidation event priced: :func:`story` hands it to
+:func:`recompense.web.story_full.full_story`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -38,10 +42,11 @@ from recompense.runs.artifacts import sha256_file
 from recompense.runs.errors import RunFolderError
 from recompense.runs.execute import LEDGER_EXCLUSIONS
 from recompense.runs.reasons import ALREADY_COMPENSATED, NO_COUNTED_LIQUIDATION, REASON_CODES
-from recompense.web.runindex import RunIndex
+from recompense.web.runindex import FullEligibility, RunIndex
 
 if TYPE_CHECKING:
     from recompense.selfcheck import SelfCheck
+    from recompense.web.story_full import FullStory
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,8 @@ class Paid:
 
 @dataclass(frozen=True, slots=True)
 class Story:
+    kind: ClassVar[str] = "shared"  # a budget shared by weight (FullStory: "full")
+
     user_id: int
     program_id: str
     currency: str
@@ -92,7 +99,13 @@ class Story:
     compensated_by: tuple[Paid, ...] = ()  # when ALREADY_COMPENSATED: by whom, when
 
 
-def story(index: RunIndex, user_id: int) -> Story:
+def story(index: RunIndex, user_id: int) -> Story | FullStory:
+    """The user's story in the programme's run, of the run's kind."""
+    e = index.eligibility
+    if isinstance(e, FullEligibility):
+        from recompense.web.story_full import full_story  # it imports this module
+
+        return full_story(index, user_id)
     params = index.params
     row = index.eligibility_row(user_id)
     base = {
@@ -118,7 +131,6 @@ def story(index: RunIndex, user_id: int) -> Story:
             needed_loss_cents=None,
             payout=None,
         )
-    e = index.eligibility
     bits = int(e.reason_bits[row])
     loss, net = int(e.loss_cents[row]), int(e.net_assets_cents[row])
     ratio = Fraction(Decimal(str(params["min_loss_ratio"])))

@@ -38,8 +38,9 @@ router = APIRouter(responses=ERRORS)
 
 @router.get("/ops", response_class=HTMLResponse)
 def ops_home(request: Request, principal: Staff) -> HTMLResponse:
+    svc = service(request)
     return pages.render(
-        request, "ops_home.html", principal, programmes=service(request).programmes()
+        request, "ops_home.html", principal, programmes=svc.programmes(), kinds=svc.kinds()
     )
 
 
@@ -51,6 +52,7 @@ def dashboard_page(request: Request, program_id: ProgramId, principal: Staff) ->
         "dashboard.html",
         principal,
         programme=service(request).programme(program_id),
+        kind=service(request).index(program_id).kind,
         run=run,
         ledger=ledger,
         data=dashboard_out(request, program_id, run, ledger),
@@ -118,7 +120,9 @@ def audit_out(request: Request, user_id: int) -> AuditOut:
 def dashboard_out(
     request: Request, program_id: str, run: RunFigures, ledger: LedgerFigures
 ) -> DashboardOut:
-    manifest = service(request).index(program_id).manifest
+    index = service(request).index(program_id)
+    manifest = index.manifest
+    hours = index.params.get("distribution") or {}
     p, s, h = run.payouts, ledger.status, run.histogram
     bins = [
         HistogramBin(
@@ -131,11 +135,13 @@ def dashboard_out(
     return DashboardOut(
         program_id=program_id,
         name=s.name,
+        kind=index.kind,
         currency=s.currency,
         budget_cents=int(manifest["budget_cents"]),
         allocated_cents=int(manifest["allocated_cents"]),
         unallocated_cents=int(manifest["unallocated_cents"]),
         eligible=int(manifest["counts"]["eligible"]),
+        by_bound={str(k): int(v) for k, v in manifest["counts"].get("by_bound", {}).items()},
         funnel=[FunnelStage(stage=stage, users=users) for stage, users in run.funnel],
         payouts=PayoutSummary(
             **{k: getattr(p, k) for k in PayoutSummary.model_fields if k != "total_cents"},
@@ -148,9 +154,17 @@ def dashboard_out(
         amount_issued_cents=s.amount_issued_cents,
         vouchers_by_state=s.by_state,
         amount_by_state_cents=s.amount_by_state_cents,
-        start=PromiseOut(deadline=s.start.deadline, done_at=s.start.done_at, state=s.start.state),
+        start=PromiseOut(
+            deadline=s.start.deadline,
+            done_at=s.start.done_at,
+            state=s.start.state,
+            within_hours=hours.get("start_within_hours"),
+        ),
         complete=PromiseOut(
-            deadline=s.complete.deadline, done_at=s.complete.done_at, state=s.complete.state
+            deadline=s.complete.deadline,
+            done_at=s.complete.done_at,
+            state=s.complete.state,
+            within_hours=hours.get("complete_within_hours"),
         ),
         notifications=ledger.notifications,
         closures=[

@@ -247,6 +247,8 @@ def _population(request: Request, program_id: str) -> Any:
 
     svc = service(request)
     index = svc.index(program_id)
+    if index.kind != "shared":  # a full-payment programme has no rule to vary
+        raise HTTPException(422, Message("whatif_full_programme", program=program_id))
     key = ("whatif", program_id, index.fingerprint)
     population = svc.cache.get(key)
     if population is None:

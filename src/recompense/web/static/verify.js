@@ -288,7 +288,8 @@
       fail("standard tree: value " + JSON.stringify(standard.value) + " is not " +
         JSON.stringify(expected));
     }
-    return "standard tree: value = [user hash, " + expected[1] + " USDC base units]";
+    var token = c.currency ? String(c.currency) : "USDC"; // USDC and USDT: 6 decimals
+    return "standard tree: value = [user hash, " + expected[1] + " " + token + " base units]";
   }
   function checkStandardTree(c, p) {
     var users = c.users, standard = p.standard_tree;
