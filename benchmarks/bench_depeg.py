@@ -10,7 +10,8 @@ Method:
 
 1. The dataset is generated once per size and seed with DuckDB SQL (:func:`generate`:
    ``range()`` and ``hash()``, no Python loop; ``recompense synth`` takes far too long
-   at 50M users) into ``--data-dir/depeg-users-N-seed-S/`` and reused afterwards. It holds ``users`` (N), ``accounts`` (about 1.3 per user;
+   at 50M users) into ``--data-dir/depeg-users-N-seed-S/`` and reused afterwards.
+   It holds ``users`` (N), ``accounts`` (about 1.3 per user;
    account ids never equal user ids), ``collateral_liquidations`` for 1% of users
    (1–4 events each; USDE, BNSOL and WBETH at de-peg prices, 2% of events in an unlisted
    asset, 0.5% in lower case; 94% inside the window, the rest before, after or on its
