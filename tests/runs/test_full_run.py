@@ -177,3 +177,20 @@ def test_a_dataset_without_the_collateral_tables_is_refused(tmp_path):
     code, output = cli("check", "--program", str(DEPEG_PROGRAM))
     assert code == 0
     assert "full payment" in output
+
+
+def test_without_a_budget_a_total_beyond_any_budget_is_refused(tmp_path):
+    text = DEPEG_PROGRAM.read_text().replace('budget_usd = "300000000.00"', "")
+    policy = tmp_path / "depeg.toml"
+    policy.write_text(text)
+    world = depeg_world()
+    # Two users, each just under the contract's $10^12 per event: $1.9·10^12 in all, more
+    # than the largest budget a programme may have ($10^12).
+    world.collateral(10, "WBETH", "250000000", "0.000001")
+    world.collateral(20, "WBETH", "250000000", "0.000001")
+    data = world.write(tmp_path / "data")
+    code, output = cli("run", "--program", str(policy), "--data", str(data), "--out",
+                       str(tmp_path / "run"))  # fmt: skip
+    assert code == 2, output
+    assert "beyond what any programme may pay" in output
+    assert not (tmp_path / "run").exists()

@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 from recompense.errors import InputError
 from recompense.money import format_usd
 from recompense.policy.full import FullPolicy
+from recompense.policy.model import MAX_AMOUNT_USD
 from recompense.runs.artifacts import (
     ALLOCATIONS_SCHEMA,
     RECIPIENTS_SCHEMA,
@@ -79,6 +80,9 @@ FUNNEL_LABELS = (
 )
 
 
+LARGEST_TOTAL_CENTS = int(MAX_AMOUNT_USD) * 100  # a programme's largest budget, in cents
+
+
 class BudgetExceededError(InputError):
     """A full-payment run whose payouts exceed ``program.budget_usd``: refused, not scaled."""
 
@@ -100,8 +104,17 @@ def full_tables(
 ) -> FullTables:
     """The run folder's tables from the engine's; refuses a run above the budget."""
     eligible = users.filter(users["eligible"])
-    allocated = int(pc.sum(eligible["amount_cents"]).as_py() or 0)
+    # Summed as decimal(38, 0): int64 sums wrap silently, and each user may hold up to
+    # 10^14 cents, so a large adversarial dataset could pass the budget check wrapped.
+    allocated = int(pc.sum(eligible["amount_cents"].cast(pa.decimal128(38, 0))).as_py() or 0)
     budget = policy.budget_cents
+    if budget is None and allocated > LARGEST_TOTAL_CENTS:
+        raise BudgetExceededError(
+            f"the computed payouts total {format_usd(allocated)} for {eligible.num_rows:,} "
+            f"user(s), beyond what any programme may pay ({format_usd(LARGEST_TOTAL_CENTS)}, "
+            "the largest program.budget_usd); nothing was written — an amount in the wrong "
+            "unit?"
+        )
     if budget is not None and allocated > budget:
         raise BudgetExceededError(
             f"the computed payouts total {format_usd(allocated)} for {eligible.num_rows:,} "
