@@ -157,3 +157,10 @@ def test_a_batch_is_recorded_with_its_own_data(batch_one, ledger_url, tmp_path):
     events = pq.read_table(out / "events.parquet")
     assert sorted(set(events["user_id"].to_pylist())) == [1, 2, 3, 5, 6]
     assert re.fullmatch(r"[0-9a-f]{64}", manifest["amendment"]["base_fingerprint"])
+
+
+def test_the_same_data_again_is_no_batch(batch_one, ledger_url, tmp_path):
+    data = depeg_world().write(tmp_path / "same")
+    result = amend_run(batch_one, ledger_url, tmp_path / "b2", data=data)
+    assert result.out is None
+    assert not (tmp_path / "b2").exists()

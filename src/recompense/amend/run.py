@@ -187,6 +187,8 @@ def _next_batch(
     prev = _previous(previous, manifest)
     reserve = batch_reserve(manifest, prev.base_allocated_cents)
     plan = plan_batch(prev, computed.tables, decisions, reserve)
+    if not plan.summary["topups"] and not plan.summary["decreases"] and not decisions:
+        return Amended(None, None, 0)  # the newer data changes nobody's amount: no batch
     new_manifest = _manifest(manifest, previous, fingerprint, sequence, decisions, plan)
     counts = full_counts(computed.tables)
     counts["eligible"] = plan.allocations.num_rows

@@ -114,7 +114,10 @@ def amend(
         )
         return
     if result.out is None:
-        out.print(f"No accepted case decision is waiting for {run_dir}: nothing to amend.")
+        if data is not None:
+            out.print(f"{data} changes nobody's amount since {run_dir}: no batch to pay.")
+        else:
+            out.print(f"No accepted case decision is waiting for {run_dir}: nothing to amend.")
         return
     left = summary["reserve_cents"] - summary["reserve_used_before_cents"] - summary["topup_cents"]
     what = (
