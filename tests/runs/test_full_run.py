@@ -194,3 +194,17 @@ def test_without_a_budget_a_total_beyond_any_budget_is_refused(tmp_path):
     assert code == 2, output
     assert "beyond what any programme may pay" in output
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.usefixtures("spark_backend")  # Java present, or skipped/failed as CI says
+def test_spark_writes_the_same_run_folder(tmp_path):
+    data = depeg_world().write(tmp_path / "data")
+    for engine in ("duckdb", "spark"):
+        code, output = cli("run", "--program", str(DEPEG_PROGRAM), "--data", str(data),
+                           "--out", str(tmp_path / engine), "--engine", engine,
+                           "--spark-master", "local[2]")  # fmt: skip
+        assert code == 0, output
+    duck, spark = tmp_path / "duckdb", tmp_path / "spark"
+    for name in ("eligibility.parquet", "allocations.parquet", "events.parquet",
+                 "references.parquet", "hourly.parquet", "recipients.parquet"):  # fmt: skip
+        assert (spark / name).read_bytes() == (duck / name).read_bytes(), name
