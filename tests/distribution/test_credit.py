@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from builders import DEPEG_PAID, DEPEG_PROGRAM, approve_twice, depeg_world
 from recompense.distribution.distribute import distribute
 from recompense.distribution.reconcile import reconcile
+from recompense.distribution.status import status
 from recompense.ledger.db import connect
 from recompense.ledger.errors import VoucherError
 from recompense.ledger.schema import ledger_accounts, notifications, postings, vouchers
@@ -69,6 +70,9 @@ def test_a_credit_programme_pays_into_the_wallets(credit_run, ledger_url):
     assert_books(credit_run, ledger_url)
     assert distribute(credit_run, ledger_url).issued_now == 0
     assert wallets(ledger_url) == DEPEG_PAID  # nothing twice
+    shown = status("depeg-2025-10", ledger_url)
+    assert shown.method == "credit"
+    assert shown.by_state == {"redeemed": 3}
     engine = connect(ledger_url)
     with engine.connect() as conn:
         rows = conn.execute(

@@ -222,6 +222,8 @@ def status(
         print(json.dumps(state.as_dict(), indent=2, default=str))
         return
     table = Table(title=f"{state.name} ({state.program_id})", show_header=False)
+    if state.method == "credit":
+        table.add_row("Paid as", "direct credits to the reward wallets (nothing to redeem)")
     table.add_row("Issued", f"{state.issued:,} / {state.vouchers_total:,} vouchers")
     table.add_row(
         "Amount issued",

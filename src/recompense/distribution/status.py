@@ -66,6 +66,9 @@ class Status:
     amendments: list[Amendment] = field(default_factory=list)
     reserve_cents: int = 0  # the amendment reserve as funded (0: never drawn on yet)
     reserve_left_cents: int = 0
+    # How the programme pays (its run's distribution.method): "voucher" or "credit";
+    # "voucher" too when its run folder cannot be read here (status reads the ledger).
+    method: str = "voucher"
 
     @property
     def programme_issued_cents(self) -> int:
@@ -138,7 +141,22 @@ def _status(program_id: str, url: str, now: datetime) -> Status:
         amendments=amendments,
         reserve_cents=reserve,
         reserve_left_cents=left,
+        method=_method(row.run_path),
     )
+
+
+def _method(run_path: str) -> str:
+    """The distribution method the programme's run folder names, if it can be read."""
+    from pathlib import Path
+
+    from recompense.runs.errors import RunFolderError
+    from recompense.runs.folder import read_manifest
+
+    try:
+        settings = read_manifest(Path(run_path))["policy"]["parameters"]["distribution"]
+        return str(settings.get("method", "voucher"))
+    except (RunFolderError, KeyError, TypeError, AttributeError):
+        return "voucher"
 
 
 def _amendments(conn: Connection, program_id: str) -> list[Amendment]:
