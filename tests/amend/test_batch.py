@@ -164,3 +164,15 @@ def test_the_same_data_again_is_no_batch(batch_one, ledger_url, tmp_path):
     result = amend_run(batch_one, ledger_url, tmp_path / "b2", data=data)
     assert result.out is None
     assert not (tmp_path / "b2").exists()
+
+
+def test_without_a_budget_later_batches_come_from_the_reserve(tmp_path, ledger_url):
+    text = DEPEG_PROGRAM.read_text().replace('budget_usd = "300000000.00"', "")
+    policy = tmp_path / "depeg.toml"
+    policy.write_text(text)  # no budget, and no [amendments] reserve: nothing for batch 2
+    out = tmp_path / "batch1"
+    execute_run(policy, depeg_world().write(tmp_path / "data1"), out)
+    approve_twice(out, ledger_url)
+    distribute(out, ledger_url)
+    with pytest.raises(ReserveExceededError, match=r"raise amendments\.reserve_usd"):
+        amend_run(out, ledger_url, tmp_path / "b2", data=newer_world().write(tmp_path / "d2"))

@@ -45,6 +45,13 @@ from recompense.runs.artifacts import ALLOCATIONS_SCHEMA, AMOUNTS_SCHEMA, RECIPI
 from recompense.runs.full import FullTables
 
 
+def batch_limit(manifest: dict[str, Any]) -> str:
+    """The policy key later batches are paid from (see :func:`batch_reserve`)."""
+    if manifest["policy"].get("budget_usd") is not None:
+        return "program.budget_usd"
+    return "amendments.reserve_usd"
+
+
 def batch_reserve(manifest: dict[str, Any], base_allocated_cents: int) -> Reserve:
     """What later batches may pay in all: the budget left after the first batch, or the
     policy's reserve when the programme has no budget. Refused when short, never scaled."""
@@ -60,8 +67,11 @@ def plan_batch(
     new: FullTables,
     decisions: Sequence[AcceptedDecision],
     reserve: Reserve,
+    *,
+    limit: str = "program.budget_usd",
 ) -> Plan:
-    """The next batch of a full programme; see the module docstring."""
+    """The next batch of a full programme; see the module docstring. ``limit`` names the
+    policy key the reserve comes from (``program.budget_usd`` or ``amendments.reserve_usd``)."""
     corrections = [d for d in decisions if d.kind != "claim"]
     if corrections:
         raise AmendmentError(
@@ -120,10 +130,10 @@ def plan_batch(
         wanted = sum(int(r["target_cents"]) - int(r["previous_cents"]) for r in rows)
         raise ReserveExceededError(
             f"this batch pays {format_usd(wanted)} of top-ups, but only "
-            f"{format_usd(max(reserve.cents - used_before, 0))} of the programme's budget is "
-            f"left ({format_usd(used_before)} paid by earlier batches after the first); "
-            "nothing was written: a full-payment programme pays in full or not at all — "
-            "review the data, then raise program.budget_usd"
+            f"{format_usd(max(reserve.cents - used_before, 0))} of what {limit} leaves for "
+            f"later batches is left ({format_usd(used_before)} paid by earlier batches after "
+            "the first); nothing was written: a full-payment programme pays in full or not "
+            f"at all — review the data, then raise {limit}"
         ) from None
     for row, topup in zip(rows, topups, strict=True):
         row["topup_cents"] = topup

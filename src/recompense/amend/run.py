@@ -173,7 +173,7 @@ def _next_batch(
     naive_timestamps_are_utc: bool,
 ) -> Amended:
     """A full programme's next batch: the rule on ``data`` (:mod:`recompense.amend.batch`)."""
-    from recompense.amend.batch import batch_reserve, plan_batch
+    from recompense.amend.batch import batch_limit, batch_reserve, plan_batch
     from recompense.data import open_dataset
     from recompense.engine import connect as connect_engine
     from recompense.runs.execute import compute_full
@@ -186,7 +186,7 @@ def _next_batch(
     computed = compute_full(backend, dataset, policy, data, None)
     prev = _previous(previous, manifest)
     reserve = batch_reserve(manifest, prev.base_allocated_cents)
-    plan = plan_batch(prev, computed.tables, decisions, reserve)
+    plan = plan_batch(prev, computed.tables, decisions, reserve, limit=batch_limit(manifest))
     if not plan.summary["topups"] and not plan.summary["decreases"] and not decisions:
         return Amended(None, None, 0)  # the newer data changes nobody's amount: no batch
     new_manifest = _manifest(manifest, previous, fingerprint, sequence, decisions, plan)
