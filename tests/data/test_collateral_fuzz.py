@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -108,11 +109,14 @@ def write_csv(path: Path, rows: list[dict[str, str]], columns: list[str]) -> Non
         writer.writerows(rows)
 
 
-BASE = Path(tempfile.mkdtemp(prefix="collateral-fuzz-"))
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The module's folder (pytest's, removed with its other temporary folders)."""
+    return tmp_path_factory.mktemp("collateral-fuzz")
 
 
-def base_dataset() -> Path:
-    folder = BASE / "base"
+def base_dataset(root: Path) -> Path:
+    folder = root / "base"
     if not folder.exists():
         world = World()
         for user in (1, 2, 3):
@@ -123,11 +127,11 @@ def base_dataset() -> Path:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=events(), refs=references())
-def test_any_de_peg_tables_run_or_are_refused_with_a_message(rows, refs):
-    work = Path(tempfile.mkdtemp(dir=BASE))
+def test_any_de_peg_tables_run_or_are_refused_with_a_message(root, rows, refs):
+    work = Path(tempfile.mkdtemp(dir=root))
     try:
         data = work / "data"
-        shutil.copytree(base_dataset(), data)
+        shutil.copytree(base_dataset(root), data)
         write_csv(data / "collateral_liquidations.csv", rows, EVENT_COLUMNS)
         write_csv(data / "reference_prices.csv", refs, REFERENCE_COLUMNS)
         runner = CliRunner()
