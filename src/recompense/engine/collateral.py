@@ -35,9 +35,9 @@ import pyarrow.compute as pc
 from recompense.data import Dataset, normalized, validate
 from recompense.data.contract import NUMBER_TYPE, USD_LIMIT
 from recompense.data.errors import out_of_memory_errors
-from recompense.engine.errors import AmountRangeError, EngineResourceError, PriceMissingError
+from recompense.engine.errors import AmountRangeError, PriceMissingError, out_of_memory
 from recompense.engine.exact import CENTS_LIMIT, epoch_micros, hour_s, usd_cents
-from recompense.engine.pipeline import StageCallback, timed_stage
+from recompense.engine.pipeline import StageCallback, hourly_table, timed_stage
 from recompense.policy.full import FullPolicy, adjusted_reference
 
 NEEDED = ("collateral_liquidations", "reference_prices")
@@ -65,23 +65,11 @@ EVENT_COLUMNS = (
     "reference_usd",
     "loss_cents",
 )
-USER_COLUMNS = (
-    "user_id",
-    "events",
-    "loss_cents",
-    "amount_cents",
-    "bound",
-    "eligible",
-    "user_type",
-    "vip_tier",
-    "email",
-    "locale",
-)
 
 
 @dataclass(frozen=True, slots=True)
 class FullResult:
-    users: pa.Table  # USER_COLUMNS, sorted by user_id
+    users: pa.Table  # per_user's columns, sorted by user_id
     events: pa.Table  # EVENT_COLUMNS, sorted by user_id, ts, event_id
     references: pa.Table  # REFERENCES_SCHEMA, one row per listed asset
     hourly: pa.Table  # hour, fills (events), users, loss_cents
@@ -95,11 +83,7 @@ def evaluate_full(
     try:
         return _evaluate(backend, dataset, policy, on_stage)
     except out_of_memory_errors() as exc:
-        raise EngineResourceError(
-            f"the {backend.name} engine ran out of memory: {str(exc).splitlines()[0]}. "
-            "Raise RECOMPENSE_DUCKDB_MEMORY_LIMIT or point RECOMPENSE_DUCKDB_TEMP_DIR at a "
-            "disk with room to spill (Spark: raise spark.driver/executor memory)."
-        ) from exc
+        raise out_of_memory(backend.name, exc) from exc
 
 
 def _evaluate(
@@ -220,15 +204,9 @@ def counted_events(
     zero = ibis.literal(Decimal(0), type=NUMBER_TYPE)
     shortfall = ibis.ifelse(difference > zero, difference, zero)
     cents, in_range = usd_cents(joined.quantity, shortfall)
+    stored = EVENT_COLUMNS[: EVENT_COLUMNS.index("reference_usd")]  # as the data has them
     return joined.select(
-        "event_id",
-        "user_id",
-        "account_id",
-        "product",
-        "asset",
-        "ts",
-        "quantity",
-        "liquidation_price",
+        *stored,
         reference_usd=reference,
         loss_cents=cents,
         in_range=in_range,
@@ -302,17 +280,7 @@ def _hourly(events: Any) -> pa.Table:
         loss_cents=events.loss_cents.cast("decimal(38, 0)").sum(),
     )
     rows = hourly.order_by("hour_s").to_pyarrow().to_pylist()
-    return pa.table(
-        {
-            "hour": pa.array(
-                [datetime.fromtimestamp(r["hour_s"], UTC) for r in rows],
-                pa.timestamp("us", tz="UTC"),
-            ),
-            "fills": pa.array([r["fills"] for r in rows], pa.int64()),
-            "users": pa.array([r["users"] for r in rows], pa.int64()),
-            "loss_cents": pa.array([int(r["loss_cents"] or 0) for r in rows], pa.int64()),
-        }
-    )
+    return hourly_table(rows, [int(r["loss_cents"] or 0) for r in rows])
 
 
 def _micros(value: datetime) -> Any:

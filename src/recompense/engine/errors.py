@@ -24,3 +24,12 @@ class AmountRangeError(InputError):
 
 class EngineResourceError(UnavailableError):
     """The engine ran out of memory or spill space; the message says which setting to raise."""
+
+
+def out_of_memory(backend_name: str, exc: BaseException) -> EngineResourceError:
+    """The error for a backend that ran out of memory: which settings to raise."""
+    return EngineResourceError(
+        f"the {backend_name} engine ran out of memory: {str(exc).splitlines()[0]}. "
+        "Raise RECOMPENSE_DUCKDB_MEMORY_LIMIT or point RECOMPENSE_DUCKDB_TEMP_DIR at a "
+        "disk with room to spill (Spark: raise spark.driver/executor memory)."
+    )

@@ -33,7 +33,7 @@ from recompense.data.contract import USD_LIMIT
 from recompense.data.errors import out_of_memory_errors
 from recompense.engine import features as feat
 from recompense.engine.eligibility import RULES, apply_rules
-from recompense.engine.errors import AmountRangeError, EngineResourceError, PriceMissingError
+from recompense.engine.errors import AmountRangeError, PriceMissingError, out_of_memory
 from recompense.engine.exact import EpochMicros, epoch_micros, micros_to_cents
 from recompense.engine.prices import price_grid, window_minutes
 from recompense.policy import Policy
@@ -85,11 +85,7 @@ def evaluate(
     try:
         return _evaluate(backend, dataset, policy, on_stage, paid)
     except out_of_memory_errors() as exc:
-        raise EngineResourceError(
-            f"the {backend.name} engine ran out of memory: {str(exc).splitlines()[0]}. "
-            "Raise RECOMPENSE_DUCKDB_MEMORY_LIMIT or point RECOMPENSE_DUCKDB_TEMP_DIR at a "
-            "disk with room to spill (Spark: raise spark.driver/executor memory)."
-        ) from exc
+        raise out_of_memory(backend.name, exc) from exc
 
 
 def _evaluate(
@@ -169,6 +165,12 @@ def _hourly(per_hour: Any) -> pa.Table:
         loss_micros=per_hour.loss_micros.sum(),
     )
     rows = hourly.order_by("hour_s").to_pyarrow().to_pylist()
+    return hourly_table(rows, [micros_to_cents(int(r["loss_micros"] or 0)) for r in rows])
+
+
+def hourly_table(rows: list[dict[str, Any]], cents: list[int]) -> pa.Table:
+    """The run folder's ``hourly.parquet`` from rows of ``hour_s``, ``fills`` and ``users``
+    (by hour, in order) and each hour's loss in cents."""
     return pa.table(
         {
             "hour": pa.array(
@@ -177,9 +179,7 @@ def _hourly(per_hour: Any) -> pa.Table:
             ),
             "fills": pa.array([r["fills"] for r in rows], pa.int64()),
             "users": pa.array([r["users"] for r in rows], pa.int64()),
-            "loss_cents": pa.array(
-                [micros_to_cents(int(r["loss_micros"] or 0)) for r in rows], pa.int64()
-            ),
+            "loss_cents": pa.array(cents, pa.int64()),
         }
     )
 

@@ -74,6 +74,7 @@ from recompense.runs.full import (
     KIND_FULL,
     REFERENCES,
     FullTables,
+    delivery_parameters,
     full_counts,
     full_funnel,
     full_parameters,
@@ -267,26 +268,16 @@ def _write_full_folder(
     for name, table in files.items():
         write_parquet(table, tmp / name)
     funnel = full_funnel(t)
+    budget = policy.program.budget_usd
     manifest: dict[str, Any] = {
-        "format": "recompense-run/1",
-        "program": {
-            "id": policy.program.id,
-            "kind": KIND_FULL,
-            "name": policy.program.name,
-            "currency": policy.program.currency,
-            "announced_at": _iso(policy.program.announced_at),
-        },
-        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "code_version": __version__,
-        "engine": _engine_versions(engine),
-        "policy": {
-            "path": str(program),
-            "sha256": sha256_file(program),
-            "budget_usd": None
-            if policy.program.budget_usd is None
-            else str(policy.program.budget_usd),
-            "parameters": full_parameters(policy),
-        },
+        **_manifest_head(
+            policy,
+            program,
+            engine,
+            budget_usd=None if budget is None else str(budget),
+            parameters=full_parameters(policy),
+            kind=KIND_FULL,
+        ),
         "inputs": computed.input_hashes,
         "lambda_cents_per_weight": None,  # nothing is shared: each user is paid their loss
         "counts": full_counts(t),
@@ -457,22 +448,13 @@ def _manifest(
         for rule in RULES
     }
     return {
-        "format": "recompense-run/1",
-        "program": {
-            "id": policy.program.id,
-            "name": policy.program.name,
-            "currency": policy.program.currency,
-            "announced_at": _iso(policy.program.announced_at),
-        },
-        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "code_version": __version__,
-        "engine": _engine_versions(engine),
-        "policy": {
-            "path": str(program),
-            "sha256": sha256_file(program),
-            "budget_usd": str(policy.program.budget_usd),
-            "parameters": policy_parameters(policy),
-        },
+        **_manifest_head(
+            policy,
+            program,
+            engine,
+            budget_usd=str(policy.program.budget_usd),
+            parameters=policy_parameters(policy),
+        ),
         "inputs": input_hashes,
         "lambda_cents_per_weight": allocation.lam,
         "counts": {
@@ -485,6 +467,37 @@ def _manifest(
         "budget_cents": allocation.budget_cents,
         "allocated_cents": allocation.allocated_cents,
         "unallocated_cents": allocation.unallocated_cents,
+    }
+
+
+def _manifest_head(
+    policy: Policy | FullPolicy,
+    program: Path,
+    engine: str,
+    *,
+    budget_usd: str | None,
+    parameters: dict[str, Any],
+    kind: str | None = None,
+) -> dict[str, Any]:
+    """The first keys of every run's manifest: format, programme, versions, policy.
+
+    ``kind`` is written only for a full-payment programme: a shared run's manifest stays
+    as it was before there were two kinds."""
+    p = policy.program
+    identity = {"id": p.id, **({"kind": kind} if kind else {})}
+    return {
+        "format": "recompense-run/1",
+        "program": identity
+        | {"name": p.name, "currency": p.currency, "announced_at": _iso(p.announced_at)},
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "code_version": __version__,
+        "engine": _engine_versions(engine),
+        "policy": {
+            "path": str(program),
+            "sha256": sha256_file(program),
+            "budget_usd": budget_usd,
+            "parameters": parameters,
+        },
     }
 
 
@@ -515,15 +528,7 @@ def policy_parameters(policy: Policy) -> dict[str, Any]:
         "cap_at_loss": policy.payout.cap_at_loss,
         "weight": policy.payout.weight,
         "staleness_minutes": policy.prices.staleness_minutes,
-        "distribution": policy.distribution.model_dump(),
-        "cases": {
-            "decision_target_hours": policy.cases.decision_target_hours,
-            "four_eyes_above_cents": policy.four_eyes_above_cents,
-        },
-        "amendments": {
-            "reserve_cents": policy.reserve_cents,
-            "when_short": policy.amendments.when_short,
-        },
+        **delivery_parameters(policy),
         "incidents": [
             {"id": i.id, "start": _iso(i.start), "end": _iso(i.end)} for i in policy.incidents
         ],

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from recompense.errors import InputError
 from recompense.money import format_usd
 from recompense.policy.full import FullPolicy
-from recompense.policy.model import MAX_AMOUNT_USD
+from recompense.policy.model import MAX_AMOUNT_USD, Policy
 from recompense.runs.artifacts import (
     ALLOCATIONS_SCHEMA,
     RECIPIENTS_SCHEMA,
@@ -211,6 +211,14 @@ def full_parameters(policy: FullPolicy) -> dict[str, Any]:
         "when_over_budget": policy.payout.when_over_budget,
         # A full programme excludes nobody; the key is kept so readers need not ask.
         "excluding_programs": [],
+        **delivery_parameters(policy),
+    }
+
+
+def delivery_parameters(policy: Policy | FullPolicy) -> dict[str, Any]:
+    """What both kinds record of their ``distribution``, ``cases`` and ``amendments``
+    tables in the manifest: what distribution, the cases desk and amendments read."""
+    return {
         "distribution": policy.distribution.model_dump(),
         "cases": {
             "decision_target_hours": policy.cases.decision_target_hours,
@@ -295,6 +303,7 @@ __all__ = [
     "REFERENCES",
     "BudgetExceededError",
     "FullTables",
+    "delivery_parameters",
     "full_counts",
     "full_funnel",
     "full_parameters",
