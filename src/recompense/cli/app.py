@@ -328,7 +328,7 @@ def check(
     """
     from recompense.data import open_dataset, validate
     from recompense.engine import connect
-    from recompense.engine.collateral import NEEDED
+    from recompense.engine.collateral import require_tables
     from recompense.policy import load_programme
     from recompense.policy.full import FullPolicy
 
@@ -347,7 +347,7 @@ def check(
                 connect(), data, naive_timestamps_are_utc=naive_timestamps_are_utc
             )
             if full:
-                dataset.require(NEEDED, why='a full-payment programme (kind = "full") reads them')
+                require_tables(dataset)
             validate(dataset)
 
         guard(validate_data)

@@ -90,7 +90,7 @@ def _evaluate(
     backend: Any, dataset: Dataset, policy: FullPolicy, on_stage: StageCallback | None
 ) -> FullResult:
     timings: dict[str, float] = {}
-    dataset.require(NEEDED, why='a full-payment programme (kind = "full") reads them')
+    require_tables(dataset)
     with timed_stage("validate", on_stage, timings):
         validate(dataset)
     tables = {name: normalized(dataset, name) for name in dataset.raw}
@@ -111,6 +111,11 @@ def _evaluate(
     ts = collected.schema.get_field_index("ts")
     collected = collected.set_column(ts, "ts", collected["ts"].cast(_UTC_MICROS))
     return FullResult(users, collected, references, hourly, timings)
+
+
+def require_tables(dataset: Dataset) -> None:
+    """Refuse (exit 2, naming the files) a dataset without the tables this rule reads."""
+    dataset.require(NEEDED, why='a full-payment programme (kind = "full") reads them')
 
 
 def reference_prices(table: Any, policy: FullPolicy, dataset: Dataset) -> pa.Table:
@@ -292,4 +297,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UTC_MICROS = pa.timestamp("us", tz="UTC")
 
 
-__all__ = ["FullResult", "counted_events", "evaluate_full", "per_user", "reference_prices"]
+__all__ = [
+    "FullResult",
+    "counted_events",
+    "evaluate_full",
+    "per_user",
+    "reference_prices",
+    "require_tables",
+]
